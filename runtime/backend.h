@@ -1,0 +1,46 @@
+/*
+ * The backend interface: how discovery finds due tasks and reports back,
+ * whatever holds the schedule. A backend is a small vtable (the way Redis's
+ * scripting engines are); discovery and the executor never ask which one
+ * they run on.
+ */
+#ifndef MT_BACKEND_H
+#define MT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "executor/task.h"
+
+typedef struct mt_backend_s mt_backend_t;
+
+typedef struct mt_backend_ops_s {
+  const char *name;
+  /* A descriptor that becomes readable when tasks may have become due (the
+   * LISTEN connection's socket), or -1. It can change after a reconnect. */
+  int (*wake_fd)(mt_backend_t *b);
+  /* Consumes pending wake-ups. *due_now is set when a task is due now;
+   * *next_due (epoch seconds) lowered to the earliest future task heard of. */
+  int (*read_wakeups)(mt_backend_t *b, int *due_now, double *next_due,
+                      mt_err_t *err);
+  /* Discover: claims up to max due tasks for this runtime. */
+  int (*claim)(mt_backend_t *b, int max, mt_task_t **tasks, int *count,
+               mt_err_t *err);
+  /* Acknowledge: marks tasks completed whose handlers ran no transaction. */
+  int (*acknowledge)(mt_backend_t *b, const int64_t *ids, size_t n,
+                     mt_err_t *err);
+  /* Gives claimed tasks back unstarted. */
+  int (*release)(mt_backend_t *b, mt_task_t *tasks, mt_err_t *err);
+  /* Extends this runtime's leases and rescues tasks whose lease lapsed. */
+  int (*heartbeat)(mt_backend_t *b, mt_err_t *err);
+  /* Counts tasks due or running anywhere (for --drain). */
+  int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
+  void (*free)(mt_backend_t *b);
+} mt_backend_ops_t;
+
+struct mt_backend_s {
+  const mt_backend_ops_t *ops;
+};
+
+#endif

@@ -1,0 +1,181 @@
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua/tasks.h"
+#include "postgres/embedded.h"
+#include "postgres/migrate.h"
+#include "postgres/pg.h"
+
+typedef struct command_s {
+  const char *name;
+  int (*run)(mt_cli_t *cli);
+  const char *usage;
+  const char *help;
+} command_t;
+
+static const command_t commands[] = {
+    {"run", mt_cmd_run, "run [--workers N] [--drain]",
+     "Runs the runtime: discovers due tasks and executes them.\n"
+     "  --workers N  worker threads (config `workers`, default 4)\n"
+     "  --drain      process every due task, then exit 0 once none is due\n"
+     "               or running\n"
+     "SIGTERM/SIGINT stop claiming and let tasks in flight finish within\n"
+     "`shutdown_grace`; a second signal exits at once.\n"},
+    {"schedule", mt_cmd_schedule,
+     "schedule NAME JSON [--at RFC3339 | --in DURATION] [--key K]",
+     "Schedules task NAME with payload JSON (an object) and prints its id.\n"
+     "  --at T      run at T, e.g. 2026-12-01T09:00:00+01:00 (default: now)\n"
+     "  --in D      run after D: 90, 90s, 15m, 2h, 1d, 1h30m\n"
+     "  --key K     de-duplicate: if a live task holds K, print its id\n"},
+    {"list", mt_cmd_list, "list [--state S] [--name N] [--limit N] [--json]",
+     "Lists tasks, newest first (default limit 50).\n"},
+    {"show", mt_cmd_show, "show ID [--json]", "Shows one task in full.\n"},
+    {"cancel", mt_cmd_cancel, "cancel ID",
+     "Cancels a scheduled task (it will not run).\n"},
+    {"retry", mt_cmd_retry, "retry ID",
+     "Schedules a failed task to run again now, with fresh attempts.\n"},
+    {"migrate", mt_cmd_migrate, "migrate",
+     "Creates or upgrades schema `moontask` in the database.\n"},
+    {"check", mt_cmd_check, "check",
+     "Loads every task as the runtime would and reports problems.\n"},
+    {"db", mt_cmd_db, "db start|stop|status|url",
+     "Manages the embedded database used when no database URL is set.\n"},
+};
+
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: moontask [global options] COMMAND [options]\n\n"
+               "commands:\n");
+  for (size_t i = 0; i < COMMAND_COUNT; i++)
+    fprintf(out, "  moontask %s\n", commands[i].usage);
+  fprintf(out,
+          "\nglobal options (before or after the command):\n"
+          "  --config F        configuration file (default ./config.lua)\n"
+          "  --database-url U  PostgreSQL URL (else MOONTASK_DATABASE_URL,\n"
+          "                    DATABASE_URL, config.lua, or the embedded db)\n"
+          "  --tasks DIR       task scripts (default tasks)\n"
+          "  --schemas DIR     payload schemas (default schemas)\n"
+          "\nexit codes: 0 ok, 1 runtime failure, 2 bad input\n"
+          "`moontask COMMAND --help` describes one command.\n");
+}
+
+int mt_cli_option(int argc, char **argv, int *i, const char *name,
+                  const char **value) {
+  size_t n = strlen(name);
+  const char *arg = argv[*i];
+  if (strncmp(arg, name, n) != 0)
+    return 0;
+  if (arg[n] == '=') {
+    *value = arg + n + 1;
+    return 1;
+  }
+  if (arg[n] != '\0')
+    return 0;
+  if (*i + 1 >= argc)
+    return -1;
+  *value = argv[++*i];
+  return 1;
+}
+
+int mt_cli_fail(int rc, const mt_err_t *err) {
+  fprintf(stderr, "moontask: %s\n", err->msg[0] ? err->msg : mt_strerror(rc));
+  return mt_exit_code(rc);
+}
+
+int mt_cli_database_url(mt_cli_t *cli, const char **url, mt_err_t *err) {
+  static mt_embedded_t embedded;
+  if (cli->cfg.database_url != NULL) {
+    *url = cli->cfg.database_url;
+    return 0;
+  }
+  int rc;
+  if ((rc = mt_embedded_locate(&embedded, NULL, err)) != 0 ||
+      (rc = mt_embedded_start(&embedded, err)) != 0)
+    return rc;
+  *url = embedded.url;
+  return 0;
+}
+
+int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err) {
+  const char *url;
+  int rc = mt_cli_database_url(cli, &url, err);
+  if (rc != 0)
+    return rc;
+  *conn = mt_pg_connect(url, "moontask cli", err);
+  if (*conn == NULL)
+    return MT_EDB;
+  if ((rc = mt_pg_check_schema(*conn, err)) != 0) {
+    PQfinish(*conn);
+    *conn = NULL;
+  }
+  return rc;
+}
+
+int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err) {
+  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout};
+  return mt_lua_registry_load(cli->cfg.tasks_dir, &defaults, reg, err);
+}
+
+/* Pulls the global options out of argv wherever they stand, leaving the
+ * subcommand and its own arguments in order. */
+static int parse_globals(mt_cli_t *cli, int argc, char **argv, mt_err_t *err) {
+  cli->argv = calloc((size_t)argc + 1, sizeof *cli->argv);
+  if (cli->argv == NULL)
+    return MT_ENOMEM;
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL;
+    int r;
+    if ((r = mt_cli_option(argc, argv, &i, "--config", &v)) != 0)
+      cli->ov.config_file = v;
+    else if ((r = mt_cli_option(argc, argv, &i, "--database-url", &v)) != 0)
+      cli->ov.database_url = v;
+    else if ((r = mt_cli_option(argc, argv, &i, "--tasks", &v)) != 0)
+      cli->ov.tasks_dir = v;
+    else if ((r = mt_cli_option(argc, argv, &i, "--schemas", &v)) != 0)
+      cli->ov.schemas_dir = v;
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      cli->help = 1;
+    else
+      cli->argv[cli->argc++] = argv[i];
+    if (r < 0)
+      return mt_err_set(err, MT_EINVAL, "%s needs a value", argv[i]);
+  }
+  return 0;
+}
+
+int mt_cli_main(int argc, char **argv) {
+  mt_cli_t cli = {0};
+  mt_err_t err = {{0}};
+  int rc = parse_globals(&cli, argc, argv, &err);
+  if (rc != 0) {
+    free(cli.argv);
+    return mt_cli_fail(rc, &err);
+  }
+  const command_t *cmd = NULL;
+  for (size_t i = 0; cli.argc > 0 && i < COMMAND_COUNT; i++)
+    if (strcmp(cli.argv[0], commands[i].name) == 0)
+      cmd = &commands[i];
+  int code;
+  if (cli.argc == 0) {
+    usage(cli.help ? stdout : stderr);
+    code = cli.help ? 0 : 2;
+  } else if (cmd == NULL) {
+    fprintf(stderr, "moontask: unknown command \"%s\"\n\n", cli.argv[0]);
+    usage(stderr);
+    code = 2;
+  } else if (cli.help) {
+    printf("usage: moontask %s\n\n%s", cmd->usage, cmd->help);
+    code = 0;
+  } else if ((rc = mt_config_load(&cli.cfg, &cli.ov, &err)) != 0) {
+    code = mt_cli_fail(rc, &err);
+  } else {
+    code = cmd->run(&cli);
+  }
+  mt_config_free(&cli.cfg);
+  free(cli.argv);
+  return code;
+}

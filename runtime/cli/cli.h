@@ -1,0 +1,54 @@
+/*
+ * The command line: global options, subcommand dispatch and what every
+ * subcommand shares (configuration, the database connection, the task
+ * registry). Each subcommand is a function taking the parsed context and
+ * returning a process exit code: 0 ok, 1 runtime failure, 2 bad input.
+ */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+
+#include <libpq-fe.h>
+
+#include "common/error.h"
+#include "config/config.h"
+#include "service/registry.h"
+
+typedef struct mt_cli_s {
+  mt_config_overrides_t ov;
+  mt_config_t cfg;
+  int argc;    /* the subcommand's own arguments, argv[0] its name */
+  char **argv;
+  int help;    /* --help was given */
+} mt_cli_t;
+
+/* The database URL to use: the configured one, or the embedded database's,
+ * started if need be. The string lives as long as cli. */
+int mt_cli_database_url(mt_cli_t *cli, const char **url, mt_err_t *err);
+
+/* Connects and checks that the schema is migrated. */
+int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err);
+
+int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err);
+
+/* Prints "moontask: <message>" to stderr and returns the exit code for rc. */
+int mt_cli_fail(int rc, const mt_err_t *err);
+
+/* Takes the value of option `name` at argv[*i] ("--name V" or "--name=V").
+ * Returns 1 if argv[*i] was that option (advancing *i past a separate
+ * value), 0 if not, -1 if its value is missing. */
+int mt_cli_option(int argc, char **argv, int *i, const char *name,
+                  const char **value);
+
+int mt_cmd_run(mt_cli_t *cli);
+int mt_cmd_schedule(mt_cli_t *cli);
+int mt_cmd_list(mt_cli_t *cli);
+int mt_cmd_show(mt_cli_t *cli);
+int mt_cmd_cancel(mt_cli_t *cli);
+int mt_cmd_retry(mt_cli_t *cli);
+int mt_cmd_migrate(mt_cli_t *cli);
+int mt_cmd_check(mt_cli_t *cli);
+int mt_cmd_db(mt_cli_t *cli);
+
+int mt_cli_main(int argc, char **argv);
+
+#endif

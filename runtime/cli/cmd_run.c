@@ -1,0 +1,106 @@
+/* `moontask run`: wires configuration, backend, discovery and executor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "discovery/discovery.h"
+#include "executor/executor.h"
+#include "postgres/migrate.h"
+#include "postgres/pg.h"
+#include "postgres/pg_backend.h"
+
+static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
+  for (int i = 1; i < cli->argc; i++) {
+    const char *v = NULL;
+    int r = mt_cli_option(cli->argc, cli->argv, &i, "--workers", &v);
+    if (r < 0)
+      return mt_err_set(err, MT_EINVAL, "--workers needs a number");
+    if (r > 0) {
+      char *end;
+      long n = strtol(v, &end, 10);
+      if (*end != '\0' || n < 1 || n > 1024)
+        return mt_err_set(err, MT_EINVAL,
+                          "--workers must be a number from 1 to 1024, not "
+                          "\"%s\"",
+                          v);
+      cli->cfg.workers = (int)n;
+    } else if (strcmp(cli->argv[i], "--drain") == 0) {
+      *drain = 1;
+    } else {
+      return mt_err_set(err, MT_EINVAL, "run: unexpected argument \"%s\"",
+                        cli->argv[i]);
+    }
+  }
+  return 0;
+}
+
+/* Migrates (unless configured not to) or checks that the schema is current. */
+static int prepare_schema(mt_cli_t *cli, const char *url, mt_err_t *err) {
+  PGconn *conn = mt_pg_connect(url, "moontask migrate", err);
+  if (conn == NULL)
+    return MT_EDB;
+  int rc = cli->cfg.migrate_on_run ? mt_pg_migrate(conn, NULL, err)
+                                   : mt_pg_check_schema(conn, err);
+  PQfinish(conn);
+  return rc;
+}
+
+int mt_cmd_run(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  mt_registry_t reg = {0};
+  mt_backend_t *backend = NULL;
+  mt_discovery_t *discovery = NULL;
+  mt_executor_t *executor = NULL;
+  const char *url;
+  int drain = 0, rc;
+  char owner[128], host[64] = "localhost";
+
+  if ((rc = parse_run_args(cli, &drain, &err)) != 0 ||
+      (rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
+      (rc = mt_cli_database_url(cli, &url, &err)) != 0 ||
+      (rc = prepare_schema(cli, url, &err)) != 0)
+    goto done;
+
+  /* The lease name shows in moontask.tasks.locked_by: which runtime holds
+   * a task, and which one died holding it. */
+  gethostname(host, sizeof host - 1);
+  snprintf(owner, sizeof owner, "%s:%ld", host, (long)getpid());
+
+  if ((rc = mt_pg_backend_new(&backend, url, owner, cli->cfg.lease_timeout,
+                              &err)) != 0)
+    goto done;
+  mt_discovery_opts_t dopts = {
+      .backend = backend,
+      .workers = cli->cfg.workers,
+      .poll_interval = cli->cfg.poll_interval,
+      .lease_timeout = cli->cfg.lease_timeout,
+      .shutdown_grace = cli->cfg.shutdown_grace,
+      .drain = drain,
+  };
+  if ((rc = mt_discovery_new(&discovery, &dopts, &err)) != 0)
+    goto done;
+  mt_executor_opts_t eopts = {
+      .database_url = url,
+      .tasks_dir = cli->cfg.tasks_dir,
+      .owner = owner,
+      .workers = cli->cfg.workers,
+      .defaults = {.timeout = cli->cfg.task_timeout},
+      .wake = mt_discovery_wake,
+      .wake_arg = discovery,
+  };
+  if ((rc = mt_executor_start(&executor, &eopts, &err)) != 0)
+    goto done;
+  fprintf(stderr, "moontask: %s: %zu task%s from %s/, %d workers%s\n", owner,
+          reg.count, reg.count == 1 ? "" : "s", cli->cfg.tasks_dir,
+          cli->cfg.workers, drain ? ", draining" : "");
+  rc = mt_discovery_run(discovery, executor, &err);
+done:
+  mt_executor_stop(executor);
+  mt_discovery_free(discovery);
+  if (backend != NULL)
+    backend->ops->free(backend);
+  mt_registry_free(&reg);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}

@@ -1,0 +1,335 @@
+/* The task commands: schedule, list, show, cancel, retry. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "lua/json.h"
+#include "postgres/pg.h"
+#include "service/service.h"
+
+/* Parses "90", "90s", "15m", "2h", "1d", "1h30m" into seconds. */
+static int parse_duration(const char *s, double *seconds) {
+  double total = 0;
+  const char *p = s;
+  if (*p == '\0')
+    return -1;
+  while (*p) {
+    char *end;
+    double n = strtod(p, &end);
+    if (end == p || n < 0)
+      return -1;
+    double unit = 1;
+    switch (*end) {
+    case '\0':
+      break;
+    case 's':
+      end++;
+      break;
+    case 'm':
+      unit = 60, end++;
+      break;
+    case 'h':
+      unit = 3600, end++;
+      break;
+    case 'd':
+      unit = 86400, end++;
+      break;
+    default:
+      return -1;
+    }
+    total += n * unit;
+    p = end;
+  }
+  *seconds = total;
+  return 0;
+}
+
+/* Checks JSON text the way a task will read it, so that the error names the
+ * byte that is wrong instead of leaving it to the database's message. */
+static int check_payload(const char *json, mt_err_t *err) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return MT_ENOMEM;
+  int rc = mt_json_decode(L, json, strlen(json), err);
+  if (rc == 0 && !(lua_istable(L, -1) && luaL_getmetafield(L, -1, "__name") &&
+                   strcmp(lua_tostring(L, -1), MT_JSON_OBJECT) == 0))
+    rc = mt_err_set(err, MT_EPAYLOAD, "the payload must be a JSON object");
+  lua_close(L);
+  return rc;
+}
+
+int mt_cmd_schedule(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  mt_registry_t reg = {0};
+  mt_schedule_req_t req = {0};
+  PGconn *conn = NULL;
+  const char *at = NULL, *in = NULL, *positional[2];
+  int npositional = 0, rc = 0;
+  char run_at[64];
+
+  for (int i = 1; rc == 0 && i < cli->argc; i++) {
+    int r;
+    if ((r = mt_cli_option(cli->argc, cli->argv, &i, "--at", &at)) ||
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--in", &in)) ||
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--key", &req.key))) {
+      if (r < 0)
+        rc = mt_err_set(&err, MT_EINVAL, "%s needs a value", cli->argv[i]);
+    } else if (npositional < 2 && strncmp(cli->argv[i], "--", 2) != 0) {
+      positional[npositional++] = cli->argv[i];
+    } else {
+      rc = mt_err_set(&err, MT_EINVAL, "schedule: unexpected argument \"%s\"",
+                      cli->argv[i]);
+    }
+  }
+  if (rc == 0 && npositional < 2)
+    rc = mt_err_set(&err, MT_EINVAL,
+                    "usage: moontask schedule NAME JSON [--at RFC3339 | --in "
+                    "DURATION] [--key K]");
+  if (rc == 0 && at != NULL && in != NULL)
+    rc = mt_err_set(&err, MT_EINVAL, "give --at or --in, not both");
+  if (rc == 0 && in != NULL) {
+    double seconds;
+    if (parse_duration(in, &seconds) != 0)
+      rc = mt_err_set(&err, MT_EINVAL,
+                      "--in: \"%s\" is not a duration (e.g. 90s, 15m, 2h, 1d)",
+                      in);
+    else
+      snprintf(run_at, sizeof run_at, "%.6f", seconds);
+  }
+  if (rc != 0)
+    goto done;
+  req.name = positional[0];
+  req.payload = positional[1];
+  if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
+      (rc = mt_service_check(&reg, &req, &err)) != 0 ||
+      (rc = check_payload(req.payload, &err)) != 0 ||
+      (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+    goto done;
+  if (in != NULL) {
+    /* Turn the delay into an instant on the database's clock, the clock
+     * discovery compares run_at with. */
+    const char *params[] = {run_at};
+    PGresult *res = mt_pg_exec(
+        conn, "SELECT now() + $1::float8 * interval '1 second'", 1, params,
+        &err);
+    if (res == NULL) {
+      rc = MT_EDB;
+      goto done;
+    }
+    snprintf(run_at, sizeof run_at, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    req.run_at = run_at;
+  } else {
+    req.run_at = at;
+  }
+  int64_t id;
+  if ((rc = mt_service_schedule(&reg, conn, &req, &id, &err)) != 0)
+    goto done;
+  printf("%" PRId64 "\n", id);
+done:
+  PQfinish(conn);
+  mt_registry_free(&reg);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}
+
+/* Parses a task id argument. */
+static int task_id_arg(mt_cli_t *cli, const char **id, int *json,
+                       mt_err_t *err) {
+  *id = NULL;
+  for (int i = 1; i < cli->argc; i++) {
+    const char *a = cli->argv[i];
+    if (json != NULL && strcmp(a, "--json") == 0)
+      *json = 1;
+    else if (*id == NULL && *a && strspn(a, "0123456789") == strlen(a))
+      *id = a;
+    else
+      return mt_err_set(err, MT_EINVAL, "%s: \"%s\" is not a task id",
+                        cli->argv[0], a);
+  }
+  if (*id == NULL)
+    return mt_err_set(err, MT_EINVAL, "usage: moontask %s ID", cli->argv[0]);
+  return 0;
+}
+
+static const char list_sql[] =
+    "SELECT id, name, state, attempts, coalesce(max_attempts::text, '-'),\n"
+    "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SSOF'),\n"
+    "  coalesce(split_part(last_error, E'\\n', 1), '')\n"
+    "  FROM moontask.tasks\n"
+    " WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR name = $2)\n"
+    " ORDER BY id DESC LIMIT $3::int";
+
+static const char list_json_sql[] =
+    "SELECT coalesce(json_agg(t ORDER BY t.id DESC), '[]') FROM (\n"
+    "  SELECT id, name, payload, state, run_at, attempts, max_attempts,\n"
+    "         last_error, key, created_at, started_at, finished_at\n"
+    "    FROM moontask.tasks\n"
+    "   WHERE ($1::text IS NULL OR state = $1)\n"
+    "     AND ($2::text IS NULL OR name = $2)\n"
+    "   ORDER BY id DESC LIMIT $3::int) t";
+
+static int valid_state(const char *s) {
+  static const char *const states[] = {"scheduled", "running", "completed",
+                                       "failed", "cancelled"};
+  for (size_t i = 0; i < sizeof states / sizeof *states; i++)
+    if (strcmp(s, states[i]) == 0)
+      return 1;
+  return 0;
+}
+
+int mt_cmd_list(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  PGconn *conn = NULL;
+  PGresult *res = NULL;
+  const char *state = NULL, *name = NULL, *limit = "50";
+  int json = 0, rc = 0;
+  for (int i = 1; rc == 0 && i < cli->argc; i++) {
+    int r;
+    if ((r = mt_cli_option(cli->argc, cli->argv, &i, "--state", &state)) ||
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--name", &name)) ||
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--limit", &limit))) {
+      if (r < 0)
+        rc = mt_err_set(&err, MT_EINVAL, "%s needs a value", cli->argv[i]);
+    } else if (strcmp(cli->argv[i], "--json") == 0) {
+      json = 1;
+    } else {
+      rc = mt_err_set(&err, MT_EINVAL, "list: unexpected argument \"%s\"",
+                      cli->argv[i]);
+    }
+  }
+  if (rc == 0 && state != NULL && !valid_state(state))
+    rc = mt_err_set(&err, MT_EINVAL,
+                    "--state: \"%s\" is not a state (scheduled, running, "
+                    "completed, failed, cancelled)",
+                    state);
+  if (rc == 0 && (strspn(limit, "0123456789") != strlen(limit) || !*limit))
+    rc = mt_err_set(&err, MT_EINVAL, "--limit: \"%s\" is not a number", limit);
+  if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+    goto done;
+  const char *params[] = {state, name, limit};
+  if ((res = mt_pg_exec(conn, json ? list_json_sql : list_sql, 3, params,
+                        &err)) == NULL) {
+    rc = MT_EDB;
+    goto done;
+  }
+  if (json) {
+    printf("%s\n", PQgetvalue(res, 0, 0));
+    goto done;
+  }
+  printf("%-8s %-28s %-10s %-8s %-25s %s\n", "ID", "NAME", "STATE", "ATTEMPTS",
+         "RUN AT", "LAST ERROR");
+  for (int r = 0; r < PQntuples(res); r++) {
+    char attempts[32];
+    snprintf(attempts, sizeof attempts, "%s/%s", PQgetvalue(res, r, 3),
+             PQgetvalue(res, r, 4));
+    printf("%-8s %-28s %-10s %-8s %-25s %.60s\n", PQgetvalue(res, r, 0),
+           PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), attempts,
+           PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+  }
+done:
+  PQclear(res);
+  PQfinish(conn);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}
+
+int mt_cmd_show(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  PGconn *conn = NULL;
+  PGresult *res = NULL;
+  const char *id;
+  int json = 0;
+  int rc = task_id_arg(cli, &id, &json, &err);
+  if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+    goto done;
+  const char *params[] = {id};
+  res = mt_pg_exec(conn,
+                   "SELECT id, name, state, payload, run_at, attempts,\n"
+                   "       max_attempts, key, created_at, started_at,\n"
+                   "       finished_at, locked_by, locked_until, last_error,\n"
+                   "       row_to_json(t)\n"
+                   "  FROM moontask.tasks t WHERE id = $1::bigint",
+                   1, params, &err);
+  if (res == NULL) {
+    rc = MT_EDB;
+    goto done;
+  }
+  if (PQntuples(res) == 0) {
+    rc = mt_err_set(&err, MT_ENOTFOUND, "task %s not found", id);
+    goto done;
+  }
+  if (json) {
+    printf("%s\n", PQgetvalue(res, 0, PQnfields(res) - 1));
+    goto done;
+  }
+  for (int c = 0; c < PQnfields(res) - 1; c++)
+    printf("%-13s %s\n", PQfname(res, c),
+           PQgetisnull(res, 0, c) ? "-" : PQgetvalue(res, 0, c));
+done:
+  PQclear(res);
+  PQfinish(conn);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}
+
+/* Runs a state change on one task; when it touches no row, explains why. */
+static int change_state(mt_cli_t *cli, const char *sql, const char *wanted) {
+  mt_err_t err = {{0}};
+  PGconn *conn = NULL;
+  PGresult *res = NULL;
+  const char *id;
+  int rc = task_id_arg(cli, &id, NULL, &err);
+  if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+    goto done;
+  const char *params[] = {id};
+  if ((res = mt_pg_exec(conn, sql, 1, params, &err)) == NULL) {
+    rc = (strncmp(err.msg, "23505", 5) == 0)
+             ? mt_err_set(&err, MT_ESTATE,
+                          "task %s: another live task holds its key", id)
+             : MT_EDB;
+    goto done;
+  }
+  if (PQntuples(res) == 1) {
+    printf("%s\n", id);
+    goto done;
+  }
+  PQclear(res);
+  res = mt_pg_exec(conn, "SELECT state FROM moontask.tasks WHERE id = $1::bigint",
+                   1, params, &err);
+  if (res == NULL)
+    rc = MT_EDB;
+  else if (PQntuples(res) == 0)
+    rc = mt_err_set(&err, MT_ENOTFOUND, "task %s not found", id);
+  else
+    rc = mt_err_set(&err, MT_ESTATE,
+                    "task %s is %s: only a %s task can be %s", id,
+                    PQgetvalue(res, 0, 0), wanted,
+                    strcmp(cli->argv[0], "cancel") == 0 ? "cancelled"
+                                                        : "retried");
+done:
+  PQclear(res);
+  PQfinish(conn);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}
+
+int mt_cmd_cancel(mt_cli_t *cli) {
+  return change_state(cli,
+                      "UPDATE moontask.tasks SET state = 'cancelled',\n"
+                      "       finished_at = now()\n"
+                      " WHERE id = $1::bigint AND state = 'scheduled'\n"
+                      "RETURNING id",
+                      "scheduled");
+}
+
+int mt_cmd_retry(mt_cli_t *cli) {
+  return change_state(cli,
+                      "WITH t AS (\n"
+                      "  UPDATE moontask.tasks SET state = 'scheduled',\n"
+                      "         run_at = now(), attempts = 0, finished_at = NULL\n"
+                      "   WHERE id = $1::bigint AND state = 'failed'\n"
+                      "  RETURNING id)\n"
+                      "SELECT id, pg_notify('moontask_tasks', '') FROM t",
+                      "failed");
+}

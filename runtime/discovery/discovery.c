@@ -1,0 +1,272 @@
+#include "discovery/discovery.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Tasks claimed ahead of the workers, per worker. Claiming ahead amortises
+ * the claim's round trip over many tasks; keeping it small leaves the rest
+ * to other runtimes sharing the database. */
+#define PREFETCH_PER_WORKER 16
+
+struct mt_discovery_s {
+  mt_discovery_opts_t opts;
+  mt_executor_t *ex;
+  uv_loop_t loop;
+  uv_poll_t wake_poll;
+  int wake_fd;
+  uv_async_t worker_wake;
+  uv_timer_t poll_timer;
+  uv_timer_t due_timer;
+  uv_timer_t heartbeat_timer;
+  uv_timer_t grace_timer;
+  uv_signal_t sigterm, sigint;
+  double next_due; /* epoch of the earliest future task heard of */
+  int capacity;
+  int stopping;
+  int signals;
+  int rc;
+  mt_err_t err;
+};
+
+static double epoch_now(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void fail(mt_discovery_t *d, int rc) {
+  fprintf(stderr, "moontask: %s\n", d->err.msg);
+  if (d->rc == 0)
+    d->rc = rc;
+}
+
+static void flush_done(mt_discovery_t *d) {
+  int64_t *ids;
+  size_t n = mt_executor_take_done(d->ex, &ids);
+  if (n > 0) {
+    mt_backend_t *b = d->opts.backend;
+    int rc = b->ops->acknowledge(b, ids, n, &d->err);
+    if (rc != 0)
+      fail(d, rc); /* those tasks stay leased and will run again */
+  }
+  free(ids);
+}
+
+static void finish(mt_discovery_t *d) { uv_stop(&d->loop); }
+
+/* Arms the timer for the earliest future task we know of. */
+static void arm_due_timer(mt_discovery_t *d);
+
+static void watch_wake_fd(mt_discovery_t *d);
+
+/* The heart of discovery: after any event, acknowledge what finished, then
+ * claim as many due tasks as the workers have room for. */
+static void tick(mt_discovery_t *d) {
+  mt_backend_t *b = d->opts.backend;
+  /* Counts first: a worker adds its task to the done list before it stops
+   * counting as running, so running == 0 here means the flush below sees
+   * every finished task. */
+  int queued, running;
+  mt_executor_load(d->ex, &queued, &running);
+  flush_done(d);
+  if (d->stopping) {
+    if (running == 0 && queued == 0)
+      finish(d);
+    return;
+  }
+  int claimed = 0;
+  if (queued < d->capacity / 2) {
+    mt_task_t *tasks;
+    int rc = b->ops->claim(b, d->capacity - queued - running > 0
+                                  ? d->capacity - queued - running
+                                  : d->capacity / 2,
+                           &tasks, &claimed, &d->err);
+    if (rc != 0)
+      fail(d, rc);
+    mt_executor_submit(d->ex, tasks);
+    watch_wake_fd(d);
+  }
+  if (d->opts.drain && claimed == 0 && queued == 0 && running == 0) {
+    long outstanding = 0;
+    if (b->ops->outstanding(b, &outstanding, &d->err) != 0)
+      fail(d, MT_EDB);
+    else if (outstanding == 0)
+      finish(d);
+  }
+}
+
+static void on_wake_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  mt_discovery_t *d = handle->data;
+  mt_backend_t *b = d->opts.backend;
+  int due_now = status < 0;
+  double next_due = d->next_due;
+  if (b->ops->read_wakeups(b, &due_now, &next_due, &d->err) != 0)
+    fail(d, MT_EDB);
+  watch_wake_fd(d);
+  if (next_due < d->next_due) {
+    d->next_due = next_due;
+    arm_due_timer(d);
+  }
+  if (due_now)
+    tick(d);
+}
+
+/* (Re)starts watching the backend's descriptor; it changes on reconnect. */
+static void watch_wake_fd(mt_discovery_t *d) {
+  mt_backend_t *b = d->opts.backend;
+  int fd = b->ops->wake_fd(b);
+  if (fd == d->wake_fd)
+    return;
+  if (d->wake_fd >= 0)
+    uv_close((uv_handle_t *)&d->wake_poll, NULL);
+  d->wake_fd = -1;
+  if (fd < 0 || d->stopping)
+    return;
+  /* A closed handle cannot be reused at once; a fresh one is cheap. */
+  uv_poll_init_socket(&d->loop, &d->wake_poll, fd);
+  d->wake_poll.data = d;
+  uv_poll_start(&d->wake_poll, UV_READABLE, on_wake_readable);
+  d->wake_fd = fd;
+}
+
+static void on_worker_wake(uv_async_t *handle) { tick(handle->data); }
+
+static void on_poll_timer(uv_timer_t *handle) { tick(handle->data); }
+
+static void on_due_timer(uv_timer_t *handle) {
+  mt_discovery_t *d = handle->data;
+  d->next_due = INFINITY;
+  tick(d);
+}
+
+static void arm_due_timer(mt_discovery_t *d) {
+  if (isinf(d->next_due))
+    return;
+  double wait = d->next_due - epoch_now();
+  uint64_t ms = wait > 0 ? (uint64_t)(wait * 1000) + 1 : 0;
+  uv_timer_start(&d->due_timer, on_due_timer, ms, 0);
+}
+
+static void on_heartbeat(uv_timer_t *handle) {
+  mt_discovery_t *d = handle->data;
+  mt_backend_t *b = d->opts.backend;
+  if (b->ops->heartbeat(b, &d->err) != 0)
+    fail(d, MT_EDB);
+}
+
+static void on_grace_timeout(uv_timer_t *handle) {
+  mt_discovery_t *d = handle->data;
+  fprintf(stderr, "moontask: shutdown grace of %gs is over: aborting the "
+                  "tasks still running\n",
+          d->opts.shutdown_grace);
+  mt_executor_abort(d->ex);
+}
+
+static void begin_shutdown(mt_discovery_t *d) {
+  mt_backend_t *b = d->opts.backend;
+  d->stopping = 1;
+  uv_timer_stop(&d->poll_timer);
+  uv_timer_stop(&d->due_timer);
+  mt_task_t *queued = mt_executor_take_queued(d->ex);
+  if (queued != NULL && b->ops->release(b, queued, &d->err) != 0)
+    fail(d, MT_EDB);
+  while (queued != NULL) {
+    mt_task_t *next = queued->next;
+    mt_task_free(queued);
+    queued = next;
+  }
+  uv_timer_start(&d->grace_timer, on_grace_timeout,
+                 (uint64_t)(d->opts.shutdown_grace * 1000), 0);
+  tick(d);
+}
+
+static void on_signal(uv_signal_t *handle, int signum) {
+  mt_discovery_t *d = handle->data;
+  if (++d->signals > 1) {
+    /* The operator insists. Leases bring the running tasks back later. */
+    fprintf(stderr, "moontask: second signal: exiting now\n");
+    _exit(1);
+  }
+  fprintf(stderr,
+          "moontask: %s: finishing the tasks in flight (up to %gs); "
+          "send it again to exit at once\n",
+          signum == SIGTERM ? "SIGTERM" : "SIGINT", d->opts.shutdown_grace);
+  begin_shutdown(d);
+}
+
+int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
+                     mt_err_t *err) {
+  mt_discovery_t *d = calloc(1, sizeof *d);
+  if (d == NULL)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  d->opts = *opts;
+  d->wake_fd = -1;
+  d->next_due = INFINITY;
+  d->capacity = opts->workers * PREFETCH_PER_WORKER;
+  if (uv_loop_init(&d->loop) != 0) {
+    free(d);
+    return mt_err_set(err, MT_ESYS, "cannot create the event loop");
+  }
+  uv_async_init(&d->loop, &d->worker_wake, on_worker_wake);
+  d->worker_wake.data = d;
+  uv_timer_t *timers[] = {&d->poll_timer, &d->due_timer, &d->heartbeat_timer,
+                          &d->grace_timer};
+  for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
+    uv_timer_init(&d->loop, timers[i]);
+    timers[i]->data = d;
+  }
+  uv_signal_init(&d->loop, &d->sigterm);
+  uv_signal_init(&d->loop, &d->sigint);
+  d->sigterm.data = d->sigint.data = d;
+  *out = d;
+  return 0;
+}
+
+void mt_discovery_wake(void *discovery) {
+  mt_discovery_t *d = discovery;
+  uv_async_send(&d->worker_wake);
+}
+
+int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
+  mt_backend_t *b = d->opts.backend;
+  d->ex = ex;
+  uint64_t poll_ms = (uint64_t)(d->opts.poll_interval * 1000);
+  double beat = d->opts.lease_timeout / 3 < 5 ? d->opts.lease_timeout / 3 : 5;
+  uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d->sigint, on_signal, SIGINT);
+  uv_timer_start(&d->poll_timer, on_poll_timer, poll_ms ? poll_ms : 1,
+                 poll_ms ? poll_ms : 1);
+  uv_timer_start(&d->heartbeat_timer, on_heartbeat, (uint64_t)(beat * 1000),
+                 (uint64_t)(beat * 1000));
+  watch_wake_fd(d);
+  /* Rescue what a dead runtime left behind before the first claim. */
+  on_heartbeat(&d->heartbeat_timer);
+  tick(d);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+
+  (void)b;
+  if (d->rc != 0)
+    mt_err_set(err, d->rc, "%s", d->err.msg);
+  return d->rc;
+}
+
+static void close_cb(uv_handle_t *handle, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(handle))
+    uv_close(handle, NULL);
+}
+
+void mt_discovery_free(mt_discovery_t *d) {
+  if (d == NULL)
+    return;
+  uv_walk(&d->loop, close_cb, NULL);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&d->loop);
+  free(d);
+}

@@ -1,0 +1,60 @@
+/*
+ * TaskExecutor: a pool of worker threads, each owning one Lua state and one
+ * database connection, fed from a queue that discovery fills. Each task runs
+ * in a transaction of its own (executor/task_tx.h); its failure, retry and
+ * dead-letter states are written outside that transaction, after the
+ * rollback, so they survive it.
+ *
+ * Tasks whose handler never opened a transaction are not written one by one:
+ * their ids are handed back to discovery (mt_executor_take_done), which marks
+ * them completed in batches. Discovery owns the loop; the executor only
+ * wakes it through the `wake` callback.
+ */
+#ifndef MT_EXECUTOR_H
+#define MT_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "executor/task.h"
+#include "lua/tasks.h"
+
+typedef struct mt_executor_s mt_executor_t;
+
+typedef struct mt_executor_opts_s {
+  const char *database_url;
+  const char *tasks_dir;
+  const char *owner;            /* lease name of this runtime */
+  int workers;
+  mt_task_defaults_t defaults;
+  void (*wake)(void *arg);      /* called from workers when a task ends */
+  void *wake_arg;
+} mt_executor_opts_t;
+
+/* Starts the workers; each loads every task and connects before this
+ * returns, so a broken script or an unreachable database fails here. */
+int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
+                      mt_err_t *err);
+
+/* Queues a list of claimed tasks (linked by ->next); takes ownership. */
+void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks);
+
+/* Tasks queued and not yet started, plus those running. */
+void mt_executor_load(mt_executor_t *ex, int *queued, int *running);
+
+/* Moves the ids of tasks completed without a transaction into *ids (caller
+ * frees). Returns their number. */
+size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids);
+
+/* Removes and returns the tasks still queued (for release at shutdown). */
+mt_task_t *mt_executor_take_queued(mt_executor_t *ex);
+
+/* Makes running handlers stop: Lua raises, SQL is cancelled; their tasks are
+ * rolled back and released, not counted as failed attempts. */
+void mt_executor_abort(mt_executor_t *ex);
+
+/* Stops the workers once their current tasks end, and frees everything. */
+void mt_executor_stop(mt_executor_t *ex);
+
+#endif

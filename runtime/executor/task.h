@@ -1,0 +1,25 @@
+/*
+ * A claimed task as the executor sees it: plain data copied out of the
+ * backend's result, owned by whoever holds the pointer (discovery, then the
+ * executor's queue, then one worker).
+ */
+#ifndef MT_TASK_H
+#define MT_TASK_H
+
+#include <stdint.h>
+
+typedef struct mt_task_s {
+  int64_t id;
+  char *name;
+  char *payload;      /* JSON text */
+  char *run_at;       /* RFC 3339, UTC */
+  int attempt;        /* 1 for the first run */
+  int max_attempts;   /* 0: take the task definition's */
+  struct mt_task_s *next;
+} mt_task_t;
+
+mt_task_t *mt_task_new(int64_t id, const char *name, const char *payload,
+                       const char *run_at, int attempt, int max_attempts);
+void mt_task_free(mt_task_t *task);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * The executor's side of a task's own transaction (the seed's "executor
+ * context"). The transaction begins lazily: a handler that never touches the
+ * database costs no round trip, and the first statement travels in one
+ * pipeline with its BEGIN. Completion is marked by moontask.complete() in the
+ * same pipeline as COMMIT, so a task's effects and its `completed` state
+ * commit together or not at all.
+ */
+#ifndef MT_TASK_TX_H
+#define MT_TASK_TX_H
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "service/registry.h"
+
+typedef struct mt_tx_s {
+  PGconn *conn;
+  const char *owner;             /* this runtime's lease name */
+  const mt_registry_t *registry; /* for tx:schedule */
+  int64_t task_id;
+  double deadline;               /* monotonic; the task's timeout */
+  atomic_int *abort;             /* set when shutdown's grace ran out */
+  int begun;
+} mt_tx_t;
+
+/* Runs one statement in the task's transaction, beginning it first if need
+ * be. *out receives the result on success. */
+int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
+                const char *const *params, PGresult **out, mt_err_t *err);
+
+/* Marks the task completed and commits, in one round trip. */
+int mt_tx_commit(mt_tx_t *tx, mt_err_t *err);
+
+/* Rolls back if a transaction is open. */
+void mt_tx_rollback(mt_tx_t *tx);
+
+#endif

@@ -1,0 +1,227 @@
+#include "lua/tasks.h"
+
+#include <dirent.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lua/env.h"
+
+#define TASKS_KEY "moontask.tasks"
+
+typedef struct path_list_s {
+  char **items;
+  size_t count;
+} path_list_t;
+
+static void path_list_free(path_list_t *l) {
+  for (size_t i = 0; i < l->count; i++)
+    free(l->items[i]);
+  free(l->items);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Collects every .lua file below dir; relative paths, sorted afterwards so
+ * that load order (and so error reports) do not depend on the filesystem. */
+static int collect(const char *root, const char *rel, path_list_t *out,
+                   mt_err_t *err) {
+  char path[8192];
+  snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return mt_err_set(err, MT_ECONFIG, "cannot open tasks folder %s", path);
+  int rc = 0;
+  struct dirent *e;
+  while (rc == 0 && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char child[4096], full[8192];
+    if (snprintf(child, sizeof child, "%s%s%s", rel, *rel ? "/" : "",
+                 e->d_name) >= (int)sizeof child ||
+        snprintf(full, sizeof full, "%s/%s", root, child) >= (int)sizeof full)
+      continue;
+    struct stat st;
+    if (stat(full, &st) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode)) {
+      rc = collect(root, child, out, err);
+    } else if (S_ISREG(st.st_mode) && ends_with(child, ".lua")) {
+      char **items = realloc(out->items, (out->count + 1) * sizeof *items);
+      if (items == NULL || (items[out->count] = strdup(child)) == NULL) {
+        if (items != NULL)
+          out->items = items;
+        rc = MT_ENOMEM;
+        break;
+      }
+      out->items = items;
+      out->count++;
+    }
+  }
+  closedir(d);
+  return rc;
+}
+
+static int compare_paths(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "attendance/merge_pools.lua" -> "attendance.merge_pools" */
+static void name_from_path(const char *rel, char *name, size_t size) {
+  snprintf(name, size, "%s", rel);
+  name[strlen(name) - 4] = '\0';
+  for (char *p = name; *p; p++)
+    if (*p == '/')
+      *p = '.';
+}
+
+static int valid_name(const char *s) {
+  int start = 1;
+  for (; *s; s++) {
+    if (*s == '.') {
+      if (start)
+        return 0;
+      start = 1;
+    } else if (*s == '_' || (*s >= 'a' && *s <= 'z') ||
+               (*s >= 'A' && *s <= 'Z') || (!start && *s >= '0' && *s <= '9')) {
+      start = 0;
+    } else {
+      return 0;
+    }
+  }
+  return !start;
+}
+
+/* Reads an optional numeric field of the definition at index -1. */
+static int read_number(lua_State *L, const char *file, const char *field,
+                       double *slot, double min, int integer, mt_err_t *err) {
+  int rc = 0;
+  int type = lua_getfield(L, -1, field);
+  if (type == LUA_TNUMBER && lua_tonumber(L, -1) >= min &&
+      (!integer || lua_isinteger(L, -1)))
+    *slot = lua_tonumber(L, -1);
+  else if (type != LUA_TNIL)
+    rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be %s >= %g", file, field,
+                    integer ? "an integer" : "a number", min);
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* Stack: def -> def. Checks the table a script returned and fills def. */
+static int check_definition(lua_State *L, const char *file, const char *rel,
+                            const mt_task_defaults_t *defaults,
+                            mt_task_def_t *def, char *name, size_t name_size,
+                            mt_err_t *err) {
+  int rc;
+  if (!lua_istable(L, -1))
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: a task file must return a table, not %s", file,
+                      luaL_typename(L, -1));
+  if (lua_getfield(L, -1, "handler") != LUA_TFUNCTION) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: handler must be a function(tx, payload, ctx), not %s",
+                    file, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return rc;
+  }
+  lua_pop(L, 1);
+
+  name_from_path(rel, name, name_size);
+  int type = lua_getfield(L, -1, "name");
+  if (type == LUA_TSTRING)
+    snprintf(name, name_size, "%s", lua_tostring(L, -1));
+  else if (type != LUA_TNIL) {
+    lua_pop(L, 1);
+    return mt_err_set(err, MT_ECONFIG, "%s: name must be a string", file);
+  }
+  lua_pop(L, 1);
+  if (!valid_name(name))
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: \"%s\" is not a valid task name (dotted "
+                      "identifiers, e.g. email.send)",
+                      file, name);
+
+  double max_attempts = MT_DEFAULT_MAX_ATTEMPTS;
+  def->timeout = defaults->timeout;
+  def->retry_delay = 1;
+  if ((rc = read_number(L, file, "max_attempts", &max_attempts, 1, 1, err)) ||
+      (rc = read_number(L, file, "timeout", &def->timeout, 0.001, 0, err)) ||
+      (rc = read_number(L, file, "retry_delay", &def->retry_delay, 0, 0, err)))
+    return rc;
+  def->max_attempts = (int)max_attempts;
+  def->name = name;
+  def->file = (char *)file;
+  return 0;
+}
+
+int mt_lua_tasks_load(lua_State *L, const char *dir,
+                      const mt_task_defaults_t *defaults, mt_registry_t *reg,
+                      mt_err_t *err) {
+  path_list_t paths = {0};
+  int top = lua_gettop(L);
+  int rc = collect(dir, "", &paths, err);
+  if (rc != 0)
+    goto done;
+  qsort(paths.items, paths.count, sizeof *paths.items, compare_paths);
+
+  lua_newtable(L);
+  int tasks = lua_gettop(L);
+  for (size_t i = 0; i < paths.count; i++) {
+    char file[8192], name[512];
+    if (snprintf(file, sizeof file, "%s/%s", dir, paths.items[i]) >=
+        (int)sizeof file)
+      continue;
+    mt_lua_env_push(L);
+    if ((rc = mt_lua_load_file(L, file, -1, err)) != 0 ||
+        (rc = mt_lua_pcall(L, 0, 1, err)) != 0)
+      goto done;
+    mt_task_def_t def;
+    rc = check_definition(L, file, paths.items[i], defaults, &def, name,
+                          sizeof name, err);
+    if (rc == 0 && lua_getfield(L, tasks, name) != LUA_TNIL)
+      rc = mt_err_set(err, MT_ECONFIG, "%s: task %s is already defined", file,
+                      name);
+    else if (rc == 0)
+      lua_pop(L, 1);
+    if (rc == 0 && reg != NULL)
+      rc = mt_registry_add(reg, &def);
+    if (rc != 0)
+      goto done;
+    lua_setfield(L, tasks, name); /* tasks[name] = def */
+    lua_pop(L, 1);                /* the script's env */
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, TASKS_KEY);
+done:
+  if (rc != 0)
+    lua_settop(L, top);
+  path_list_free(&paths);
+  return rc;
+}
+
+int mt_lua_tasks_push_handler(lua_State *L, const char *name) {
+  lua_getfield(L, LUA_REGISTRYINDEX, TASKS_KEY);
+  if (!lua_istable(L, -1) || lua_getfield(L, -1, name) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_getfield(L, -1, "handler");
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return 1;
+}
+
+int mt_lua_registry_load(const char *dir, const mt_task_defaults_t *defaults,
+                         mt_registry_t *reg, mt_err_t *err) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return MT_ENOMEM;
+  mt_lua_env_open(L);
+  int rc = mt_lua_tasks_load(L, dir, defaults, reg, err);
+  lua_close(L);
+  return rc;
+}

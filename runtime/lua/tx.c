@@ -1,0 +1,306 @@
+#include "lua/tx.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "lua/json.h"
+#include "service/service.h"
+
+#define TX_META "moontask.tx"
+
+/* PostgreSQL type OIDs that map to Lua types other than string. */
+enum {
+  OID_BOOL = 16,
+  OID_INT8 = 20,
+  OID_INT2 = 21,
+  OID_INT4 = 23,
+  OID_OID = 26,
+  OID_JSON = 114,
+  OID_FLOAT4 = 700,
+  OID_FLOAT8 = 701,
+  OID_NUMERIC = 1700,
+  OID_JSONB = 3802,
+};
+
+typedef struct tx_handle_s {
+  mt_tx_t *tx; /* NULL once closed */
+} tx_handle_t;
+
+static mt_tx_t *check_tx(lua_State *L) {
+  tx_handle_t *h = luaL_checkudata(L, 1, TX_META);
+  if (h->tx == NULL)
+    luaL_error(L, "attempt to use a closed transaction");
+  return h->tx;
+}
+
+/* Converts the Lua arguments from index `first` on into text parameters.
+ * Strings are kept by the Lua stack; other values are formatted into bufs,
+ * which the caller frees. */
+static int collect_params(lua_State *L, int first, const char ***out,
+                          mt_buf_t **bufs_out) {
+  int n = lua_gettop(L) - first + 1;
+  if (n < 0)
+    n = 0;
+  const char **params = lua_newuserdatauv(L, sizeof *params * (n + 1), 0);
+  mt_buf_t *bufs = lua_newuserdatauv(L, sizeof *bufs * (n + 1), 0);
+  memset(bufs, 0, sizeof *bufs * (n + 1));
+  for (int i = 0; i < n; i++) {
+    int idx = first + i;
+    mt_err_t err;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      params[i] = NULL;
+      break;
+    case LUA_TBOOLEAN:
+      params[i] = lua_toboolean(L, idx) ? "true" : "false";
+      break;
+    case LUA_TNUMBER:
+    case LUA_TSTRING:
+      params[i] = lua_tostring(L, idx); /* converts numbers in place */
+      break;
+    case LUA_TTABLE:
+      if (mt_json_encode(L, idx, &bufs[i], &err) != 0) {
+        for (int j = 0; j <= i; j++)
+          mt_buf_free(&bufs[j]);
+        return luaL_error(L, "parameter $%d: %s", i + 1, err.msg);
+      }
+      params[i] = bufs[i].data;
+      break;
+    default:
+      if (lua_touserdata(L, idx) == NULL && lua_islightuserdata(L, idx)) {
+        params[i] = NULL; /* json.null */
+        break;
+      }
+      for (int j = 0; j < i; j++)
+        mt_buf_free(&bufs[j]);
+      return luaL_error(L, "parameter $%d: cannot bind a %s", i + 1,
+                        luaL_typename(L, idx));
+    }
+  }
+  *out = params;
+  *bufs_out = bufs;
+  return n;
+}
+
+static void free_bufs(mt_buf_t *bufs, int n) {
+  for (int i = 0; i < n; i++)
+    mt_buf_free(&bufs[i]);
+}
+
+/* Stack: -> value. Pushes one field of a row as its Lua value. */
+static void push_value(lua_State *L, const PGresult *res, int row, int col) {
+  if (PQgetisnull(res, row, col)) {
+    lua_pushnil(L);
+    return;
+  }
+  const char *text = PQgetvalue(res, row, col);
+  size_t len = (size_t)PQgetlength(res, row, col);
+  mt_err_t err;
+  switch (PQftype(res, col)) {
+  case OID_BOOL:
+    lua_pushboolean(L, text[0] == 't');
+    break;
+  case OID_INT2:
+  case OID_INT4:
+  case OID_INT8:
+  case OID_OID:
+  case OID_FLOAT4:
+  case OID_FLOAT8:
+  case OID_NUMERIC:
+    if (lua_stringtonumber(L, text) == 0)
+      lua_pushlstring(L, text, len); /* NaN, Infinity */
+    break;
+  case OID_JSON:
+  case OID_JSONB:
+    if (mt_json_decode(L, text, len, &err) != 0)
+      lua_pushlstring(L, text, len);
+    break;
+  default:
+    lua_pushlstring(L, text, len);
+  }
+}
+
+/* Raises the error of a failed statement as "SQLSTATE: message". */
+static int raise_sql_error(lua_State *L, const mt_err_t *err) {
+  return luaL_error(L, "%s", err->msg);
+}
+
+/* tx:query(sql, ...) -> { {col = value, ...}, ... } */
+static int tx_query(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  const char *sql = luaL_checkstring(L, 2);
+  const char **params;
+  mt_buf_t *bufs;
+  int n = collect_params(L, 3, &params, &bufs);
+  PGresult *res = NULL;
+  mt_err_t err;
+  int rc = mt_tx_query(tx, sql, n, params, &res, &err);
+  free_bufs(bufs, n);
+  if (rc != 0)
+    return raise_sql_error(L, &err);
+  int rows = PQntuples(res), cols = PQnfields(res);
+  lua_createtable(L, rows, 0);
+  for (int r = 0; r < rows; r++) {
+    lua_createtable(L, 0, cols);
+    for (int c = 0; c < cols; c++) {
+      push_value(L, res, r, c);
+      lua_setfield(L, -2, PQfname(res, c));
+    }
+    lua_rawseti(L, -2, r + 1);
+  }
+  PQclear(res);
+  return 1;
+}
+
+/* tx:exec(sql, ...) -> number of rows affected */
+static int tx_exec(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  const char *sql = luaL_checkstring(L, 2);
+  const char **params;
+  mt_buf_t *bufs;
+  int n = collect_params(L, 3, &params, &bufs);
+  PGresult *res = NULL;
+  mt_err_t err;
+  int rc = mt_tx_query(tx, sql, n, params, &res, &err);
+  free_bufs(bufs, n);
+  if (rc != 0)
+    return raise_sql_error(L, &err);
+  const char *tuples = PQcmdTuples(res);
+  lua_Integer count = *tuples ? strtoll(tuples, NULL, 10) : PQntuples(res);
+  PQclear(res);
+  lua_pushinteger(L, count);
+  return 1;
+}
+
+/* Reads opts.run_at / opts.delay into an RFC 3339 string (or NULL: now). */
+static const char *schedule_run_at(lua_State *L, int opts, char *buf,
+                                   size_t size) {
+  if (lua_isnoneornil(L, opts))
+    return NULL;
+  luaL_checktype(L, opts, LUA_TTABLE);
+  double epoch = -1;
+  const char *result = NULL;
+  int type = lua_getfield(L, opts, "run_at");
+  if (type == LUA_TSTRING) {
+    snprintf(buf, size, "%s", lua_tostring(L, -1));
+    result = buf;
+  } else if (type == LUA_TNUMBER) {
+    epoch = lua_tonumber(L, -1);
+  } else if (type != LUA_TNIL) {
+    luaL_argerror(L, opts, "run_at must be an RFC 3339 string or epoch seconds");
+  }
+  lua_pop(L, 1);
+  type = lua_getfield(L, opts, "delay");
+  if (type == LUA_TNUMBER) {
+    if (result != NULL || epoch >= 0)
+      luaL_argerror(L, opts, "give run_at or delay, not both");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    epoch = (double)now.tv_sec + now.tv_nsec / 1e9 + lua_tonumber(L, -1);
+  } else if (type != LUA_TNIL) {
+    luaL_argerror(L, opts, "delay must be a number of seconds");
+  }
+  lua_pop(L, 1);
+  if (epoch >= 0) {
+    time_t secs = (time_t)epoch;
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char day[32];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%06dZ", day, (int)((epoch - (double)secs) * 1e6));
+    result = buf;
+  }
+  return result;
+}
+
+/* tx:schedule(name, payload, opts) -> task id */
+static int tx_schedule(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  mt_schedule_req_t req = {0};
+  char run_at[64];
+  req.name = luaL_checkstring(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  req.run_at = schedule_run_at(L, 4, run_at, sizeof run_at);
+  if (lua_istable(L, 4)) {
+    if (lua_getfield(L, 4, "key") == LUA_TSTRING)
+      req.key = lua_tostring(L, -1);
+    else if (!lua_isnil(L, -1))
+      luaL_argerror(L, 4, "key must be a string");
+    lua_pop(L, 1); /* the string stays alive: opts still holds it */
+  }
+  mt_buf_t payload = MT_BUF_INIT;
+  mt_err_t err;
+  if (mt_json_encode(L, 3, &payload, &err) != 0)
+    return luaL_error(L, "tx:schedule(%s): payload: %s", req.name, err.msg);
+  req.payload = payload.data;
+  int rc = mt_service_check(tx->registry, &req, &err);
+  PGresult *res = NULL;
+  if (rc == 0) {
+    const char *params[4];
+    mt_service_params(&req, params);
+    rc = mt_tx_query(tx, mt_service_schedule_sql, 4, params, &res, &err);
+  }
+  mt_buf_free(&payload);
+  if (rc != 0)
+    return luaL_error(L, "tx:schedule(%s): %s", req.name, err.msg);
+  lua_Integer id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+static int tx_gc(lua_State *L) {
+  tx_handle_t *h = luaL_checkudata(L, 1, TX_META);
+  h->tx = NULL;
+  return 0;
+}
+
+static int tx_tostring(lua_State *L) {
+  tx_handle_t *h = luaL_checkudata(L, 1, TX_META);
+  if (h->tx == NULL)
+    lua_pushliteral(L, "transaction (closed)");
+  else
+    lua_pushfstring(L, "transaction (task %I)", (lua_Integer)h->tx->task_id);
+  return 1;
+}
+
+static const luaL_Reg methods[] = {
+    {"query", tx_query},
+    {"exec", tx_exec},
+    {"schedule", tx_schedule},
+    {NULL, NULL},
+};
+
+static const luaL_Reg metameth[] = {
+    {"__index", NULL}, /* placeholder */
+    {"__gc", tx_gc},
+    {"__close", tx_gc},
+    {"__tostring", tx_tostring},
+    {NULL, NULL},
+};
+
+void mt_lua_tx_open(lua_State *L) {
+  luaL_newmetatable(L, TX_META);
+  luaL_setfuncs(L, metameth, 0);
+  luaL_newlibtable(L, methods);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+void mt_lua_tx_push(lua_State *L, mt_tx_t *tx) {
+  /* Created closed, then bound, so that a failure in between leaves a
+   * handle that is safe to collect. */
+  tx_handle_t *h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->tx = NULL;
+  luaL_setmetatable(L, TX_META);
+  h->tx = tx;
+}
+
+void mt_lua_tx_close(lua_State *L, int idx) {
+  tx_handle_t *h = luaL_checkudata(L, idx, TX_META);
+  h->tx = NULL;
+}

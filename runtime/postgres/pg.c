@@ -1,0 +1,146 @@
+#include "postgres/pg.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+double mt_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void trim_newline(char *s) {
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+    s[--n] = '\0';
+}
+
+int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err) {
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  if (msg == NULL)
+    msg = res ? PQresultErrorMessage(res) : "";
+  if (msg == NULL || *msg == '\0')
+    msg = PQerrorMessage(conn);
+  mt_err_set(err, MT_EDB, "%s%s%s", state ? state : "", state ? ": " : "", msg);
+  if (err != NULL)
+    trim_newline(err->msg);
+  return MT_EDB;
+}
+
+PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
+  const char *keys[] = {"dbname", "application_name", NULL};
+  const char *values[] = {url, app_name, NULL};
+  /* expand_dbname lets `url` be a URL or a conninfo string. */
+  PGconn *conn = PQconnectdbParams(keys, values, 1);
+  if (conn == NULL) {
+    mt_err_set(err, MT_ENOMEM, "out of memory connecting to the database");
+    return NULL;
+  }
+  if (PQstatus(conn) != CONNECTION_OK) {
+    mt_err_set(err, MT_EDB, "cannot connect to the database: %s",
+               PQerrorMessage(conn));
+    if (err != NULL)
+      trim_newline(err->msg);
+    PQfinish(conn);
+    return NULL;
+  }
+  PGresult *res = PQexec(conn, "SET client_min_messages = warning");
+  PQclear(res);
+  return conn;
+}
+
+PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
+                     const char *const *params, mt_err_t *err) {
+  PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(res);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+    return res;
+  mt_pg_result_error(res, conn, err);
+  PQclear(res);
+  return NULL;
+}
+
+/* Waits until libpq has a whole result to hand out or the deadline passes.
+ * On the deadline it asks the server to cancel and keeps reading: the
+ * cancelled statement still answers, with SQLSTATE 57014. */
+static int wait_result(PGconn *conn, double deadline, int *timed_out) {
+  while (PQisBusy(conn)) {
+    int timeout_ms = -1;
+    if (deadline > 0 && !*timed_out) {
+      double left = deadline - mt_now();
+      if (left <= 0) {
+        char buf[256];
+        PGcancel *cancel = PQgetCancel(conn);
+        if (cancel != NULL) {
+          PQcancel(cancel, buf, sizeof buf);
+          PQfreeCancel(cancel);
+        }
+        *timed_out = 1;
+        continue;
+      }
+      timeout_ms = (int)(left * 1000) + 1;
+    }
+    struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+    int n = poll(&pfd, 1, timeout_ms);
+    if (n < 0 && errno != EINTR)
+      return -1;
+    if (n > 0 && !PQconsumeInput(conn))
+      return -1;
+  }
+  return 0;
+}
+
+int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
+                   PGresult **results, double deadline, mt_err_t *err) {
+  int rc = 0, timed_out = 0, failed_at = -1;
+  for (int i = 0; i < n; i++)
+    results[i] = NULL;
+  if (!PQenterPipelineMode(conn))
+    return mt_err_set(err, MT_EDB, "cannot enter pipeline mode: %s",
+                      PQerrorMessage(conn));
+  for (int i = 0; i < n; i++) {
+    if (!PQsendQueryParams(conn, stmts[i].sql, stmts[i].nparams, NULL,
+                           stmts[i].params, NULL, NULL, 0)) {
+      rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
+      goto done;
+    }
+  }
+  if (!PQpipelineSync(conn)) {
+    rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
+    goto done;
+  }
+  for (int i = 0; i < n; i++) {
+    if (wait_result(conn, deadline, &timed_out) != 0) {
+      rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
+      goto done;
+    }
+    PGresult *res = PQgetResult(conn);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && failed_at < 0) {
+      failed_at = i;
+      if (st == PGRES_PIPELINE_ABORTED)
+        mt_err_set(err, MT_EDB, "statement %d aborted by an earlier error", i + 1);
+      else
+        mt_pg_result_error(res, conn, err);
+    }
+    results[i] = res;
+    /* Each statement's results end with a NULL. */
+    wait_result(conn, deadline, &timed_out);
+    while ((res = PQgetResult(conn)) != NULL)
+      PQclear(res);
+  }
+  /* The sync point. */
+  wait_result(conn, deadline, &timed_out);
+  PGresult *sync = PQgetResult(conn);
+  PQclear(sync);
+  if (failed_at >= 0)
+    rc = timed_out ? MT_ETIMEDOUT : MT_EDB;
+done:
+  if (rc != 0 && failed_at < 0 && PQstatus(conn) != CONNECTION_OK)
+    rc = MT_EDB;
+  PQexitPipelineMode(conn);
+  return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * Thin helpers over libpq shared by every module that talks to PostgreSQL:
+ * connecting, running a statement with its error copied into an mt_err_t,
+ * and running a short pipeline of statements in one round trip with a
+ * deadline. Callers own the PGconn and every PGresult they get back.
+ */
+#ifndef MT_PG_H
+#define MT_PG_H
+
+#include <libpq-fe.h>
+
+#include "common/error.h"
+
+/* One statement of a pipeline; params are text, NULL entries are SQL NULL. */
+typedef struct mt_pg_stmt_s {
+  const char *sql;
+  int nparams;
+  const char *const *params;
+} mt_pg_stmt_t;
+
+PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err);
+
+/* Runs one statement; returns its result, or NULL with err set (the message
+ * carries the SQLSTATE). */
+PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
+                     const char *const *params, mt_err_t *err);
+
+/* Sends n statements as one pipeline and waits for all results, cancelling
+ * the server-side work if the monotonic deadline (mt_now(), 0 = none)
+ * passes. results[i] receives each statement's result (or NULL); the caller
+ * PQclear()s them. Returns 0, or MT_EDB/MT_ETIMEDOUT with err naming the
+ * first statement that failed. */
+int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
+                   PGresult **results, double deadline, mt_err_t *err);
+
+/* Copies a failed result's message into err, prefixed with its SQLSTATE. */
+int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err);
+
+/* Seconds on a monotonic clock. */
+double mt_now(void);
+
+#endif

@@ -1,0 +1,260 @@
+#include "postgres/pg_backend.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "postgres/pg.h"
+
+typedef struct pg_backend_s {
+  mt_backend_t base;
+  PGconn *conn; /* LISTENs, claims and acknowledges; one query at a time */
+  char *url;
+  char *owner;
+  char lease[32]; /* lease_timeout in seconds, as a parameter */
+} pg_backend_t;
+
+static const char claim_sql[] =
+    "WITH due AS (\n"
+    "  SELECT id FROM moontask.tasks\n"
+    "   WHERE state = 'scheduled' AND run_at <= now()\n"
+    "   ORDER BY run_at, id LIMIT $1\n"
+    "   FOR UPDATE SKIP LOCKED)\n"
+    "UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
+    "       started_at = now(), locked_by = $2,\n"
+    "       locked_until = now() + $3::float8 * interval '1 second'\n"
+    "  FROM due WHERE t.id = due.id\n"
+    "RETURNING t.id, t.name, t.payload::text, t.attempts,\n"
+    "  coalesce(t.max_attempts, 0),\n"
+    "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
+static const char acknowledge_sql[] =
+    "UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
+    "       locked_by = NULL, locked_until = NULL, last_error = NULL\n"
+    " WHERE id = ANY($1::bigint[]) AND state = 'running' AND locked_by = $2";
+
+static const char release_sql[] =
+    "WITH t AS (\n"
+    "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
+    "         locked_by = NULL, locked_until = NULL\n"
+    "   WHERE id = ANY($1::bigint[]) AND state = 'running' AND locked_by = $2\n"
+    "  RETURNING id)\n"
+    "SELECT pg_notify('moontask_tasks', '') FROM t LIMIT 1";
+
+static const char extend_sql[] =
+    "UPDATE moontask.tasks\n"
+    "   SET locked_until = now() + $2::float8 * interval '1 second'\n"
+    " WHERE state = 'running' AND locked_by = $1";
+
+/* A runtime that died leaves `running` tasks whose lease lapses; they go
+ * back to `scheduled` (or to `failed` when that was their last attempt).
+ * Their partial effects were rolled back with the dead connection. */
+static const char rescue_sql[] =
+    "WITH t AS (\n"
+    "  UPDATE moontask.tasks SET\n"
+    "    state = CASE WHEN attempts >= coalesce(max_attempts, 25)\n"
+    "                 THEN 'failed' ELSE 'scheduled' END,\n"
+    "    finished_at = CASE WHEN attempts >= coalesce(max_attempts, 25)\n"
+    "                       THEN now() END,\n"
+    "    last_error = 'lease expired: the runtime ' || locked_by ||\n"
+    "                 ' stopped while running attempt ' || attempts,\n"
+    "    locked_by = NULL, locked_until = NULL\n"
+    "   WHERE state = 'running' AND locked_until < now()\n"
+    "  RETURNING state)\n"
+    "SELECT pg_notify('moontask_tasks', '') FROM t\n"
+    " WHERE state = 'scheduled' LIMIT 1";
+
+static const char outstanding_sql[] =
+    "SELECT count(*) FROM moontask.tasks\n"
+    " WHERE state = 'running' OR (state = 'scheduled' AND run_at <= now())";
+
+static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
+  PQfinish(b->conn);
+  b->conn = mt_pg_connect(b->url, "moontask discovery", err);
+  if (b->conn == NULL)
+    return MT_EDB;
+  PGresult *res = mt_pg_exec(b->conn, "LISTEN moontask_tasks", 0, NULL, err);
+  if (res == NULL)
+    return MT_EDB;
+  PQclear(res);
+  return 0;
+}
+
+/* Runs a statement, reconnecting once if the connection was lost. */
+static PGresult *run(pg_backend_t *b, const char *sql, int n,
+                     const char *const *params, mt_err_t *err) {
+  if (PQstatus(b->conn) != CONNECTION_OK &&
+      connect_and_listen(b, err) != 0)
+    return NULL;
+  return mt_pg_exec(b->conn, sql, n, params, err);
+}
+
+static int pg_wake_fd(mt_backend_t *base) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  return b->conn != NULL ? PQsocket(b->conn) : -1;
+}
+
+static int pg_read_wakeups(mt_backend_t *base, int *due_now, double *next_due,
+                           mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  if (!PQconsumeInput(b->conn)) {
+    int rc = connect_and_listen(b, err);
+    *due_now = 1; /* notifications may have been lost: look now */
+    return rc;
+  }
+  PGnotify *n;
+  while ((n = PQnotifies(b->conn)) != NULL) {
+    if (n->extra[0] == '\0') {
+      *due_now = 1;
+    } else {
+      double at = strtod(n->extra, NULL);
+      if (at < *next_due)
+        *next_due = at;
+    }
+    PQfreemem(n);
+  }
+  return 0;
+}
+
+static int pg_claim(mt_backend_t *base, int max, mt_task_t **tasks, int *count,
+                    mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  char limit[16];
+  snprintf(limit, sizeof limit, "%d", max);
+  const char *params[] = {limit, b->owner, b->lease};
+  *tasks = NULL;
+  *count = 0;
+  PGresult *res = run(b, claim_sql, 3, params, err);
+  if (res == NULL)
+    return MT_EDB;
+  int rc = 0, rows = PQntuples(res);
+  mt_task_t *head = NULL, **tail = &head;
+  for (int i = 0; i < rows; i++) {
+    mt_task_t *t = mt_task_new(
+        strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
+        PQgetvalue(res, i, 2), PQgetvalue(res, i, 5),
+        atoi(PQgetvalue(res, i, 3)), atoi(PQgetvalue(res, i, 4)));
+    if (t == NULL) {
+      /* Tasks we could not take in stay `running` under our lease until it
+       * lapses, then run again. */
+      rc = MT_ENOMEM;
+      break;
+    }
+    *tail = t;
+    tail = &t->next;
+    (*count)++;
+  }
+  PQclear(res);
+  *tasks = head;
+  return rc;
+}
+
+/* Formats ids as a PostgreSQL array literal, "{1,2,3}". */
+static int id_array(mt_buf_t *buf, const int64_t *ids, size_t n) {
+  int rc = mt_buf_putc(buf, '{');
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = mt_buf_printf(buf, i ? ",%" PRId64 : "%" PRId64, ids[i]);
+  return rc ? rc : mt_buf_putc(buf, '}');
+}
+
+static int pg_acknowledge(mt_backend_t *base, const int64_t *ids, size_t n,
+                          mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  mt_buf_t buf = MT_BUF_INIT;
+  int rc = id_array(&buf, ids, n);
+  if (rc == 0) {
+    const char *params[] = {buf.data, b->owner};
+    PGresult *res = run(b, acknowledge_sql, 2, params, err);
+    rc = res ? 0 : MT_EDB;
+    PQclear(res);
+  }
+  mt_buf_free(&buf);
+  return rc;
+}
+
+static int pg_release(mt_backend_t *base, mt_task_t *tasks, mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  mt_buf_t buf = MT_BUF_INIT;
+  int rc = mt_buf_putc(&buf, '{');
+  for (mt_task_t *t = tasks; rc == 0 && t != NULL; t = t->next)
+    rc = mt_buf_printf(&buf, t == tasks ? "%" PRId64 : ",%" PRId64, t->id);
+  if (rc == 0 && (rc = mt_buf_putc(&buf, '}')) == 0) {
+    const char *params[] = {buf.data, b->owner};
+    PGresult *res = run(b, release_sql, 2, params, err);
+    rc = res ? 0 : MT_EDB;
+    PQclear(res);
+  }
+  mt_buf_free(&buf);
+  return rc;
+}
+
+static int pg_heartbeat(mt_backend_t *base, mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  const char *params[] = {b->owner, b->lease};
+  PGresult *res = run(b, extend_sql, 2, params, err);
+  if (res == NULL)
+    return MT_EDB;
+  PQclear(res);
+  res = run(b, rescue_sql, 0, NULL, err);
+  if (res == NULL)
+    return MT_EDB;
+  PQclear(res);
+  return 0;
+}
+
+static int pg_outstanding(mt_backend_t *base, long *count, mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  PGresult *res = run(b, outstanding_sql, 0, NULL, err);
+  if (res == NULL)
+    return MT_EDB;
+  *count = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  return 0;
+}
+
+static void pg_free(mt_backend_t *base) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  if (b == NULL)
+    return;
+  PQfinish(b->conn);
+  free(b->url);
+  free(b->owner);
+  free(b);
+}
+
+static const mt_backend_ops_t pg_ops = {
+    .name = "postgres",
+    .wake_fd = pg_wake_fd,
+    .read_wakeups = pg_read_wakeups,
+    .claim = pg_claim,
+    .acknowledge = pg_acknowledge,
+    .release = pg_release,
+    .heartbeat = pg_heartbeat,
+    .outstanding = pg_outstanding,
+    .free = pg_free,
+};
+
+int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
+                      double lease_timeout, mt_err_t *err) {
+  int rc;
+  pg_backend_t *b = calloc(1, sizeof *b);
+  if (b == NULL)
+    return MT_ENOMEM;
+  b->base.ops = &pg_ops;
+  b->url = strdup(url);
+  b->owner = strdup(owner);
+  snprintf(b->lease, sizeof b->lease, "%.3f", lease_timeout);
+  if (b->url == NULL || b->owner == NULL) {
+    rc = MT_ENOMEM;
+    goto fail;
+  }
+  if ((rc = connect_and_listen(b, err)) != 0)
+    goto fail;
+  *out = &b->base;
+  return 0;
+fail:
+  pg_free(&b->base);
+  return rc;
+}

@@ -1,0 +1,16 @@
+/*
+ * The PostgreSQL backend: tasks are rows of moontask.tasks, claimed with
+ * FOR UPDATE SKIP LOCKED over the index of available tasks, and runtimes are
+ * woken by NOTIFY on channel moontask_tasks. A claimed task carries a lease
+ * (locked_by, locked_until) that the heartbeat extends; a lapsed lease
+ * returns the task to `scheduled`.
+ */
+#ifndef MT_PG_BACKEND_H
+#define MT_PG_BACKEND_H
+
+#include "backend.h"
+
+int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
+                      double lease_timeout, mt_err_t *err);
+
+#endif

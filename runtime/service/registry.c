@@ -1,0 +1,45 @@
+#include "service/registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+const mt_task_def_t *mt_registry_find(const mt_registry_t *reg,
+                                      const char *name) {
+  for (size_t i = 0; i < reg->count; i++)
+    if (strcmp(reg->defs[i].name, name) == 0)
+      return &reg->defs[i];
+  return NULL;
+}
+
+int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def) {
+  mt_task_def_t *defs =
+      realloc(reg->defs, (reg->count + 1) * sizeof *reg->defs);
+  if (defs == NULL)
+    return MT_ENOMEM;
+  reg->defs = defs;
+  mt_task_def_t *slot = &defs[reg->count];
+  *slot = *def;
+  slot->name = strdup(def->name);
+  slot->file = strdup(def->file);
+  if (slot->name == NULL || slot->file == NULL) {
+    free(slot->name);
+    free(slot->file);
+    return MT_ENOMEM;
+  }
+  reg->count++;
+  return 0;
+}
+
+void mt_registry_free(mt_registry_t *reg) {
+  if (reg == NULL)
+    return;
+  for (size_t i = 0; i < reg->count; i++) {
+    free(reg->defs[i].name);
+    free(reg->defs[i].file);
+  }
+  free(reg->defs);
+  reg->defs = NULL;
+  reg->count = 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * The task registry: what the runtime knows about each task definition
+ * (name, file, limits), in plain C so that the TaskService and the executor
+ * can consult it without a Lua state. The Lua loader (lua/tasks.h) fills it;
+ * the registry owns its strings.
+ */
+#ifndef MT_REGISTRY_H
+#define MT_REGISTRY_H
+
+#include <stddef.h>
+
+#define MT_DEFAULT_MAX_ATTEMPTS 25
+
+typedef struct mt_task_def_s {
+  char *name;         /* dotted, e.g. "attendance.merge_pools" */
+  char *file;         /* the script that defines it */
+  int max_attempts;   /* attempts before the task is failed */
+  double timeout;     /* seconds a handler may run */
+  double retry_delay; /* base of the exponential backoff, seconds */
+} mt_task_def_t;
+
+typedef struct mt_registry_s {
+  mt_task_def_t *defs;
+  size_t count;
+} mt_registry_t;
+
+const mt_task_def_t *mt_registry_find(const mt_registry_t *reg, const char *name);
+int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def);
+void mt_registry_free(mt_registry_t *reg);
+
+#endif

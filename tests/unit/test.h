@@ -1,0 +1,60 @@
+/*
+ * A minimal unit-test harness: TEST(name) defines a case, ASSERT_* macros
+ * fail it with file and line. CMake scans the sources for TEST(...) and
+ * registers one ctest entry per case, so a failure names its case.
+ */
+#ifndef MT_TEST_H
+#define MT_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*mt_test_fn)(void);
+
+typedef struct mt_test_s {
+  const char *name;
+  mt_test_fn fn;
+  struct mt_test_s *next;
+} mt_test_t;
+
+void mt__test_register(mt_test_t *t);
+
+#define TEST(name)                                                             \
+  static void test_##name(void);                                               \
+  static mt_test_t test_reg_##name = {#name, test_##name, NULL};              \
+  __attribute__((constructor)) static void test_ctor_##name(void) {            \
+    mt__test_register(&test_reg_##name);                                      \
+  }                                                                            \
+  static void test_##name(void)
+
+#define MT__FAIL(...)                                                          \
+  do {                                                                         \
+    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                            \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    exit(1);                                                                   \
+  } while (0)
+
+#define ASSERT_TRUE(c)                                                         \
+  do {                                                                         \
+    if (!(c))                                                                  \
+      MT__FAIL("assertion failed: %s", #c);                                    \
+  } while (0)
+
+#define ASSERT_EQ_INT(a, b)                                                    \
+  do {                                                                         \
+    long long a_ = (long long)(a), b_ = (long long)(b);                        \
+    if (a_ != b_)                                                              \
+      MT__FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                      \
+  } while (0)
+
+#define ASSERT_EQ_STR(a, b)                                                    \
+  do {                                                                         \
+    const char *a_ = (a), *b_ = (b);                                           \
+    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                       \
+      MT__FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",       \
+               b_ ? b_ : "(null)");                                            \
+  } while (0)
+
+#endif
