@@ -69,7 +69,7 @@ int mt_cmd_run(mt_cli_t *cli) {
   snprintf(owner, sizeof owner, "%s:%ld", host, (long)getpid());
 
   if ((rc = mt_pg_backend_new(&backend, url, owner, cli->cfg.lease_timeout,
-                              &err)) != 0)
+                              &reg, &err)) != 0)
     goto done;
   mt_discovery_opts_t dopts = {
       .backend = backend,

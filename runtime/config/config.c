@@ -60,9 +60,9 @@ static int run_config_file(lua_State *L, const char *file, mt_err_t *err) {
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
   luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
   luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-  luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
   lua_pop(L, 4);
-  /* Offer os.getenv only. Stack: os -> (empty). */
+  /* Offer os.getenv only. Stack: -> os -> (empty). */
+  luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
   lua_newtable(L);
   lua_getfield(L, -2, "getenv");
   lua_setfield(L, -2, "getenv");

@@ -161,9 +161,14 @@ static void run_task(worker_t *w, mt_task_t *task) {
       .abort = &ex->abort,
   };
   int rc = mt_lua_worker_run(w->lua, task, &tx, &err);
-  if (rc == 0 && tx.begun)
+  if (rc == 0 && tx.begun) {
     rc = mt_tx_commit(&tx, &err);
-  else if (rc == 0) {
+    if (rc != 0 && tx.sql_failed)
+      mt_err_set(&err, rc,
+                 "the handler returned after a SQL error aborted its "
+                 "transaction: %s",
+                 tx.first_error.msg);
+  } else if (rc == 0) {
     add_done(ex, task->id);
     return;
   }

@@ -23,7 +23,7 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
   PGresult *results[2];
   int skip = tx->begun ? 1 : 0;
   rc = mt_pg_pipeline(tx->conn, stmts + skip, 2 - skip, results + skip,
-                      tx->deadline, err);
+                      tx->deadline, tx->abort, err);
   if (!skip) {
     tx->begun = 1;
     PQclear(results[0]);
@@ -32,6 +32,10 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
     mt_err_set(err, MT_ETIMEDOUT, "task timed out during a SQL statement");
   if (rc != 0) {
     PQclear(results[1]);
+    if (!tx->sql_failed && err != NULL) {
+      tx->sql_failed = 1;
+      tx->first_error = *err;
+    }
     return rc;
   }
   *out = results[1];
@@ -47,7 +51,9 @@ int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
       {"COMMIT", 0, NULL},
   };
   PGresult *results[2];
-  int rc = mt_pg_pipeline(tx->conn, stmts, 2, results, tx->deadline + 30, err);
+  /* Committing is not interrupted: a handler that finished has earned it. */
+  int rc = mt_pg_pipeline(tx->conn, stmts, 2, results, tx->deadline + 30,
+                          NULL, err);
   PQclear(results[0]);
   PQclear(results[1]);
   tx->begun = 0;

@@ -24,6 +24,10 @@ typedef struct mt_tx_s {
   double deadline;               /* monotonic; the task's timeout */
   atomic_int *abort;             /* set when shutdown's grace ran out */
   int begun;
+  /* The first statement error: a handler that catches it and carries on
+   * fails later with "transaction is aborted", and this says why. */
+  int sql_failed;
+  mt_err_t first_error;
 } mt_tx_t;
 
 /* Runs one statement in the task's transaction, beginning it first if need

@@ -18,6 +18,47 @@ static const char *const safe_globals[] = {
     "xpcall", "rawequal", "rawget", "rawset",       "rawlen",
     "setmetatable", "getmetatable", "_VERSION", NULL};
 
+/* Wrappers that hand errors to the caller as usual, except while the
+ * state's guard says it is stopping: then they raise again. Written in Lua
+ * so that they keep pcall's behaviour across coroutine yields. */
+static const char guarded_calls[] =
+    "local pcall, xpcall, resume, error, stopping = ...\n"
+    "local function pass(ok, ...)\n"
+    "  if not ok and stopping() then error((...), 0) end\n"
+    "  return ok, ...\n"
+    "end\n"
+    "return function(f, ...) return pass(pcall(f, ...)) end,\n"
+    "  function(f, h, ...) return pass(xpcall(f, h, ...)) end,\n"
+    "  function(co, ...) return pass(resume(co, ...)) end\n";
+
+static int guard_stopping(lua_State *L) {
+  mt_lua_guard_t *guard = *(mt_lua_guard_t **)lua_getextraspace(L);
+  lua_pushboolean(L, guard != NULL && guard->stopping);
+  return 1;
+}
+
+/* Replaces base.pcall, base.xpcall and base.coroutine.resume with guarded
+ * versions. */
+static void install_guarded_calls(lua_State *L, int base) {
+  if (luaL_loadbufferx(L, guarded_calls, sizeof guarded_calls - 1,
+                       "=moontask", "t") != LUA_OK)
+    lua_error(L);
+  lua_getglobal(L, "pcall");
+  lua_getglobal(L, "xpcall");
+  lua_getglobal(L, "coroutine");
+  lua_getfield(L, -1, "resume");
+  lua_remove(L, -2);
+  lua_getglobal(L, "error");
+  lua_pushcfunction(L, guard_stopping);
+  lua_call(L, 5, 3);
+  lua_getfield(L, base, "coroutine");
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "resume");
+  lua_pop(L, 1);
+  lua_setfield(L, base, "xpcall");
+  lua_setfield(L, base, "pcall");
+}
+
 static const char *const safe_os[] = {"time", "clock", "date", "difftime",
                                       NULL};
 
@@ -81,6 +122,7 @@ void mt_lua_env_open(lua_State *L) {
   copy_library(L, base, "utf8");
   copy_library(L, base, "coroutine");
   copy_fields(L, base, "os", safe_os);
+  install_guarded_calls(L, base);
   mt_json_open(L);
   lua_setfield(L, base, "json");
   lua_setfield(L, LUA_REGISTRYINDEX, SANDBOX_KEY);

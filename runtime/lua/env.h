@@ -10,6 +10,14 @@
 
 #include "common/error.h"
 
+/* A flag a state's owner raises to stop the running script for good. The
+ * sandbox's pcall, xpcall and coroutine.resume re-raise errors while it is
+ * set, so a script cannot catch its own timeout. The owner stores a pointer
+ * to its guard in the state's extra space (lua_getextraspace). */
+typedef struct mt_lua_guard_s {
+  int stopping;
+} mt_lua_guard_t;
+
 /* Opens the safe standard libraries and builds the shared sandbox base.
  * Call once per lua_State, before loading scripts. */
 void mt_lua_env_open(lua_State *L);

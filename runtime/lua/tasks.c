@@ -177,9 +177,11 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
         (int)sizeof file)
       continue;
     mt_lua_env_push(L);
-    if ((rc = mt_lua_load_file(L, file, -1, err)) != 0 ||
-        (rc = mt_lua_pcall(L, 0, 1, err)) != 0)
+    if (mt_lua_load_file(L, file, -1, err) != 0 ||
+        mt_lua_pcall(L, 0, 1, err) != 0) {
+      rc = MT_ECONFIG; /* a broken script is bad input, not a crash */
       goto done;
+    }
     mt_task_def_t def;
     rc = check_definition(L, file, paths.items[i], defaults, &def, name,
                           sizeof name, err);
@@ -220,6 +222,7 @@ int mt_lua_registry_load(const char *dir, const mt_task_defaults_t *defaults,
   lua_State *L = luaL_newstate();
   if (L == NULL)
     return MT_ENOMEM;
+  *(void **)lua_getextraspace(L) = NULL; /* no guard: nothing runs long */
   mt_lua_env_open(L);
   int rc = mt_lua_tasks_load(L, dir, defaults, reg, err);
   lua_close(L);

@@ -18,14 +18,14 @@
 #define HOOK_INTERVAL 1000
 
 struct mt_lua_worker_s {
+  mt_lua_guard_t guard; /* first: the state's extra space points here */
   lua_State *L;
   mt_registry_t registry;
   mt_tx_t *running; /* the task in progress, for the hook */
-  int stopping;     /* the hook has decided to stop the handler */
 };
 
 static mt_lua_worker_t *worker_of(lua_State *L) {
-  return *(mt_lua_worker_t **)lua_getextraspace(L);
+  return (mt_lua_worker_t *)*(mt_lua_guard_t **)lua_getextraspace(L);
 }
 
 static void deadline_hook(lua_State *L, lua_Debug *ar) {
@@ -34,9 +34,10 @@ static void deadline_hook(lua_State *L, lua_Debug *ar) {
   mt_tx_t *tx = w->running;
   if (tx == NULL)
     return;
-  if (!w->stopping && (mt_now() > tx->deadline || atomic_load(tx->abort)))
-    w->stopping = 1;
-  if (w->stopping)
+  if (!w->guard.stopping &&
+      (mt_now() > tx->deadline || atomic_load(tx->abort)))
+    w->guard.stopping = 1;
+  if (w->guard.stopping)
     luaL_error(L, atomic_load(tx->abort)
                       ? "the runtime is shutting down: task aborted"
                       : "task timed out");
@@ -89,7 +90,7 @@ int mt_lua_worker_new(mt_lua_worker_t **out, const char *tasks_dir,
     rc = MT_ENOMEM;
     goto fail;
   }
-  *(mt_lua_worker_t **)lua_getextraspace(w->L) = w;
+  *(mt_lua_guard_t **)lua_getextraspace(w->L) = &w->guard;
   mt_lua_env_open(w->L);
   mt_lua_tx_open(w->L);
   if ((rc = mt_lua_tasks_load(w->L, tasks_dir, defaults, &w->registry, err)))
@@ -136,11 +137,11 @@ int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
   lua_pushvalue(L, tx_idx);
   lua_insert(L, tx_idx - 1);
   w->running = tx;
-  w->stopping = 0;
+  w->guard.stopping = 0;
   lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_INTERVAL);
   int rc = mt_lua_pcall(L, 3, 0, err);
   lua_sethook(L, NULL, 0, 0);
-  if (rc != 0 && w->stopping)
+  if (rc != 0 && w->guard.stopping)
     rc = MT_ETIMEDOUT;
   w->running = NULL;
   mt_lua_tx_close(L, -1);

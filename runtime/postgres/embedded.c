@@ -276,7 +276,8 @@ static int ensure_dir(const char *path, uid_t uid, gid_t gid, mt_err_t *err) {
   if (st.st_uid != uid && st.st_uid != geteuid())
     return mt_err_set(err, MT_ESYS, "%s belongs to uid %ld, not to uid %ld",
                       path, (long)st.st_uid, (long)uid);
-  if ((st.st_uid != uid || st.st_gid != gid) && chown(path, uid, gid) < 0)
+  if (geteuid() == 0 && (st.st_uid != uid || st.st_gid != gid) &&
+      chown(path, uid, gid) < 0)
     return mt_err_set(err, MT_ESYS, "cannot chown %s: %s", path,
                       strerror(errno));
   if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
@@ -599,10 +600,13 @@ static int write_server_conf(const mt_embedded_t *db, const pg_user_t *u,
   return write_file(path, text, 0600, u, err);
 }
 
+/* Asks the server whether it accepts connections. It names the "postgres"
+ * database because "moontask" may not exist yet, and asking for it would put
+ * a FATAL line in the server log on every first start. */
 static PGPing ping(const mt_embedded_t *db) {
   const char *keys[] = {"host", "port", "dbname", "user", "connect_timeout",
                         NULL};
-  const char *vals[] = {db->socket_dir, MT__PG_PORT, MT__PG_DB,
+  const char *vals[] = {db->socket_dir, MT__PG_PORT, "postgres",
                         MT__PG_USER,    "5",         NULL};
   return PQpingParams(keys, vals, 0);
 }
@@ -766,8 +770,9 @@ int mt_embedded_start(mt_embedded_t *db, mt_err_t *err) {
   struct stat st;
   int lockfd = -1, rc;
 
-  if (db == NULL)
-    return mt_err_set(err, MT_EINVAL, "mt_embedded_start: db is NULL");
+  if (db == NULL || db->root[0] == '\0')
+    return mt_err_set(err, MT_EINVAL,
+                      "mt_embedded_start: call mt_embedded_locate first");
   if ((rc = find_bindir(bindir, sizeof bindir, err)) < 0 ||
       (rc = server_user(&u, err)) < 0)
     return rc;
@@ -794,9 +799,8 @@ int mt_embedded_start(mt_embedded_t *db, mt_err_t *err) {
       rc = mt_err_set(err, MT_EINVAL, "path too long: %s", db->root);
       goto fail;
     }
-    if ((rc = join(path, sizeof path, db->workdir, ".moontask/cluster", err)) <
-            0 ||
-        (rc = write_file(path, text, 0644, NULL, err)) < 0)
+    rc = join(path, sizeof path, db->workdir, ".moontask/cluster", err);
+    if (rc < 0 || (rc = write_file(path, text, 0644, NULL, err)) < 0)
       goto fail;
   }
   if (strcmp(db->socket_dir, db->root) != 0 &&
@@ -835,8 +839,9 @@ int mt_embedded_stop(mt_embedded_t *db, mt_err_t *err) {
   long pid;
   int lockfd = -1, rc;
 
-  if (db == NULL)
-    return mt_err_set(err, MT_EINVAL, "mt_embedded_stop: db is NULL");
+  if (db == NULL || db->root[0] == '\0')
+    return mt_err_set(err, MT_EINVAL,
+                      "mt_embedded_stop: call mt_embedded_locate first");
   /* No data directory, no server: stopping must not create the cluster
    * folder just to find that out. */
   if (lstat(db->data_dir, &st) < 0 && errno == ENOENT)
@@ -867,8 +872,9 @@ int mt_embedded_status(mt_embedded_t *db, int *running, long *pid,
                        mt_err_t *err) {
   int up;
 
-  if (db == NULL || running == NULL || pid == NULL)
-    return mt_err_set(err, MT_EINVAL, "mt_embedded_status: NULL argument");
+  if (db == NULL || db->root[0] == '\0' || running == NULL || pid == NULL)
+    return mt_err_set(err, MT_EINVAL,
+                      "mt_embedded_status: NULL argument or db not located");
   up = ping(db) == PQPING_OK;
   *running = up;
   *pid = up ? read_pid(db) : 0;

@@ -63,25 +63,38 @@ PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
   return NULL;
 }
 
-/* Waits until libpq has a whole result to hand out or the deadline passes.
- * On the deadline it asks the server to cancel and keeps reading: the
- * cancelled statement still answers, with SQLSTATE 57014. */
-static int wait_result(PGconn *conn, double deadline, int *timed_out) {
+/* How often a wait looks at the interrupt flag. */
+#define INTERRUPT_CHECK_MS 50
+
+static void cancel_statement(PGconn *conn) {
+  char buf[256];
+  PGcancel *cancel = PQgetCancel(conn);
+  if (cancel != NULL) {
+    PQcancel(cancel, buf, sizeof buf);
+    PQfreeCancel(cancel);
+  }
+}
+
+/* Waits until libpq has a whole result to hand out. When the deadline passes
+ * or the interrupt flag is raised it asks the server to cancel and keeps
+ * reading: the cancelled statement still answers, with SQLSTATE 57014. */
+static int wait_result(PGconn *conn, double deadline,
+                       const atomic_int *interrupt, int *cancelled) {
   while (PQisBusy(conn)) {
     int timeout_ms = -1;
-    if (deadline > 0 && !*timed_out) {
-      double left = deadline - mt_now();
-      if (left <= 0) {
-        char buf[256];
-        PGcancel *cancel = PQgetCancel(conn);
-        if (cancel != NULL) {
-          PQcancel(cancel, buf, sizeof buf);
-          PQfreeCancel(cancel);
-        }
-        *timed_out = 1;
+    if (!*cancelled) {
+      double left = deadline > 0 ? deadline - mt_now() : -1;
+      if ((deadline > 0 && left <= 0) ||
+          (interrupt != NULL && atomic_load(interrupt))) {
+        cancel_statement(conn);
+        *cancelled = 1;
         continue;
       }
-      timeout_ms = (int)(left * 1000) + 1;
+      if (deadline > 0)
+        timeout_ms = (int)(left * 1000) + 1;
+      if (interrupt != NULL &&
+          (timeout_ms < 0 || timeout_ms > INTERRUPT_CHECK_MS))
+        timeout_ms = INTERRUPT_CHECK_MS;
     }
     struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
     int n = poll(&pfd, 1, timeout_ms);
@@ -94,7 +107,8 @@ static int wait_result(PGconn *conn, double deadline, int *timed_out) {
 }
 
 int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
-                   PGresult **results, double deadline, mt_err_t *err) {
+                   PGresult **results, double deadline,
+                   const atomic_int *interrupt, mt_err_t *err) {
   int rc = 0, timed_out = 0, failed_at = -1;
   for (int i = 0; i < n; i++)
     results[i] = NULL;
@@ -113,7 +127,7 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
     goto done;
   }
   for (int i = 0; i < n; i++) {
-    if (wait_result(conn, deadline, &timed_out) != 0) {
+    if (wait_result(conn, deadline, interrupt, &timed_out) != 0) {
       rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
       goto done;
     }
@@ -128,12 +142,12 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
     }
     results[i] = res;
     /* Each statement's results end with a NULL. */
-    wait_result(conn, deadline, &timed_out);
+    wait_result(conn, deadline, interrupt, &timed_out);
     while ((res = PQgetResult(conn)) != NULL)
       PQclear(res);
   }
   /* The sync point. */
-  wait_result(conn, deadline, &timed_out);
+  wait_result(conn, deadline, interrupt, &timed_out);
   PGresult *sync = PQgetResult(conn);
   PQclear(sync);
   if (failed_at >= 0)

@@ -8,6 +8,7 @@
 #define MT_PG_H
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 
 #include "common/error.h"
 
@@ -27,11 +28,12 @@ PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
 
 /* Sends n statements as one pipeline and waits for all results, cancelling
  * the server-side work if the monotonic deadline (mt_now(), 0 = none)
- * passes. results[i] receives each statement's result (or NULL); the caller
+ * passes or *interrupt (may be NULL) becomes non-zero. results[i] receives each statement's result (or NULL); the caller
  * PQclear()s them. Returns 0, or MT_EDB/MT_ETIMEDOUT with err naming the
  * first statement that failed. */
 int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
-                   PGresult **results, double deadline, mt_err_t *err);
+                   PGresult **results, double deadline,
+                   const atomic_int *interrupt, mt_err_t *err);
 
 /* Copies a failed result's message into err, prefixed with its SQLSTATE. */
 int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err);

@@ -14,12 +14,16 @@ typedef struct pg_backend_s {
   char *url;
   char *owner;
   char lease[32]; /* lease_timeout in seconds, as a parameter */
+  char *names;    /* the task names this runtime can run, as a text[] */
 } pg_backend_t;
 
 static const char claim_sql[] =
     "WITH due AS (\n"
     "  SELECT id FROM moontask.tasks\n"
     "   WHERE state = 'scheduled' AND run_at <= now()\n"
+    /* Only tasks this runtime has a handler for: during a deploy an older
+     * runtime leaves new task names to the newer ones. */
+    "     AND name = ANY($4::text[])\n"
     "   ORDER BY run_at, id LIMIT $1\n"
     "   FOR UPDATE SKIP LOCKED)\n"
     "UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
@@ -68,7 +72,8 @@ static const char rescue_sql[] =
 
 static const char outstanding_sql[] =
     "SELECT count(*) FROM moontask.tasks\n"
-    " WHERE state = 'running' OR (state = 'scheduled' AND run_at <= now())";
+    " WHERE name = ANY($1::text[])\n"
+    "   AND (state = 'running' OR (state = 'scheduled' AND run_at <= now()))";
 
 static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
   PQfinish(b->conn);
@@ -123,10 +128,10 @@ static int pg_claim(mt_backend_t *base, int max, mt_task_t **tasks, int *count,
   pg_backend_t *b = (pg_backend_t *)base;
   char limit[16];
   snprintf(limit, sizeof limit, "%d", max);
-  const char *params[] = {limit, b->owner, b->lease};
+  const char *params[] = {limit, b->owner, b->lease, b->names};
   *tasks = NULL;
   *count = 0;
-  PGresult *res = run(b, claim_sql, 3, params, err);
+  PGresult *res = run(b, claim_sql, 4, params, err);
   if (res == NULL)
     return MT_EDB;
   int rc = 0, rows = PQntuples(res);
@@ -206,7 +211,8 @@ static int pg_heartbeat(mt_backend_t *base, mt_err_t *err) {
 
 static int pg_outstanding(mt_backend_t *base, long *count, mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
-  PGresult *res = run(b, outstanding_sql, 0, NULL, err);
+  const char *params[] = {b->names};
+  PGresult *res = run(b, outstanding_sql, 1, params, err);
   if (res == NULL)
     return MT_EDB;
   *count = strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -221,6 +227,7 @@ static void pg_free(mt_backend_t *base) {
   PQfinish(b->conn);
   free(b->url);
   free(b->owner);
+  free(b->names);
   free(b);
 }
 
@@ -236,17 +243,32 @@ static const mt_backend_ops_t pg_ops = {
     .free = pg_free,
 };
 
+/* Task names are dotted identifiers, so they need no quoting in an array
+ * literal; quoting them anyway costs nothing. */
+static char *names_array(const mt_registry_t *reg) {
+  mt_buf_t buf = MT_BUF_INIT;
+  int rc = mt_buf_putc(&buf, '{');
+  for (size_t i = 0; rc == 0 && i < reg->count; i++)
+    rc = mt_buf_printf(&buf, "%s\"%s\"", i ? "," : "", reg->defs[i].name);
+  if (rc == 0 && (rc = mt_buf_putc(&buf, '}')) == 0)
+    return buf.data;
+  mt_buf_free(&buf);
+  return NULL;
+}
+
 int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
-                      double lease_timeout, mt_err_t *err) {
+                      double lease_timeout, const mt_registry_t *reg,
+                      mt_err_t *err) {
   int rc;
   pg_backend_t *b = calloc(1, sizeof *b);
   if (b == NULL)
     return MT_ENOMEM;
   b->base.ops = &pg_ops;
+  b->names = names_array(reg);
   b->url = strdup(url);
   b->owner = strdup(owner);
   snprintf(b->lease, sizeof b->lease, "%.3f", lease_timeout);
-  if (b->url == NULL || b->owner == NULL) {
+  if (b->url == NULL || b->owner == NULL || b->names == NULL) {
     rc = MT_ENOMEM;
     goto fail;
   }

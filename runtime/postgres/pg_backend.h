@@ -9,8 +9,11 @@
 #define MT_PG_BACKEND_H
 
 #include "backend.h"
+#include "service/registry.h"
 
+/* Claims only tasks named in reg: the ones this runtime can run. */
 int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
-                      double lease_timeout, mt_err_t *err);
+                      double lease_timeout, const mt_registry_t *reg,
+                      mt_err_t *err);
 
 #endif

@@ -1,0 +1,3 @@
+return {
+  handler = function(tx, payload, ctx) end,
+}
