@@ -34,3 +34,32 @@ mt_build() {
   cmake -S "$MT_ROOT" -B "$MT_ROOT/$dir" "$@" >/dev/null
   cmake --build "$MT_ROOT/$dir" -j"$(nproc)" >/dev/null
 }
+
+# Starts a private PostgreSQL server (moontask's embedded database, keyed by
+# a fresh temporary folder) for tests and benchmarks, and arranges for it to
+# be stopped by its PID and removed when the calling script exits. Sets
+# DATABASE_URL. Uses the moontask binary in $1.
+mt_private_db() {
+  local bin=$1 status
+  MT_DB_WORK=$(mktemp -d /tmp/moontask-db.XXXXXX)
+  MT_DB_PID=""
+  MT_DB_ROOT=""
+  trap mt_private_db_cleanup EXIT
+  trap 'exit 130' INT TERM
+  mt_log "starting a private PostgreSQL server"
+  DATABASE_URL=$(cd "$MT_DB_WORK" && "$bin" db start) || exit 1
+  status=$(cd "$MT_DB_WORK" && "$bin" db status)
+  MT_DB_PID=$(sed -n 's/^running (pid \([0-9]*\)) in \(.*\)$/\1/p' <<<"$status")
+  MT_DB_ROOT=$(sed -n 's/^running (pid \([0-9]*\)) in \(.*\)$/\2/p' <<<"$status")
+  export DATABASE_URL
+}
+
+mt_private_db_cleanup() {
+  if [ -n "${MT_DB_PID:-}" ] && kill -0 "$MT_DB_PID" 2>/dev/null; then
+    kill -INT "$MT_DB_PID" 2>/dev/null # PostgreSQL's fast shutdown
+    for _ in $(seq 100); do kill -0 "$MT_DB_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$MT_DB_PID" 2>/dev/null
+  fi
+  case "${MT_DB_ROOT:-}" in /var/tmp/moontask-*|/tmp/moontask-db.*) rm -rf "$MT_DB_ROOT" ;; esac
+  rm -rf "${MT_DB_WORK:-/nonexistent}"
+}

@@ -1,0 +1,114 @@
+/* Loading task scripts: names from paths, definitions, and errors that name
+ * the file and line. */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lua/tasks.h"
+#include "test.h"
+
+static char dir[64];
+
+static void write_file(const char *rel, const char *text) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  char *slash = strrchr(path, '/');
+  *slash = '\0';
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+  ASSERT_EQ_INT(0, system(cmd));
+  *slash = '/';
+  FILE *f = fopen(path, "w");
+  ASSERT_TRUE(f != NULL);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void fresh_dir(void) {
+  snprintf(dir, sizeof dir, "/tmp/mt-unit-tasks.XXXXXX");
+  ASSERT_TRUE(mkdtemp(dir) != NULL);
+}
+
+static void remove_dir(void) {
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  ASSERT_EQ_INT(0, system(cmd));
+}
+
+TEST(tasks_names_and_defaults_from_files) {
+  fresh_dir();
+  write_file("attendance/merge_pools.lua",
+             "return { max_attempts = 5, timeout = 2.5,\n"
+             "  handler = function(tx, payload, ctx) end }\n");
+  write_file("other.lua",
+             "return { name = \"custom.name\", handler = function() end }\n");
+  mt_registry_t reg = {0};
+  mt_task_defaults_t defaults = {.timeout = 60};
+  mt_err_t err;
+  ASSERT_EQ_INT(0, mt_lua_registry_load(dir, &defaults, &reg, &err));
+  ASSERT_EQ_INT(2, reg.count);
+  const mt_task_def_t *a = mt_registry_find(&reg, "attendance.merge_pools");
+  ASSERT_TRUE(a != NULL);
+  ASSERT_EQ_INT(5, a->max_attempts);
+  ASSERT_TRUE(a->timeout == 2.5);
+  const mt_task_def_t *b = mt_registry_find(&reg, "custom.name");
+  ASSERT_TRUE(b != NULL);
+  ASSERT_EQ_INT(25, b->max_attempts);
+  ASSERT_TRUE(b->timeout == 60);
+  mt_registry_free(&reg);
+  remove_dir();
+}
+
+TEST(tasks_syntax_error_names_file_and_line) {
+  fresh_dir();
+  write_file("broken.lua", "return {\n  handler = function(tx payload) end\n}\n");
+  mt_registry_t reg = {0};
+  mt_task_defaults_t defaults = {.timeout = 60};
+  mt_err_t err;
+  ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &reg, &err));
+  ASSERT_TRUE(strstr(err.msg, "broken.lua:2:") != NULL);
+  mt_registry_free(&reg);
+  remove_dir();
+}
+
+TEST(tasks_bad_definitions_are_refused) {
+  const char *cases[][2] = {
+      {"return 42\n", "must return a table"},
+      {"return { handler = 1 }\n", "handler must be a function"},
+      {"return { handler = function() end, max_attempts = 0 }\n",
+       "max_attempts must be an integer >= 1"},
+      {"return { handler = function() end, name = \"bad name\" }\n",
+       "not a valid task name"},
+      {"error('boom at load')\n", "boom at load"},
+      {"return { handler = function() end, x = io.open }\n", "io"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fresh_dir();
+    write_file("t.lua", cases[i][0]);
+    mt_registry_t reg = {0};
+    mt_task_defaults_t defaults = {.timeout = 60};
+    mt_err_t err;
+    ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &reg, &err));
+    if (strstr(err.msg, cases[i][1]) == NULL)
+      MT__FAIL("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i][1]);
+    mt_registry_free(&reg);
+    remove_dir();
+  }
+}
+
+TEST(tasks_duplicate_names_are_refused) {
+  fresh_dir();
+  write_file("a/b.lua", "return { handler = function() end }\n");
+  write_file("c.lua", "return { name = 'a.b', handler = function() end }\n");
+  mt_registry_t reg = {0};
+  mt_task_defaults_t defaults = {.timeout = 60};
+  mt_err_t err;
+  ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &reg, &err));
+  ASSERT_TRUE(strstr(err.msg, "already defined") != NULL);
+  mt_registry_free(&reg);
+  remove_dir();
+}
