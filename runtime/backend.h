@@ -24,12 +24,11 @@ typedef struct mt_backend_ops_s {
    * *next_due (epoch seconds) lowered to the earliest future task heard of. */
   int (*read_wakeups)(mt_backend_t *b, int *due_now, double *next_due,
                       mt_err_t *err);
-  /* Discover: claims up to max due tasks for this runtime. */
-  int (*claim)(mt_backend_t *b, int max, mt_task_t **tasks, int *count,
-               mt_err_t *err);
-  /* Acknowledge: marks tasks completed whose handlers ran no transaction. */
-  int (*acknowledge)(mt_backend_t *b, const int64_t *ids, size_t n,
-                     mt_err_t *err);
+  /* Discover and acknowledge in one round trip: marks the tasks in done
+   * completed (their handlers ran no transaction), then claims up to max due
+   * tasks for this runtime (max may be 0). */
+  int (*claim)(mt_backend_t *b, const int64_t *done, size_t ndone, int max,
+               mt_task_t **tasks, int *count, mt_err_t *err);
   /* Gives claimed tasks back unstarted. */
   int (*release)(mt_backend_t *b, mt_task_t *tasks, mt_err_t *err);
   /* Extends this runtime's leases and rescues tasks whose lease lapsed. */

@@ -13,6 +13,10 @@
  * to other runtimes sharing the database. */
 #define PREFETCH_PER_WORKER 16
 
+/* How long a finished task may wait for its acknowledgement when no claim
+ * comes along to carry it. */
+#define ACK_DELAY_MS 20
+
 struct mt_discovery_s {
   mt_discovery_opts_t opts;
   mt_executor_t *ex;
@@ -24,6 +28,7 @@ struct mt_discovery_s {
   uv_timer_t due_timer;
   uv_timer_t heartbeat_timer;
   uv_timer_t grace_timer;
+  uv_timer_t ack_timer;
   uv_signal_t sigterm, sigint;
   double next_due; /* epoch of the earliest future task heard of */
   int capacity;
@@ -45,18 +50,6 @@ static void fail(mt_discovery_t *d, int rc) {
     d->rc = rc;
 }
 
-static void flush_done(mt_discovery_t *d) {
-  int64_t *ids;
-  size_t n = mt_executor_take_done(d->ex, &ids);
-  if (n > 0) {
-    mt_backend_t *b = d->opts.backend;
-    int rc = b->ops->acknowledge(b, ids, n, &d->err);
-    if (rc != 0)
-      fail(d, rc); /* those tasks stay leased and will run again */
-  }
-  free(ids);
-}
-
 static void finish(mt_discovery_t *d) { uv_stop(&d->loop); }
 
 /* Arms the timer for the earliest future task we know of. */
@@ -64,33 +57,51 @@ static void arm_due_timer(mt_discovery_t *d);
 
 static void watch_wake_fd(mt_discovery_t *d);
 
-/* The heart of discovery: after any event, acknowledge what finished, then
- * claim as many due tasks as the workers have room for. */
+static void on_ack_timer(uv_timer_t *handle);
+
+/* Acknowledges what finished and claims up to `room` tasks, in one round
+ * trip. Returns the number claimed. */
+static int claim(mt_discovery_t *d, int room) {
+  mt_backend_t *b = d->opts.backend;
+  int64_t *done;
+  size_t ndone = mt_executor_take_done(d->ex, &done);
+  mt_task_t *tasks = NULL;
+  int claimed = 0;
+  int rc = b->ops->claim(b, done, ndone, room, &tasks, &claimed, &d->err);
+  free(done);
+  if (rc != 0)
+    fail(d, rc); /* unacknowledged tasks stay leased and will run again */
+  mt_executor_submit(d->ex, tasks);
+  uv_timer_stop(&d->ack_timer);
+  watch_wake_fd(d);
+  return claimed;
+}
+
+/* The heart of discovery, run after any event: claim when the workers'
+ * queue runs low, acknowledging finished tasks on the way. Finished tasks
+ * are not acknowledged on their own at once: while work flows they ride
+ * along with the next claim, and otherwise a short timer sends them. */
 static void tick(mt_discovery_t *d) {
   mt_backend_t *b = d->opts.backend;
   /* Counts first: a worker adds its task to the done list before it stops
-   * counting as running, so running == 0 here means the flush below sees
-   * every finished task. */
+   * counting as running, so running == 0 here means the claim below
+   * acknowledges every finished task. */
   int queued, running;
   mt_executor_load(d->ex, &queued, &running);
-  flush_done(d);
   if (d->stopping) {
-    if (running == 0 && queued == 0)
+    if (running == 0 && queued == 0) {
+      claim(d, 0);
       finish(d);
+    }
     return;
   }
-  int claimed = 0;
-  if (queued < d->capacity / 2) {
-    mt_task_t *tasks;
-    int rc = b->ops->claim(b, d->capacity - queued - running > 0
-                                  ? d->capacity - queued - running
-                                  : d->capacity / 2,
-                           &tasks, &claimed, &d->err);
-    if (rc != 0)
-      fail(d, rc);
-    mt_executor_submit(d->ex, tasks);
-    watch_wake_fd(d);
-  }
+  int claimed = -1;
+  if (queued < d->capacity / 2)
+    claimed = claim(d, d->capacity - queued - running > 0
+                           ? d->capacity - queued - running
+                           : d->capacity / 2);
+  else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
+    uv_timer_start(&d->ack_timer, on_ack_timer, ACK_DELAY_MS, 0);
   if (d->opts.drain && claimed == 0 && queued == 0 && running == 0) {
     long outstanding = 0;
     if (b->ops->outstanding(b, &outstanding, &d->err) != 0)
@@ -99,6 +110,8 @@ static void tick(mt_discovery_t *d) {
       finish(d);
   }
 }
+
+static void on_ack_timer(uv_timer_t *handle) { claim(handle->data, 0); }
 
 static void on_wake_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
@@ -216,7 +229,7 @@ int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
   uv_async_init(&d->loop, &d->worker_wake, on_worker_wake);
   d->worker_wake.data = d;
   uv_timer_t *timers[] = {&d->poll_timer, &d->due_timer, &d->heartbeat_timer,
-                          &d->grace_timer};
+                          &d->grace_timer, &d->ack_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(&d->loop, timers[i]);
     timers[i]->data = d;

@@ -41,7 +41,6 @@ static const migration_t migrations[] = {
      "  WHERE state = 'running';\n"
      "CREATE UNIQUE INDEX tasks_live_key ON moontask.tasks (key)\n"
      "  WHERE key IS NOT NULL AND state IN ('scheduled', 'running');\n"
-     "CREATE INDEX tasks_name_state ON moontask.tasks (name, state);\n"
      "\n"
      "CREATE FUNCTION moontask.schedule(name text, payload jsonb,\n"
      "    run_at timestamptz DEFAULT now(), key text DEFAULT NULL)\n"

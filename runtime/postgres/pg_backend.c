@@ -17,8 +17,16 @@ typedef struct pg_backend_s {
   char *names;    /* the task names this runtime can run, as a text[] */
 } pg_backend_t;
 
+/* Completes the tasks whose handlers ran no transaction (they had no
+ * effects to commit with), then claims due tasks, in one statement: one
+ * round trip and one commit per batch. */
 static const char claim_sql[] =
-    "WITH due AS (\n"
+    "WITH done AS (\n"
+    "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
+    "         locked_by = NULL, locked_until = NULL, last_error = NULL\n"
+    "   WHERE id = ANY($5::bigint[]) AND state = 'running' AND locked_by = $2\n"
+    "  RETURNING id),\n"
+    "due AS (\n"
     "  SELECT id FROM moontask.tasks\n"
     "   WHERE state = 'scheduled' AND run_at <= now()\n"
     /* Only tasks this runtime has a handler for: during a deploy an older
@@ -33,11 +41,6 @@ static const char claim_sql[] =
     "RETURNING t.id, t.name, t.payload::text, t.attempts,\n"
     "  coalesce(t.max_attempts, 0),\n"
     "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
-
-static const char acknowledge_sql[] =
-    "UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
-    "       locked_by = NULL, locked_until = NULL, last_error = NULL\n"
-    " WHERE id = ANY($1::bigint[]) AND state = 'running' AND locked_by = $2";
 
 static const char release_sql[] =
     "WITH t AS (\n"
@@ -123,15 +126,21 @@ static int pg_read_wakeups(mt_backend_t *base, int *due_now, double *next_due,
   return 0;
 }
 
-static int pg_claim(mt_backend_t *base, int max, mt_task_t **tasks, int *count,
-                    mt_err_t *err) {
+static int id_array(mt_buf_t *buf, const int64_t *ids, size_t n);
+
+static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
+                    int max, mt_task_t **tasks, int *count, mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
   char limit[16];
+  mt_buf_t done_ids = MT_BUF_INIT;
   snprintf(limit, sizeof limit, "%d", max);
-  const char *params[] = {limit, b->owner, b->lease, b->names};
   *tasks = NULL;
   *count = 0;
-  PGresult *res = run(b, claim_sql, 4, params, err);
+  if (id_array(&done_ids, done, ndone) != 0)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  const char *params[] = {limit, b->owner, b->lease, b->names, done_ids.data};
+  PGresult *res = run(b, claim_sql, 5, params, err);
+  mt_buf_free(&done_ids);
   if (res == NULL)
     return MT_EDB;
   int rc = 0, rows = PQntuples(res);
@@ -162,21 +171,6 @@ static int id_array(mt_buf_t *buf, const int64_t *ids, size_t n) {
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc = mt_buf_printf(buf, i ? ",%" PRId64 : "%" PRId64, ids[i]);
   return rc ? rc : mt_buf_putc(buf, '}');
-}
-
-static int pg_acknowledge(mt_backend_t *base, const int64_t *ids, size_t n,
-                          mt_err_t *err) {
-  pg_backend_t *b = (pg_backend_t *)base;
-  mt_buf_t buf = MT_BUF_INIT;
-  int rc = id_array(&buf, ids, n);
-  if (rc == 0) {
-    const char *params[] = {buf.data, b->owner};
-    PGresult *res = run(b, acknowledge_sql, 2, params, err);
-    rc = res ? 0 : MT_EDB;
-    PQclear(res);
-  }
-  mt_buf_free(&buf);
-  return rc;
 }
 
 static int pg_release(mt_backend_t *base, mt_task_t *tasks, mt_err_t *err) {
@@ -236,7 +230,6 @@ static const mt_backend_ops_t pg_ops = {
     .wake_fd = pg_wake_fd,
     .read_wakeups = pg_read_wakeups,
     .claim = pg_claim,
-    .acknowledge = pg_acknowledge,
     .release = pg_release,
     .heartbeat = pg_heartbeat,
     .outstanding = pg_outstanding,
