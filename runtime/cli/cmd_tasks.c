@@ -9,44 +9,8 @@
 #include "cli/cli.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
+#include "scheduler/scheduler.h"
 #include "service/service.h"
-
-/* Parses "90", "90s", "15m", "2h", "1d", "1h30m" into seconds. */
-static int parse_duration(const char *s, double *seconds) {
-  double total = 0;
-  const char *p = s;
-  if (*p == '\0')
-    return -1;
-  while (*p) {
-    char *end;
-    double n = strtod(p, &end);
-    if (end == p || n < 0)
-      return -1;
-    double unit = 1;
-    switch (*end) {
-    case '\0':
-      break;
-    case 's':
-      end++;
-      break;
-    case 'm':
-      unit = 60, end++;
-      break;
-    case 'h':
-      unit = 3600, end++;
-      break;
-    case 'd':
-      unit = 86400, end++;
-      break;
-    default:
-      return -1;
-    }
-    total += n * unit;
-    p = end;
-  }
-  *seconds = total;
-  return 0;
-}
 
 /* Checks JSON text the way a task will read it, so that the error names the
  * byte that is wrong instead of leaving it to the database's message. */
@@ -69,7 +33,7 @@ int mt_cmd_schedule(mt_cli_t *cli) {
   PGconn *conn = NULL;
   const char *at = NULL, *in = NULL, *positional[2];
   int npositional = 0, rc = 0;
-  char run_at[64];
+  char run_at[MT_RUN_AT_MAX];
 
   for (int i = 1; rc == 0 && i < cli->argc; i++) {
     int r;
@@ -93,12 +57,12 @@ int mt_cmd_schedule(mt_cli_t *cli) {
     rc = mt_err_set(&err, MT_EINVAL, "give --at or --in, not both");
   if (rc == 0 && in != NULL) {
     double seconds;
-    if (parse_duration(in, &seconds) != 0)
+    if (mt_scheduler_parse_duration(in, &seconds) != 0)
       rc = mt_err_set(&err, MT_EINVAL,
                       "--in: \"%s\" is not a duration (e.g. 90s, 15m, 2h, 1d)",
                       in);
     else
-      snprintf(run_at, sizeof run_at, "%.6f", seconds);
+      mt_scheduler_after(seconds, run_at);
   }
   if (rc != 0)
     goto done;
@@ -109,23 +73,7 @@ int mt_cmd_schedule(mt_cli_t *cli) {
       (rc = check_payload(req.payload, &err)) != 0 ||
       (rc = mt_cli_connect(cli, &conn, &err)) != 0)
     goto done;
-  if (in != NULL) {
-    /* Turn the delay into an instant on the database's clock, the clock
-     * discovery compares run_at with. */
-    const char *params[] = {run_at};
-    PGresult *res = mt_pg_exec(
-        conn, "SELECT now() + $1::float8 * interval '1 second'", 1, params,
-        &err);
-    if (res == NULL) {
-      rc = MT_EDB;
-      goto done;
-    }
-    snprintf(run_at, sizeof run_at, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    req.run_at = run_at;
-  } else {
-    req.run_at = at;
-  }
+  req.run_at = in != NULL ? run_at : at;
   int64_t id;
   if ((rc = mt_service_schedule(&reg, conn, &req, &id, &err)) != 0)
     goto done;

@@ -3,10 +3,10 @@
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/buf.h"
 #include "lua/json.h"
+#include "scheduler/scheduler.h"
 #include "service/service.h"
 
 #define TX_META "moontask.tx"
@@ -175,44 +175,40 @@ static int tx_exec(lua_State *L) {
   return 1;
 }
 
-/* Reads opts.run_at / opts.delay into an RFC 3339 string (or NULL: now). */
-static const char *schedule_run_at(lua_State *L, int opts, char *buf,
-                                   size_t size) {
+/* Reads opts.run_at / opts.delay into RFC 3339 text (or NULL: now). */
+static const char *schedule_run_at(lua_State *L, int opts,
+                                   char buf[MT_RUN_AT_MAX]) {
   if (lua_isnoneornil(L, opts))
     return NULL;
   luaL_checktype(L, opts, LUA_TTABLE);
-  double epoch = -1;
   const char *result = NULL;
-  int type = lua_getfield(L, opts, "run_at");
-  if (type == LUA_TSTRING) {
-    snprintf(buf, size, "%s", lua_tostring(L, -1));
+  int has_run_at = 1;
+  switch (lua_getfield(L, opts, "run_at")) {
+  case LUA_TSTRING:
+    snprintf(buf, MT_RUN_AT_MAX, "%s", lua_tostring(L, -1));
     result = buf;
-  } else if (type == LUA_TNUMBER) {
-    epoch = lua_tonumber(L, -1);
-  } else if (type != LUA_TNIL) {
+    break;
+  case LUA_TNUMBER:
+    mt_scheduler_format_epoch(lua_tonumber(L, -1), buf);
+    result = buf;
+    break;
+  case LUA_TNIL:
+    has_run_at = 0;
+    break;
+  default:
     luaL_argerror(L, opts, "run_at must be an RFC 3339 string or epoch seconds");
   }
   lua_pop(L, 1);
-  type = lua_getfield(L, opts, "delay");
+  int type = lua_getfield(L, opts, "delay");
   if (type == LUA_TNUMBER) {
-    if (result != NULL || epoch >= 0)
+    if (has_run_at)
       luaL_argerror(L, opts, "give run_at or delay, not both");
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    epoch = (double)now.tv_sec + now.tv_nsec / 1e9 + lua_tonumber(L, -1);
+    mt_scheduler_after(lua_tonumber(L, -1), buf);
+    result = buf;
   } else if (type != LUA_TNIL) {
     luaL_argerror(L, opts, "delay must be a number of seconds");
   }
   lua_pop(L, 1);
-  if (epoch >= 0) {
-    time_t secs = (time_t)epoch;
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char day[32];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%06dZ", day, (int)((epoch - (double)secs) * 1e6));
-    result = buf;
-  }
   return result;
 }
 
@@ -220,10 +216,10 @@ static const char *schedule_run_at(lua_State *L, int opts, char *buf,
 static int tx_schedule(lua_State *L) {
   mt_tx_t *tx = check_tx(L);
   mt_schedule_req_t req = {0};
-  char run_at[64];
+  char run_at[MT_RUN_AT_MAX];
   req.name = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
-  req.run_at = schedule_run_at(L, 4, run_at, sizeof run_at);
+  req.run_at = schedule_run_at(L, 4, run_at);
   if (lua_istable(L, 4)) {
     if (lua_getfield(L, 4, "key") == LUA_TSTRING)
       req.key = lua_tostring(L, -1);
