@@ -104,7 +104,8 @@ static int task_id_arg(mt_cli_t *cli, const char **id, int *json,
 }
 
 static const char list_sql[] =
-    "SELECT id, name, state, attempts, coalesce(max_attempts::text, '-'),\n"
+    /* max_attempts is known once the runtime has used the task file's. */
+    "SELECT id, name, state, attempts || coalesce('/' || max_attempts, ''),\n"
     "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SSOF'),\n"
     "  coalesce(split_part(last_error, E'\\n', 1), '')\n"
     "  FROM moontask.tasks\n"
@@ -171,12 +172,9 @@ int mt_cmd_list(mt_cli_t *cli) {
   printf("%-8s %-28s %-10s %-8s %-25s %s\n", "ID", "NAME", "STATE", "ATTEMPTS",
          "RUN AT", "LAST ERROR");
   for (int r = 0; r < PQntuples(res); r++) {
-    char attempts[32];
-    snprintf(attempts, sizeof attempts, "%s/%s", PQgetvalue(res, r, 3),
-             PQgetvalue(res, r, 4));
     printf("%-8s %-28s %-10s %-8s %-25s %.60s\n", PQgetvalue(res, r, 0),
-           PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), attempts,
-           PQgetvalue(res, r, 5), PQgetvalue(res, r, 6));
+           PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+           PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
   }
 done:
   PQclear(res);
