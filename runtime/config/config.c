@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lua/env.h"
+
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static void replace(char **slot, const char *value) {
@@ -73,8 +75,10 @@ static int run_config_file(lua_State *L, const char *file, mt_err_t *err) {
   lua_pushnil(L);
   lua_setglobal(L, "loadfile");
 
-  if (luaL_loadfilex(L, file, "t") != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK)
+  if (luaL_loadfilex(L, file, "t") != LUA_OK)
     return mt_err_set(err, MT_ECONFIG, "%s", lua_tostring(L, -1));
+  if (mt_lua_pcall(L, 0, 1, err) != 0)
+    return MT_ECONFIG;
   if (!lua_istable(L, -1))
     return mt_err_set(err, MT_ECONFIG, "%s: must return a table, not %s", file,
                       luaL_typename(L, -1));
