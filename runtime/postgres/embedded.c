@@ -147,7 +147,10 @@ int mt_embedded_locate(mt_embedded_t *db, const char *workdir, mt_err_t *err) {
 
   if (url_encode(host, sizeof host, db->socket_dir) < 0)
     return mt_err_set(err, MT_EINVAL, "path too long: %s", db->socket_dir);
-  n = snprintf(db->url, sizeof db->url, "postgresql:///%s?host=%s&user=%s",
+  /* The port is in the URL too, so that a PGPORT set for another server
+   * does not send clients to a socket that is not ours. */
+  n = snprintf(db->url, sizeof db->url,
+               "postgresql:///%s?host=%s&port=" MT__PG_PORT "&user=%s",
                MT__PG_DB, host, MT__PG_USER);
   if (n < 0 || (size_t)n >= sizeof db->url)
     return mt_err_set(err, MT_EINVAL, "path too long: %s", db->socket_dir);
