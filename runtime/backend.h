@@ -18,8 +18,9 @@ typedef struct mt_backend_s mt_backend_t;
 typedef struct mt_backend_ops_s {
   const char *name;
   /* A descriptor that becomes readable when tasks may have become due (the
-   * LISTEN connection's socket), or -1. It can change after a reconnect. */
-  int (*wake_fd)(mt_backend_t *b);
+   * LISTEN connection's socket), or -1. *generation changes whenever the
+   * descriptor is a new one, even if its number was reused. */
+  int (*wake_fd)(mt_backend_t *b, unsigned *generation);
   /* Consumes pending wake-ups. *due_now is set when a task is due now;
    * *next_due (epoch seconds) lowered to the earliest future task heard of. */
   int (*read_wakeups)(mt_backend_t *b, int *due_now, double *next_due,
@@ -31,8 +32,11 @@ typedef struct mt_backend_ops_s {
                mt_task_t **tasks, int *count, mt_err_t *err);
   /* Gives claimed tasks back unstarted. */
   int (*release)(mt_backend_t *b, mt_task_t *tasks, mt_err_t *err);
-  /* Extends this runtime's leases and rescues tasks whose lease lapsed. */
-  int (*heartbeat)(mt_backend_t *b, mt_err_t *err);
+  /* Extends the leases of the tasks this runtime still holds (ids), and
+   * rescues tasks whose lease lapsed, including ones this runtime claimed
+   * but lost track of (a worker whose connection broke mid-task). */
+  int (*heartbeat)(mt_backend_t *b, const int64_t *ids, size_t n,
+                   mt_err_t *err);
   /* Counts tasks due or running anywhere (for --drain). */
   int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
   void (*free)(mt_backend_t *b);

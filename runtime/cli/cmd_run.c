@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -64,9 +65,14 @@ int mt_cmd_run(mt_cli_t *cli) {
     goto done;
 
   /* The lease name shows in moontask.tasks.locked_by: which runtime holds
-   * a task, and which one died holding it. */
+   * a task, and which one died holding it. The random part keeps two
+   * runtimes apart that share a hostname and a pid (containers). */
   gethostname(host, sizeof host - 1);
-  snprintf(owner, sizeof owner, "%s:%ld", host, (long)getpid());
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  unsigned int seed = (unsigned int)(ts.tv_nsec ^ getpid());
+  snprintf(owner, sizeof owner, "%s:%ld:%04x", host, (long)getpid(),
+           (unsigned)rand_r(&seed) & 0xffff);
 
   if ((rc = mt_pg_backend_new(&backend, url, owner, cli->cfg.lease_timeout,
                               &reg, &err)) != 0)

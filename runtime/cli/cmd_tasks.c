@@ -92,7 +92,8 @@ static int task_id_arg(mt_cli_t *cli, const char **id, int *json,
     const char *a = cli->argv[i];
     if (json != NULL && strcmp(a, "--json") == 0)
       *json = 1;
-    else if (*id == NULL && *a && strspn(a, "0123456789") == strlen(a))
+    else if (*id == NULL && *a && strspn(a, "0123456789") == strlen(a) &&
+             strlen(a) <= 18)
       *id = a;
     else
       return mt_err_set(err, MT_EINVAL, "%s: \"%s\" is not a task id",
@@ -155,7 +156,8 @@ int mt_cmd_list(mt_cli_t *cli) {
                     "--state: \"%s\" is not a state (scheduled, running, "
                     "completed, failed, cancelled)",
                     state);
-  if (rc == 0 && (strspn(limit, "0123456789") != strlen(limit) || !*limit))
+  if (rc == 0 && (strspn(limit, "0123456789") != strlen(limit) || !*limit ||
+                  strlen(limit) > 9))
     rc = mt_err_set(&err, MT_EINVAL, "--limit: \"%s\" is not a number", limit);
   if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
     goto done;

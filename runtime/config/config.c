@@ -103,6 +103,9 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
       (rc = read_string(L, file, "tasks_dir", &cfg->tasks_dir, err)) ||
       (rc = read_string(L, file, "schemas_dir", &cfg->schemas_dir, err)) ||
       (rc = read_number(L, file, "workers", &workers, 1, err)) ||
+      (workers > 1024 &&
+       (rc = mt_err_set(err, MT_ECONFIG, "%s: workers must be at most 1024",
+                        file))) ||
       (rc = read_number(L, file, "poll_interval", &cfg->poll_interval, 0.001,
                         err)) ||
       (rc = read_number(L, file, "lease_timeout", &cfg->lease_timeout, 1,

@@ -17,12 +17,16 @@
  * comes along to carry it. */
 #define ACK_DELAY_MS 20
 
+/* How long aborted tasks get to roll back before the process exits. */
+#define ABORT_WAIT_MS 10000
+
 struct mt_discovery_s {
   mt_discovery_opts_t opts;
   mt_executor_t *ex;
   uv_loop_t loop;
-  uv_poll_t wake_poll;
+  uv_poll_t *wake_poll; /* heap: a closing handle outlives its successor */
   int wake_fd;
+  unsigned wake_generation;
   uv_async_t worker_wake;
   uv_timer_t poll_timer;
   uv_timer_t due_timer;
@@ -33,7 +37,6 @@ struct mt_discovery_s {
   double next_due; /* epoch of the earliest future task heard of */
   int capacity;
   int stopping;
-  int signals;
   int rc;
   mt_err_t err;
 };
@@ -130,22 +133,33 @@ static void on_wake_readable(uv_poll_t *handle, int status, int events) {
     tick(d);
 }
 
-/* (Re)starts watching the backend's descriptor; it changes on reconnect. */
+static void free_handle(uv_handle_t *handle) { free(handle); }
+
+/* (Re)starts watching the backend's descriptor after a reconnect. The
+ * generation, not the number, tells: a new socket often reuses the old
+ * one's number, and epoll forgot the old socket when it was closed. */
 static void watch_wake_fd(mt_discovery_t *d) {
   mt_backend_t *b = d->opts.backend;
-  int fd = b->ops->wake_fd(b);
-  if (fd == d->wake_fd)
+  unsigned generation;
+  int fd = b->ops->wake_fd(b, &generation);
+  if (fd == d->wake_fd && generation == d->wake_generation)
     return;
-  if (d->wake_fd >= 0)
-    uv_close((uv_handle_t *)&d->wake_poll, NULL);
+  if (d->wake_poll != NULL)
+    uv_close((uv_handle_t *)d->wake_poll, free_handle);
+  d->wake_poll = NULL;
   d->wake_fd = -1;
   if (fd < 0 || d->stopping)
     return;
-  /* A closed handle cannot be reused at once; a fresh one is cheap. */
-  uv_poll_init_socket(&d->loop, &d->wake_poll, fd);
-  d->wake_poll.data = d;
-  uv_poll_start(&d->wake_poll, UV_READABLE, on_wake_readable);
+  uv_poll_t *poll = malloc(sizeof *poll);
+  if (poll == NULL || uv_poll_init_socket(&d->loop, poll, fd) != 0) {
+    free(poll); /* no wake-ups: the poll timer still finds due tasks */
+    return;
+  }
+  poll->data = d;
+  uv_poll_start(poll, UV_READABLE, on_wake_readable);
+  d->wake_poll = poll;
   d->wake_fd = fd;
+  d->wake_generation = generation;
 }
 
 static void on_worker_wake(uv_async_t *handle) { tick(handle->data); }
@@ -169,8 +183,21 @@ static void arm_due_timer(mt_discovery_t *d) {
 static void on_heartbeat(uv_timer_t *handle) {
   mt_discovery_t *d = handle->data;
   mt_backend_t *b = d->opts.backend;
-  if (b->ops->heartbeat(b, &d->err) != 0)
+  int64_t *held;
+  size_t n = mt_executor_held(d->ex, &held);
+  if (n == (size_t)-1)
+    return; /* no memory now; the next beat comes well within the lease */
+  if (b->ops->heartbeat(b, held, n, &d->err) != 0)
     fail(d, MT_EDB);
+  free(held);
+  watch_wake_fd(d);
+}
+
+static void on_hard_stop(uv_timer_t *handle) {
+  (void)handle;
+  fprintf(stderr, "moontask: tasks did not stop after being aborted: "
+                  "exiting; their leases will bring them back\n");
+  _exit(1);
 }
 
 static void on_grace_timeout(uv_timer_t *handle) {
@@ -179,6 +206,9 @@ static void on_grace_timeout(uv_timer_t *handle) {
                   "tasks still running\n",
           d->opts.shutdown_grace);
   mt_executor_abort(d->ex);
+  /* A handler stuck inside one C call cannot see the abort; do not wait
+   * for it forever. */
+  uv_timer_start(&d->grace_timer, on_hard_stop, ABORT_WAIT_MS, 0);
 }
 
 static void begin_shutdown(mt_discovery_t *d) {
@@ -199,13 +229,25 @@ static void begin_shutdown(mt_discovery_t *d) {
   tick(d);
 }
 
+/* The second signal: the operator insists. Handled by a plain signal
+ * handler, not the loop, because the loop may be waiting on the database.
+ * Leases bring the running tasks back later. */
+static void on_second_signal(int signum) {
+  (void)signum;
+  static const char msg[] = "moontask: second signal: exiting now\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+  _exit(1);
+}
+
 static void on_signal(uv_signal_t *handle, int signum) {
   mt_discovery_t *d = handle->data;
-  if (++d->signals > 1) {
-    /* The operator insists. Leases bring the running tasks back later. */
-    fprintf(stderr, "moontask: second signal: exiting now\n");
-    _exit(1);
-  }
+  uv_signal_stop(&d->sigterm);
+  uv_signal_stop(&d->sigint);
+  struct sigaction sa = {.sa_handler = on_second_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
   fprintf(stderr,
           "moontask: %s: finishing the tasks in flight (up to %gs); "
           "send it again to exit at once\n",
@@ -272,7 +314,7 @@ int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
 static void close_cb(uv_handle_t *handle, void *arg) {
   (void)arg;
   if (!uv_is_closing(handle))
-    uv_close(handle, NULL);
+    uv_close(handle, handle->type == UV_POLL ? free_handle : NULL);
 }
 
 void mt_discovery_free(mt_discovery_t *d) {

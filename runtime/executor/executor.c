@@ -24,6 +24,7 @@ typedef struct worker_s {
   PGconn *conn;
   unsigned int seed;
   int started;
+  int64_t current; /* the task being run, 0 when idle; under ex->lock */
 } worker_t;
 
 struct mt_executor_s {
@@ -63,7 +64,7 @@ static const char fail_sql[] =
 static const char release_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
-    "         locked_by = NULL, locked_until = NULL\n"
+    "         started_at = NULL, locked_by = NULL, locked_until = NULL\n"
     "  WHERE id = $1 AND state = 'running' AND locked_by = $2 RETURNING id)\n"
     "SELECT pg_notify('moontask_tasks', '') FROM t";
 
@@ -131,9 +132,13 @@ static void add_done(mt_executor_t *ex, int64_t id) {
   pthread_mutex_unlock(&ex->lock);
 }
 
-/* Makes sure the worker has a live connection, reconnecting after a loss. */
+/* Makes sure the worker has a live connection in a clean state (no open
+ * transaction, no pipeline left over from a failure), reconnecting if not:
+ * whatever a failed task left behind must not leak into the next one. */
 static int ensure_connection(worker_t *w, mt_err_t *err) {
-  if (w->conn != NULL && PQstatus(w->conn) == CONNECTION_OK)
+  if (w->conn != NULL && PQstatus(w->conn) == CONNECTION_OK &&
+      PQtransactionStatus(w->conn) == PQTRANS_IDLE &&
+      PQpipelineStatus(w->conn) == PQ_PIPELINE_OFF)
     return 0;
   PQfinish(w->conn);
   char app[64];
@@ -161,6 +166,8 @@ static void run_task(worker_t *w, mt_task_t *task) {
       .abort = &ex->abort,
   };
   int rc = mt_lua_worker_run(w->lua, task, &tx, &err);
+  if (rc == 0 && mt_now() > tx.deadline)
+    rc = MT_ETIMEDOUT; /* it returned, but too late to count */
   if (rc == 0 && tx.begun) {
     rc = mt_tx_commit(&tx, &err);
     if (rc != 0 && tx.sql_failed)
@@ -203,12 +210,14 @@ static void *worker_main(void *arg) {
       ex->tail = NULL;
     ex->queued--;
     ex->running++;
+    w->current = task->id;
     pthread_mutex_unlock(&ex->lock);
 
     run_task(w, task);
     mt_task_free(task);
 
     pthread_mutex_lock(&ex->lock);
+    w->current = 0;
     ex->running--;
     pthread_mutex_unlock(&ex->lock);
     ex->opts.wake(ex->opts.wake_arg);
@@ -293,6 +302,25 @@ size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids) {
   ex->done_count = ex->done_cap = 0;
   pthread_mutex_unlock(&ex->lock);
   return n;
+}
+
+size_t mt_executor_held(mt_executor_t *ex, int64_t **ids) {
+  pthread_mutex_lock(&ex->lock);
+  size_t cap = (size_t)ex->queued + (size_t)ex->opts.workers + ex->done_count;
+  size_t n = 0;
+  int64_t *held = malloc((cap ? cap : 1) * sizeof *held);
+  if (held != NULL) {
+    for (mt_task_t *t = ex->head; t != NULL; t = t->next)
+      held[n++] = t->id;
+    for (int i = 0; i < ex->opts.workers; i++)
+      if (ex->workers[i].current != 0)
+        held[n++] = ex->workers[i].current;
+    for (size_t i = 0; i < ex->done_count; i++)
+      held[n++] = ex->done[i];
+  }
+  pthread_mutex_unlock(&ex->lock);
+  *ids = held;
+  return held != NULL ? n : (size_t)-1;
 }
 
 mt_task_t *mt_executor_take_queued(mt_executor_t *ex) {

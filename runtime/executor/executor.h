@@ -47,6 +47,12 @@ void mt_executor_load(mt_executor_t *ex, int *queued, int *running);
  * frees). Returns their number. */
 size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids);
 
+/* The ids of every task this executor holds: queued, running, or finished
+ * but not yet acknowledged. Their leases are the ones to keep alive.
+ * Returns their number, or (size_t)-1 without memory; *ids is the
+ * caller's to free. */
+size_t mt_executor_held(mt_executor_t *ex, int64_t **ids);
+
 /* Removes and returns the tasks still queued (for release at shutdown). */
 mt_task_t *mt_executor_take_queued(mt_executor_t *ex);
 

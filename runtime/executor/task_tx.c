@@ -38,6 +38,15 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
     }
     return rc;
   }
+  if (PQtransactionStatus(tx->conn) != PQTRANS_INTRANS) {
+    /* COMMIT or ROLLBACK in a handler would separate its effects from its
+     * `completed` mark; what ran so far cannot be taken back, but the task
+     * fails loudly instead of carrying on outside a transaction. */
+    PQclear(results[1]);
+    return mt_err_set(err, MT_EINVAL,
+                      "a handler must not end its transaction (COMMIT, "
+                      "ROLLBACK): the task's transaction ends with it");
+  }
   *out = results[1];
   return 0;
 }

@@ -1,10 +1,12 @@
 #include "lua/tx.h"
 
 #include <lauxlib.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "lua/env.h"
 #include "lua/json.h"
 #include "scheduler/scheduler.h"
 #include "service/service.h"
@@ -58,8 +60,15 @@ static int collect_params(lua_State *L, int first, const char ***out,
       params[i] = lua_toboolean(L, idx) ? "true" : "false";
       break;
     case LUA_TNUMBER:
+      /* lua_tostring keeps 14 digits of a float; a parameter needs all. */
+      if (lua_isinteger(L, idx))
+        mt_buf_printf(&bufs[i], LUA_INTEGER_FMT, lua_tointeger(L, idx));
+      else
+        mt_buf_printf(&bufs[i], "%.17g", lua_tonumber(L, idx));
+      params[i] = bufs[i].data;
+      break;
     case LUA_TSTRING:
-      params[i] = lua_tostring(L, idx); /* converts numbers in place */
+      params[i] = lua_tostring(L, idx);
       break;
     case LUA_TTABLE:
       if (mt_json_encode(L, idx, &bufs[i], &err) != 0) {
@@ -123,8 +132,15 @@ static void push_value(lua_State *L, const PGresult *res, int row, int col) {
   }
 }
 
-/* Raises the error of a failed statement as "SQLSTATE: message". */
-static int raise_sql_error(lua_State *L, const mt_err_t *err) {
+/* Raises the error of a failed statement as "SQLSTATE: message". A
+ * timeout also marks the state as stopping, so that the sandbox's pcall
+ * cannot swallow it and let the handler commit late. */
+static int raise_sql_error(lua_State *L, int rc, const mt_err_t *err) {
+  if (rc == MT_ETIMEDOUT) {
+    mt_lua_guard_t *guard = *(mt_lua_guard_t **)lua_getextraspace(L);
+    if (guard != NULL)
+      guard->stopping = 1;
+  }
   return luaL_error(L, "%s", err->msg);
 }
 
@@ -140,7 +156,7 @@ static int tx_query(lua_State *L) {
   int rc = mt_tx_query(tx, sql, n, params, &res, &err);
   free_bufs(bufs, n);
   if (rc != 0)
-    return raise_sql_error(L, &err);
+    return raise_sql_error(L, rc, &err);
   int rows = PQntuples(res), cols = PQnfields(res);
   lua_createtable(L, rows, 0);
   for (int r = 0; r < rows; r++) {
@@ -167,7 +183,7 @@ static int tx_exec(lua_State *L) {
   int rc = mt_tx_query(tx, sql, n, params, &res, &err);
   free_bufs(bufs, n);
   if (rc != 0)
-    return raise_sql_error(L, &err);
+    return raise_sql_error(L, rc, &err);
   const char *tuples = PQcmdTuples(res);
   lua_Integer count = *tuples ? strtoll(tuples, NULL, 10) : PQntuples(res);
   PQclear(res);
@@ -189,6 +205,8 @@ static const char *schedule_run_at(lua_State *L, int opts,
     result = buf;
     break;
   case LUA_TNUMBER:
+    if (!isfinite(lua_tonumber(L, -1)) || fabs(lua_tonumber(L, -1)) > 1e11)
+      luaL_argerror(L, opts, "run_at is not a plausible epoch");
     mt_scheduler_format_epoch(lua_tonumber(L, -1), buf);
     result = buf;
     break;
@@ -201,6 +219,8 @@ static const char *schedule_run_at(lua_State *L, int opts,
   lua_pop(L, 1);
   int type = lua_getfield(L, opts, "delay");
   if (type == LUA_TNUMBER) {
+    if (!isfinite(lua_tonumber(L, -1)) || fabs(lua_tonumber(L, -1)) > 1e10)
+      luaL_argerror(L, opts, "delay is not a plausible number of seconds");
     if (has_run_at)
       luaL_argerror(L, opts, "give run_at or delay, not both");
     mt_scheduler_after(lua_tonumber(L, -1), buf);
@@ -240,6 +260,8 @@ static int tx_schedule(lua_State *L) {
     rc = mt_tx_query(tx, mt_service_schedule_sql, 4, params, &res, &err);
   }
   mt_buf_free(&payload);
+  if (rc == MT_ETIMEDOUT)
+    return raise_sql_error(L, rc, &err);
   if (rc != 0)
     return luaL_error(L, "tx:schedule(%s): %s", req.name, err.msg);
   lua_Integer id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -31,8 +31,13 @@ int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err) {
 }
 
 PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
-  const char *keys[] = {"dbname", "application_name", NULL};
-  const char *values[] = {url, app_name, NULL};
+  /* Keepalives notice a peer that vanished without closing the socket
+   * (a network partition); libpq's defaults leave that to the kernel's two
+   * hours. Values in the URL still win: expand_dbname applies them last. */
+  const char *keys[] = {"keepalives", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count",
+                        "dbname", "application_name", NULL};
+  const char *values[] = {"1", "30", "10", "3", url, app_name, NULL};
   /* expand_dbname lets `url` be a URL or a conninfo string. */
   PGconn *conn = PQconnectdbParams(keys, values, 1);
   if (conn == NULL) {
@@ -65,6 +70,7 @@ PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
 
 /* How often a wait looks at the interrupt flag. */
 #define INTERRUPT_CHECK_MS 50
+#define CANCEL_WAIT_MS 10000
 
 static void cancel_statement(PGconn *conn) {
   char buf[256];
@@ -96,14 +102,40 @@ static int wait_result(PGconn *conn, double deadline,
           (timeout_ms < 0 || timeout_ms > INTERRUPT_CHECK_MS))
         timeout_ms = INTERRUPT_CHECK_MS;
     }
+    /* A cancelled statement answers at once; one that does not within
+     * this long is on a connection that is gone. */
+    if (*cancelled)
+      timeout_ms = CANCEL_WAIT_MS;
     struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
     int n = poll(&pfd, 1, timeout_ms);
     if (n < 0 && errno != EINTR)
+      return -1;
+    if (n == 0 && *cancelled)
       return -1;
     if (n > 0 && !PQconsumeInput(conn))
       return -1;
   }
   return 0;
+}
+
+/* Leaves pipeline mode after a failure midway: sends the sync point if it
+ * was not sent, reads every result up to it, so that no stale result is
+ * paired with a later statement. A connection that cannot be brought back
+ * to a clean state is reset: its transaction, if any, is gone with it. */
+static void abandon_pipeline(PGconn *conn, int synced) {
+  if (PQstatus(conn) == CONNECTION_OK && (synced || PQpipelineSync(conn))) {
+    while (PQstatus(conn) == CONNECTION_OK) {
+      PGresult *res = PQgetResult(conn);
+      if (res == NULL)
+        continue; /* the end of one statement's results */
+      ExecStatusType st = PQresultStatus(res);
+      PQclear(res);
+      if (st == PGRES_PIPELINE_SYNC)
+        break;
+    }
+  }
+  if (!PQexitPipelineMode(conn))
+    PQreset(conn);
 }
 
 int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
@@ -119,17 +151,20 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
     if (!PQsendQueryParams(conn, stmts[i].sql, stmts[i].nparams, NULL,
                            stmts[i].params, NULL, NULL, 0)) {
       rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
-      goto done;
+      abandon_pipeline(conn, 0);
+      return rc;
     }
   }
   if (!PQpipelineSync(conn)) {
     rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
-    goto done;
+    abandon_pipeline(conn, 0);
+    return rc;
   }
   for (int i = 0; i < n; i++) {
     if (wait_result(conn, deadline, interrupt, &timed_out) != 0) {
       rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
-      goto done;
+      abandon_pipeline(conn, 1);
+      return rc;
     }
     PGresult *res = PQgetResult(conn);
     ExecStatusType st = PQresultStatus(res);
@@ -152,9 +187,7 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
   PQclear(sync);
   if (failed_at >= 0)
     rc = timed_out ? MT_ETIMEDOUT : MT_EDB;
-done:
-  if (rc != 0 && failed_at < 0 && PQstatus(conn) != CONNECTION_OK)
-    rc = MT_EDB;
-  PQexitPipelineMode(conn);
+  if (!PQexitPipelineMode(conn))
+    abandon_pipeline(conn, 1);
   return rc;
 }

@@ -8,6 +8,9 @@
 #include "common/buf.h"
 #include "postgres/pg.h"
 
+#define MT_XSTR(x) #x
+#define MT_STR(x) MT_XSTR(x)
+
 typedef struct pg_backend_s {
   mt_backend_t base;
   PGconn *conn; /* LISTENs, claims and acknowledges; one query at a time */
@@ -15,6 +18,8 @@ typedef struct pg_backend_s {
   char *owner;
   char lease[32]; /* lease_timeout in seconds, as a parameter */
   char *names;    /* the task names this runtime can run, as a text[] */
+  char *max_attempts; /* their max_attempts, as an int[] in the same order */
+  unsigned generation; /* counts connections, for wake_fd */
 } pg_backend_t;
 
 /* Completes the tasks whose handlers ran no transaction (they had no
@@ -34,10 +39,14 @@ static const char claim_sql[] =
     "     AND name = ANY($4::text[])\n"
     "   ORDER BY run_at, id LIMIT $1\n"
     "   FOR UPDATE SKIP LOCKED)\n"
+    /* The task file's max_attempts is recorded at the first claim, so that
+     * a task whose runtime keeps dying under it still ends `failed`. */
     "UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
     "       started_at = now(), locked_by = $2,\n"
-    "       locked_until = now() + $3::float8 * interval '1 second'\n"
-    "  FROM due WHERE t.id = due.id\n"
+    "       locked_until = now() + $3::float8 * interval '1 second',\n"
+    "       max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
+    "  FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    " WHERE t.id = due.id AND d.name = t.name\n"
     "RETURNING t.id, t.name, t.payload::text, t.attempts,\n"
     "  coalesce(t.max_attempts, 0),\n"
     "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
@@ -45,7 +54,7 @@ static const char claim_sql[] =
 static const char release_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
-    "         locked_by = NULL, locked_until = NULL\n"
+    "         started_at = NULL, locked_by = NULL, locked_until = NULL\n"
     "   WHERE id = ANY($1::bigint[]) AND state = 'running' AND locked_by = $2\n"
     "  RETURNING id)\n"
     "SELECT pg_notify('moontask_tasks', '') FROM t LIMIT 1";
@@ -53,7 +62,7 @@ static const char release_sql[] =
 static const char extend_sql[] =
     "UPDATE moontask.tasks\n"
     "   SET locked_until = now() + $2::float8 * interval '1 second'\n"
-    " WHERE state = 'running' AND locked_by = $1";
+    " WHERE id = ANY($3::bigint[]) AND state = 'running' AND locked_by = $1";
 
 /* A runtime that died leaves `running` tasks whose lease lapses; they go
  * back to `scheduled` (or to `failed` when that was their last attempt).
@@ -61,9 +70,11 @@ static const char extend_sql[] =
 static const char rescue_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET\n"
-    "    state = CASE WHEN attempts >= coalesce(max_attempts, 25)\n"
+    "    state = CASE WHEN attempts >= coalesce(max_attempts, "
+    MT_STR(MT_DEFAULT_MAX_ATTEMPTS) ")\n"
     "                 THEN 'failed' ELSE 'scheduled' END,\n"
-    "    finished_at = CASE WHEN attempts >= coalesce(max_attempts, 25)\n"
+    "    finished_at = CASE WHEN attempts >= coalesce(max_attempts, "
+    MT_STR(MT_DEFAULT_MAX_ATTEMPTS) ")\n"
     "                       THEN now() END,\n"
     "    last_error = 'lease expired: the runtime ' || locked_by ||\n"
     "                 ' stopped while running attempt ' || attempts,\n"
@@ -73,14 +84,19 @@ static const char rescue_sql[] =
     "SELECT pg_notify('moontask_tasks', '') FROM t\n"
     " WHERE state = 'scheduled' LIMIT 1";
 
+/* Two counts, each over its partial index, rather than one OR that scans
+ * the whole table, finished history included. */
 static const char outstanding_sql[] =
-    "SELECT count(*) FROM moontask.tasks\n"
-    " WHERE name = ANY($1::text[])\n"
-    "   AND (state = 'running' OR (state = 'scheduled' AND run_at <= now()))";
+    "SELECT (SELECT count(*) FROM moontask.tasks\n"
+    "         WHERE state = 'running' AND name = ANY($1::text[]))\n"
+    "     + (SELECT count(*) FROM moontask.tasks\n"
+    "         WHERE state = 'scheduled' AND run_at <= now()\n"
+    "           AND name = ANY($1::text[]))";
 
 static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
   PQfinish(b->conn);
   b->conn = mt_pg_connect(b->url, "moontask discovery", err);
+  b->generation++;
   if (b->conn == NULL)
     return MT_EDB;
   /* This connection's writes are bookkeeping that may be lost in a server
@@ -121,8 +137,9 @@ static PGresult *run(pg_backend_t *b, const char *sql, int n,
   return mt_pg_exec(b->conn, sql, n, params, err);
 }
 
-static int pg_wake_fd(mt_backend_t *base) {
+static int pg_wake_fd(mt_backend_t *base, unsigned *generation) {
   pg_backend_t *b = (pg_backend_t *)base;
+  *generation = b->generation;
   return b->conn != NULL ? PQsocket(b->conn) : -1;
 }
 
@@ -160,8 +177,9 @@ static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
   *count = 0;
   if (id_array(&done_ids, done, ndone) != 0)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
-  const char *params[] = {limit, b->owner, b->lease, b->names, done_ids.data};
-  PGresult *res = run(b, claim_sql, 5, params, err);
+  const char *params[] = {limit,   b->owner,      b->lease,
+                          b->names, done_ids.data, b->max_attempts};
+  PGresult *res = run(b, claim_sql, 6, params, err);
   mt_buf_free(&done_ids);
   if (res == NULL)
     return MT_EDB;
@@ -197,24 +215,35 @@ static int id_array(mt_buf_t *buf, const int64_t *ids, size_t n) {
 
 static int pg_release(mt_backend_t *base, mt_task_t *tasks, mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
+  size_t n = 0;
+  for (mt_task_t *t = tasks; t != NULL; t = t->next)
+    n++;
+  int64_t *ids = malloc((n ? n : 1) * sizeof *ids);
   mt_buf_t buf = MT_BUF_INIT;
-  int rc = mt_buf_putc(&buf, '{');
+  int rc = ids ? 0 : MT_ENOMEM;
+  n = 0;
   for (mt_task_t *t = tasks; rc == 0 && t != NULL; t = t->next)
-    rc = mt_buf_printf(&buf, t == tasks ? "%" PRId64 : ",%" PRId64, t->id);
-  if (rc == 0 && (rc = mt_buf_putc(&buf, '}')) == 0) {
+    ids[n++] = t->id;
+  if (rc == 0 && (rc = id_array(&buf, ids, n)) == 0) {
     const char *params[] = {buf.data, b->owner};
     PGresult *res = run(b, release_sql, 2, params, err);
     rc = res ? 0 : MT_EDB;
     PQclear(res);
   }
+  free(ids);
   mt_buf_free(&buf);
   return rc;
 }
 
-static int pg_heartbeat(mt_backend_t *base, mt_err_t *err) {
+static int pg_heartbeat(mt_backend_t *base, const int64_t *ids, size_t n,
+                        mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
-  const char *params[] = {b->owner, b->lease};
-  PGresult *res = run(b, extend_sql, 2, params, err);
+  mt_buf_t held = MT_BUF_INIT;
+  if (id_array(&held, ids, n) != 0)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  const char *params[] = {b->owner, b->lease, held.data};
+  PGresult *res = run(b, extend_sql, 3, params, err);
+  mt_buf_free(&held);
   if (res == NULL)
     return MT_EDB;
   PQclear(res);
@@ -244,6 +273,7 @@ static void pg_free(mt_backend_t *base) {
   free(b->url);
   free(b->owner);
   free(b->names);
+  free(b->max_attempts);
   free(b);
 }
 
@@ -271,6 +301,17 @@ static char *names_array(const mt_registry_t *reg) {
   return NULL;
 }
 
+static char *max_attempts_array(const mt_registry_t *reg) {
+  mt_buf_t buf = MT_BUF_INIT;
+  int rc = mt_buf_putc(&buf, '{');
+  for (size_t i = 0; rc == 0 && i < reg->count; i++)
+    rc = mt_buf_printf(&buf, "%s%d", i ? "," : "", reg->defs[i].max_attempts);
+  if (rc == 0 && (rc = mt_buf_putc(&buf, '}')) == 0)
+    return buf.data;
+  mt_buf_free(&buf);
+  return NULL;
+}
+
 int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
                       double lease_timeout, const mt_registry_t *reg,
                       mt_err_t *err) {
@@ -280,10 +321,12 @@ int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
     return MT_ENOMEM;
   b->base.ops = &pg_ops;
   b->names = names_array(reg);
+  b->max_attempts = max_attempts_array(reg);
   b->url = strdup(url);
   b->owner = strdup(owner);
   snprintf(b->lease, sizeof b->lease, "%.3f", lease_timeout);
-  if (b->url == NULL || b->owner == NULL || b->names == NULL) {
+  if (b->url == NULL || b->owner == NULL || b->names == NULL ||
+      b->max_attempts == NULL) {
     rc = MT_ENOMEM;
     goto fail;
   }

@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -12,7 +13,7 @@ int mt_scheduler_parse_duration(const char *s, double *seconds) {
   while (*p) {
     char *end;
     double n = strtod(p, &end);
-    if (end == p || n < 0 || *p == '+' || *p == '-')
+    if (end == p || !isfinite(n) || n < 0 || *p == '+' || *p == '-')
       return -1;
     switch (*end) {
     case '\0':

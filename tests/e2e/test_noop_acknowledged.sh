@@ -1,0 +1,18 @@
+# Handlers that never touch tx are completed in batches outside any task
+# transaction: every one ends `completed` with its lease cleared, both when
+# draining and when a runtime is stopped with SIGTERM right after.
+source "$(dirname "$0")/lib.sh"
+reset_db
+sql "SELECT count(moontask.schedule('e2e.noop', '{}')) FROM generate_series(1, 500)" >/dev/null
+mt run --drain 2>/dev/null
+assert_eq "completed|500" "$(sql "SELECT state, count(*) FROM moontask.tasks WHERE locked_by IS NULL AND finished_at IS NOT NULL GROUP BY state")" "drained no-op tasks"
+
+sql "DELETE FROM moontask.tasks" >/dev/null
+mt_start run
+pid=$MT_PID
+sleep 0.5
+sql "SELECT count(moontask.schedule('e2e.noop', '{}')) FROM generate_series(1, 300)" >/dev/null
+wait_for "SELECT count(*) = 0 FROM moontask.tasks WHERE state = 'scheduled'" 10
+kill -TERM $pid
+wait $pid
+assert_eq "completed|300" "$(sql "SELECT state, count(*) FROM moontask.tasks WHERE locked_by IS NULL GROUP BY state")" "no-op tasks acknowledged by shutdown"
