@@ -5,7 +5,8 @@ MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages moontask needs to build, run and test.
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
-             libuv1-dev lua-cjson lua-busted postgresql postgresql-client)
+             libuv1-dev libpcre2-dev lua-cjson lua-busted postgresql
+             postgresql-client)
 
 mt_log() { printf '==> %s\n' "$*" >&2; }
 
