@@ -263,6 +263,10 @@ TEST(embedded_start_status_stop) {
   ASSERT_EQ_INT(mt_embedded_status(&db, &running, &pid2, &err), 0);
   ASSERT_EQ_INT(running, 0);
   ASSERT_EQ_INT(pid2, 0);
+  /* The postmaster removes its pid file (which pg_ctl waits for) just
+   * before it exits: give it a moment to be gone. */
+  for (int i = 0; i < 100 && process_alive(pid); i++)
+    usleep(50 * 1000);
   ASSERT_TRUE(!process_alive(pid));
   stop_or_fail(&db);
 
