@@ -30,6 +30,10 @@ static const command_t commands[] = {
      "  --at T      run at T, e.g. 2026-12-01T09:00:00+01:00 (default: now)\n"
      "  --in D      run after D: 90, 90s, 15m, 2h, 1d, 1h30m\n"
      "  --key K     de-duplicate: if a live task holds K, print its id\n"},
+    {"validate", mt_cmd_validate, "validate NAME JSON",
+     "A dry run of the TaskService: checks that task NAME exists and that\n"
+     "JSON is a valid payload for it. Exit 0 when valid, 2 with every\n"
+     "violation (JSON Pointer and reason) when not. Writes nothing.\n"},
     {"list", mt_cmd_list, "list [--state S] [--name N] [--limit N] [--json]",
      "Lists tasks, newest first (default limit 50).\n"},
     {"show", mt_cmd_show, "show ID [--json]", "Shows one task in full.\n"},
@@ -116,7 +120,8 @@ int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err) {
 }
 
 int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err) {
-  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout};
+  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
+                                 .schemas_dir = cli->cfg.schemas_dir};
   return mt_lua_registry_load(cli->cfg.tasks_dir, &defaults, reg, err);
 }
 

@@ -41,6 +41,7 @@ int mt_cli_option(int argc, char **argv, int *i, const char *name,
 
 int mt_cmd_run(mt_cli_t *cli);
 int mt_cmd_schedule(mt_cli_t *cli);
+int mt_cmd_validate(mt_cli_t *cli);
 int mt_cmd_list(mt_cli_t *cli);
 int mt_cmd_show(mt_cli_t *cli);
 int mt_cmd_cancel(mt_cli_t *cli);

@@ -92,7 +92,8 @@ int mt_cmd_run(mt_cli_t *cli) {
       .tasks_dir = cli->cfg.tasks_dir,
       .owner = owner,
       .workers = cli->cfg.workers,
-      .defaults = {.timeout = cli->cfg.task_timeout},
+      .defaults = {.timeout = cli->cfg.task_timeout,
+                   .schemas_dir = cli->cfg.schemas_dir},
       .wake = mt_discovery_wake,
       .wake_arg = discovery,
   };

@@ -69,8 +69,8 @@ int mt_cmd_schedule(mt_cli_t *cli) {
   req.name = positional[0];
   req.payload = positional[1];
   if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
-      (rc = mt_service_check(&reg, &req, &err)) != 0 ||
       (rc = check_payload(req.payload, &err)) != 0 ||
+      (rc = mt_service_check(&reg, &req, &err)) != 0 ||
       (rc = mt_cli_connect(cli, &conn, &err)) != 0)
     goto done;
   req.run_at = in != NULL ? run_at : at;
@@ -80,6 +80,22 @@ int mt_cmd_schedule(mt_cli_t *cli) {
   printf("%" PRId64 "\n", id);
 done:
   PQfinish(conn);
+  mt_registry_free(&reg);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}
+
+int mt_cmd_validate(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  mt_registry_t reg = {0};
+  int rc = 0;
+  if (cli->argc != 3)
+    rc = mt_err_set(&err, MT_EINVAL, "usage: moontask validate NAME JSON");
+  mt_schedule_req_t req = {.name = cli->argc > 1 ? cli->argv[1] : NULL,
+                           .payload = cli->argc > 2 ? cli->argv[2] : NULL};
+  if (rc == 0 && (rc = mt_cli_registry(cli, &reg, &err)) == 0 &&
+      (rc = check_payload(req.payload, &err)) == 0 &&
+      (rc = mt_service_check(&reg, &req, &err)) == 0)
+    printf("valid\n");
   mt_registry_free(&reg);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }

@@ -12,6 +12,7 @@
 #include "executor/task_tx.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
+#include "service/service.h"
 
 /* The longest a retry waits, however many attempts came before. */
 #define MAX_RETRY_DELAY 3600.0
@@ -165,7 +166,12 @@ static void run_task(worker_t *w, mt_task_t *task) {
       .deadline = mt_now() + (def ? def->timeout : ex->opts.defaults.timeout),
       .abort = &ex->abort,
   };
-  int rc = mt_lua_worker_run(w->lua, task, &tx, &err);
+  /* A payload that reached the table without the TaskService's check (the
+   * SQL function cannot see task files) fails at once, before its handler
+   * ever runs. */
+  int rc = def != NULL ? mt_service_validate(def, task->payload, &err) : 0;
+  if (rc == 0)
+    rc = mt_lua_worker_run(w->lua, task, &tx, &err);
   if (rc == 0 && mt_now() > tx.deadline)
     rc = MT_ETIMEDOUT; /* it returned, but too late to count */
   if (rc == 0 && tx.begun) {

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/buf.h"
 #include "lua/env.h"
+#include "lua/json.h"
 
 #define TASKS_KEY "moontask.tasks"
 
@@ -112,6 +114,81 @@ static int read_number(lua_State *L, const char *file, const char *field,
   return rc;
 }
 
+/* Stack: schema -> (empty). Compiles the schema table on top of the stack
+ * (Lua keys spelled as in JSON Schema, e.g. ["$ref"]). */
+static int compile_schema_table(lua_State *L, const char *where,
+                                mt_schema_t **out, mt_err_t *err) {
+  mt_buf_t json = MT_BUF_INIT;
+  mt_err_t detail;
+  int rc = 0;
+  if (!lua_istable(L, -1) && !lua_isboolean(L, -1))
+    rc = mt_err_set(err, MT_ECONFIG, "%s: a schema must be a table, not %s",
+                    where, luaL_typename(L, -1));
+  else if (mt_json_encode(L, -1, &json, &detail) != 0)
+    rc = mt_err_set(err, MT_ECONFIG, "%s: %s", where, detail.msg);
+  else if (mt_schema_compile(json.data, json.len, out, &detail) != 0)
+    rc = mt_err_set(err, MT_ECONFIG, "%s: %s", where, detail.msg);
+  lua_pop(L, 1);
+  mt_buf_free(&json);
+  return rc;
+}
+
+/* Loads schemas/<a>/<b>.lua for the schema named "a.b" and compiles it. */
+static int load_named_schema(lua_State *L, const char *schemas_dir,
+                             const char *name, mt_schema_t **out,
+                             mt_err_t *err) {
+  char file[8192];
+  int n = snprintf(file, sizeof file, "%s/", schemas_dir);
+  for (const char *p = name; *p && n < (int)sizeof file - 5; p++)
+    file[n++] = *p == '.' ? '/' : *p;
+  snprintf(file + n, sizeof file - (size_t)n, ".lua");
+  if (!valid_name(name))
+    return mt_err_set(err, MT_ECONFIG,
+                      "\"%s\" is not a schema name (dotted, e.g. "
+                      "attendance.merge_pools)",
+                      name);
+  mt_lua_env_push(L);
+  int rc = mt_lua_load_file(L, file, -1, err);
+  if (rc == 0)
+    rc = mt_lua_pcall(L, 0, 1, err);
+  if (rc != 0) {
+    lua_pop(L, 1);
+    return MT_ECONFIG;
+  }
+  lua_remove(L, -2); /* the env */
+  return compile_schema_table(L, file, out, err);
+}
+
+/* Stack: def -> def. Resolves def.schema: a name from the schemas folder or
+ * a table inlined in the task file. */
+static int read_schema(lua_State *L, const char *file,
+                       const mt_task_defaults_t *defaults, mt_task_def_t *def,
+                       mt_err_t *err) {
+  mt_err_t detail;
+  int rc = 0;
+  def->schema = NULL;
+  def->schema_name = NULL;
+  switch (lua_getfield(L, -1, "schema")) {
+  case LUA_TNIL:
+    lua_pop(L, 1);
+    return 0;
+  case LUA_TSTRING:
+    def->schema_name = (char *)lua_tostring(L, -1); /* kept alive by def */
+    rc = load_named_schema(L, defaults->schemas_dir ? defaults->schemas_dir
+                                                    : "schemas",
+                           def->schema_name, &def->schema, &detail);
+    if (rc != 0)
+      mt_err_set(err, rc, "%s: schema %s: %s", file, def->schema_name,
+                 detail.msg);
+    lua_pop(L, 1);
+    return rc;
+  default:
+    def->schema_name = "(inline)";
+    rc = compile_schema_table(L, file, &def->schema, err);
+    return rc;
+  }
+}
+
 /* Stack: def -> def. Checks the table a script returned and fills def. */
 static int check_definition(lua_State *L, const char *file, const char *rel,
                             const mt_task_defaults_t *defaults,
@@ -156,7 +233,7 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   def->max_attempts = (int)max_attempts;
   def->name = name;
   def->file = (char *)file;
-  return 0;
+  return read_schema(L, file, defaults, def, err);
 }
 
 int mt_lua_tasks_load(lua_State *L, const char *dir,
@@ -182,7 +259,7 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
       rc = MT_ECONFIG; /* a broken script is bad input, not a crash */
       goto done;
     }
-    mt_task_def_t def;
+    mt_task_def_t def = {0};
     rc = check_definition(L, file, paths.items[i], defaults, &def, name,
                           sizeof name, err);
     if (rc == 0 && lua_getfield(L, tasks, name) != LUA_TNIL)
@@ -190,8 +267,11 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
                       name);
     else if (rc == 0)
       lua_pop(L, 1);
-    if (rc == 0 && reg != NULL)
-      rc = mt_registry_add(reg, &def);
+    if (rc == 0 && reg != NULL) {
+      rc = mt_registry_add(reg, &def); /* takes the compiled schema */
+      def.schema = NULL;
+    }
+    mt_schema_free(def.schema);
     if (rc != 0)
       goto done;
     lua_setfield(L, tasks, name); /* tasks[name] = def */

@@ -13,7 +13,8 @@
 #include "service/registry.h"
 
 typedef struct mt_task_defaults_s {
-  double timeout;     /* config task_timeout */
+  double timeout;          /* config task_timeout */
+  const char *schemas_dir; /* where `schema = "a.b"` looks: <dir>/a/b.lua */
 } mt_task_defaults_t;
 
 /* Loads every task under dir into L (the state must have been opened with

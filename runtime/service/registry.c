@@ -16,16 +16,22 @@ const mt_task_def_t *mt_registry_find(const mt_registry_t *reg,
 int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def) {
   mt_task_def_t *defs =
       realloc(reg->defs, (reg->count + 1) * sizeof *reg->defs);
-  if (defs == NULL)
+  if (defs == NULL) {
+    mt_schema_free(def->schema);
     return MT_ENOMEM;
+  }
   reg->defs = defs;
   mt_task_def_t *slot = &defs[reg->count];
   *slot = *def;
   slot->name = strdup(def->name);
   slot->file = strdup(def->file);
-  if (slot->name == NULL || slot->file == NULL) {
+  slot->schema_name = def->schema_name ? strdup(def->schema_name) : NULL;
+  if (slot->name == NULL || slot->file == NULL ||
+      (def->schema_name != NULL && slot->schema_name == NULL)) {
     free(slot->name);
     free(slot->file);
+    free(slot->schema_name);
+    mt_schema_free(def->schema);
     return MT_ENOMEM;
   }
   reg->count++;
@@ -38,6 +44,8 @@ void mt_registry_free(mt_registry_t *reg) {
   for (size_t i = 0; i < reg->count; i++) {
     free(reg->defs[i].name);
     free(reg->defs[i].file);
+    free(reg->defs[i].schema_name);
+    mt_schema_free(reg->defs[i].schema);
   }
   free(reg->defs);
   reg->defs = NULL;

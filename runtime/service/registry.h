@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "service/schema.h"
+
 #define MT_DEFAULT_MAX_ATTEMPTS 25
 
 typedef struct mt_task_def_s {
@@ -17,6 +19,8 @@ typedef struct mt_task_def_s {
   int max_attempts;   /* attempts before the task is failed */
   double timeout;     /* seconds a handler may run */
   double retry_delay; /* base of the exponential backoff, seconds */
+  char *schema_name;  /* "attendance.merge_pools", "(inline)", or NULL */
+  mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
 } mt_task_def_t;
 
 typedef struct mt_registry_s {
@@ -25,6 +29,8 @@ typedef struct mt_registry_s {
 } mt_registry_t;
 
 const mt_task_def_t *mt_registry_find(const mt_registry_t *reg, const char *name);
+/* Copies def's strings and takes ownership of def->schema (also when it
+ * fails). */
 int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def);
 void mt_registry_free(mt_registry_t *reg);
 

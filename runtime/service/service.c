@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "postgres/pg.h"
 
@@ -12,7 +13,8 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
                      mt_err_t *err) {
   if (req->name == NULL || *req->name == '\0')
     return mt_err_set(err, MT_EINVAL, "a task name is required");
-  if (mt_registry_find(reg, req->name) == NULL)
+  const mt_task_def_t *def = mt_registry_find(reg, req->name);
+  if (def == NULL)
     return mt_err_set(err, MT_ENOTASK,
                       "unknown task \"%s\": no task file defines it", req->name);
   const char *p = req->payload;
@@ -25,7 +27,20 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
                       "payload of %s must be a JSON object", req->name);
   if (req->key != NULL && *req->key == '\0')
     return mt_err_set(err, MT_EINVAL, "a key must not be empty");
-  return 0;
+  return mt_service_validate(def, req->payload, err);
+}
+
+int mt_service_validate(const mt_task_def_t *def, const char *payload,
+                        mt_err_t *err) {
+  if (def->schema == NULL)
+    return 0;
+  mt_err_t detail;
+  if (mt_schema_check(def->schema, payload, strlen(payload), &detail) == 0)
+    return 0;
+  return mt_err_set(err, MT_EPAYLOAD,
+                    "payload of %s does not match schema %s:\n%s", def->name,
+                    def->schema_name ? def->schema_name : "(inline)",
+                    detail.msg);
 }
 
 void mt_service_params(const mt_schedule_req_t *req, const char *params[4]) {

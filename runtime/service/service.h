@@ -1,9 +1,9 @@
 /*
  * TaskService: the one way tasks are persisted. It resolves the task
- * definition, checks the payload, and writes the task with
- * moontask.schedule() on a connection the caller owns, inside whatever
- * transaction the caller has open there, so a caller that rolls back leaves
- * no task behind.
+ * definition, validates the payload against the task's schema, and writes
+ * the task with moontask.schedule() on a connection the caller owns, inside
+ * whatever transaction the caller has open there, so a caller that rolls
+ * back leaves no task behind.
  */
 #ifndef MT_SERVICE_H
 #define MT_SERVICE_H
@@ -29,6 +29,12 @@ extern const char mt_service_schedule_sql[];
 /* Validates a request against the registry without touching the database. */
 int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
                      mt_err_t *err);
+
+/* Validates a payload (JSON text) against the task's schema, if it has
+ * one: MT_EPAYLOAD with every violation, one per line, when it does not
+ * match. */
+int mt_service_validate(const mt_task_def_t *def, const char *payload,
+                        mt_err_t *err);
 
 /* Fills params[4] for mt_service_schedule_sql. */
 void mt_service_params(const mt_schedule_req_t *req, const char *params[4]);

@@ -9,15 +9,11 @@
 -- second task for the same event (a duplicate schedule, a manual retry)
 -- changes nothing.
 return {
+  schema = "attendance.merge_pools",
   max_attempts = 5,
   timeout = 30,
   handler = function(tx, payload, ctx)
-    local event_id = math.tointeger(payload.event_id)
-    if event_id == nil then
-      -- Retrying cannot fix a bad payload, but failing loudly at least puts
-      -- the reason in last_error instead of silently merging nothing.
-      error("payload.event_id must be an integer, got " .. tostring(payload.event_id))
-    end
+    local event_id = payload.event_id -- an integer: the schema says so
 
     -- FOR UPDATE: two merges of the same event (say, two runtimes picking
     -- up duplicate tasks) queue up here, and the second sees the first's

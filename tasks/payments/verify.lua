@@ -9,13 +9,11 @@
 -- task's completion, or not at all: a crash midway leaves the payment
 -- pending and the task due, never a released spot without its mail.
 return {
+  schema = "payments.verify",
   max_attempts = 5,
   timeout = 30,
   handler = function(tx, payload, ctx)
-    local payment_id = math.tointeger(payload.payment_id)
-    if payment_id == nil then
-      error("payload.payment_id must be an integer, got " .. tostring(payload.payment_id))
-    end
+    local payment_id = payload.payment_id -- an integer: the schema says so
 
     -- FOR UPDATE OF p: the payment provider's callback marks payments paid
     -- concurrently; locking the row means it either lands before this read

@@ -50,3 +50,14 @@ printf 'return { workers = "many" }\n' > "$tmp/config.lua"
 expect_exit 2 "$MOONTASK_BIN" --config "$tmp/config.lua" --database-url "$DATABASE_URL" list
 assert_contains "$ERR" "workers must be a number" "bad config"
 expect_exit 2 "$MOONTASK_BIN" --config "$tmp/nope.lua" list
+
+# A malformed schema is refused when tasks load, naming its file and path.
+mkdir -p "$tmp/schemas/broken"
+printf 'return { handler = function() end, schema = "broken.order" }\n' > "$tmp/tasks/broken/nohandler.lua"
+printf 'return { type = "object", properties = { qty = { type = "integr" } } }\n' > "$tmp/schemas/broken/order.lua"
+expect_exit 2 mt --tasks "$tmp/tasks" --schemas "$tmp/schemas" check
+assert_contains "$ERR" "schemas/broken/order.lua" "schema file named"
+assert_contains "$ERR" '/properties/qty/type: unknown type "integr"' "schema path and reason"
+printf 'return { type = "object", required = "qty" }\n' > "$tmp/schemas/broken/order.lua"
+expect_exit 2 mt --tasks "$tmp/tasks" --schemas "$tmp/schemas" run --drain
+assert_contains "$ERR" "required" "required not a list"

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 reset_db
 cat > "$E2E_DIR/slowpoll.lua" <<'CFG'
-return { tasks_dir = "tests/e2e/tasks", poll_interval = 30 }
+return { tasks_dir = "tests/e2e/tasks", schemas_dir = "tests/e2e/schemas", poll_interval = 30 }
 CFG
 trap 'rm -f "$E2E_DIR/slowpoll.lua"; kill $pid 2>/dev/null || true' EXIT
 MT_CONFIG=$E2E_DIR/slowpoll.lua mt_start run

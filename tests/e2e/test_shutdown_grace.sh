@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 reset_db
 cat > "$E2E_DIR/grace.lua" <<'CFG'
-return { tasks_dir = "tests/e2e/tasks", shutdown_grace = 1, poll_interval = 0.2 }
+return { tasks_dir = "tests/e2e/tasks", schemas_dir = "tests/e2e/schemas", shutdown_grace = 1, poll_interval = 0.2 }
 CFG
 trap 'rm -f "$E2E_DIR/grace.lua"' EXIT
 id=$(mt schedule e2e.sleep '{"seconds": 20}')

@@ -58,37 +58,30 @@ describe("task: email.send_reminder", function()
     assert.are.equal("earlier", rows[1].subject)
   end)
 
-  it("fails without a recipient and writes nothing", function()
+  -- The TaskService checks payloads against schemas/email/send_reminder.lua:
+  -- a bad one is refused before it is written, naming the field.
+  local function refused(payload)
+    local code, _, err = helper.moontask("schedule", "email.send_reminder", payload)
+    assert.are.equal(2, code)
+    assert.are.same({}, helper.tasks("email.send_reminder"))
+    return err
+  end
+
+  it("is refused without a recipient, naming the property", function()
     local payload = with({})
     payload.recipient = nil
-    local id = helper.schedule("email.send_reminder", payload)
-    helper.drain()
-
-    local task = helper.task(id)
-    assert.are.equal("scheduled", task.state)
-    assert.are.equal(1, task.attempts)
-    assert.matches("payload.recipient must be a non-empty string, got nil",
-                   task.last_error, 1, true)
-    assert.are.same({}, outbox())
+    assert.matches('(root): missing required property "recipient"',
+                   refused(require("dkjson").encode(payload)), 1, true)
   end)
 
-  it("fails on a JSON null recipient, naming it", function()
-    local id = helper.schedule("email.send_reminder",
-      '{"recipient": null, "subject": "s", "body": "b"}')
-    helper.drain()
-
-    assert.matches("payload.recipient must be a non-empty string, got null",
-                   helper.task(id).last_error, 1, true)
-    assert.are.same({}, outbox())
+  it("is refused with a JSON null recipient, naming its pointer", function()
+    assert.matches('/recipient: is not of type "string"',
+                   refused('{"recipient": null, "subject": "s", "body": "b"}'), 1, true)
   end)
 
-  it("fails on a recipient that is not an email address", function()
-    local id = helper.schedule("email.send_reminder", with({ recipient = "ada at example.org" }))
-    helper.drain()
-
-    local task = helper.task(id)
-    assert.are.equal("scheduled", task.state)
-    assert.matches('"ada at example.org" is not an email address', task.last_error, 1, true)
-    assert.are.same({}, outbox())
+  it("is refused with a recipient that is not an email address", function()
+    assert.matches('/recipient: is not a valid "email"',
+                   refused('{"recipient": "ada at example.org", "subject": "s", "body": "b"}'),
+                   1, true)
   end)
 end)
