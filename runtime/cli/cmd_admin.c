@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "lua/tasks.h"
 #include "postgres/embedded.h"
 #include "postgres/migrate.h"
 #include "postgres/pg.h"
@@ -35,14 +36,31 @@ done:
   return rc ? mt_cli_fail(rc, &err) : 0;
 }
 
+static void print_problem(void *arg, const char *problem) {
+  (void)arg;
+  fprintf(stderr, "%s\n", problem);
+}
+
 int mt_cmd_check(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_registry_t reg = {0};
   int rc = no_arguments(cli, &err);
-  if (rc == 0 && (rc = mt_cli_registry(cli, &reg, &err)) == 0) {
-    for (size_t i = 0; i < reg.count; i++)
-      printf("ok %s (%s)\n", reg.defs[i].name, reg.defs[i].file);
+  if (rc != 0)
+    return mt_cli_fail(rc, &err);
+  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
+                                 .schemas_dir = cli->cfg.schemas_dir};
+  int problems =
+      mt_lua_tasks_check(cli->cfg.tasks_dir, &defaults, print_problem, NULL);
+  if (problems > 0) {
+    fprintf(stderr, "moontask: %d problem%s\n", problems,
+            problems == 1 ? "" : "s");
+    return 2;
   }
+  if ((rc = mt_cli_registry(cli, &reg, &err)) == 0)
+    for (size_t i = 0; i < reg.count; i++)
+      printf("ok %s (%s%s%s)\n", reg.defs[i].name, reg.defs[i].file,
+             reg.defs[i].schema_name ? ", schema " : "",
+             reg.defs[i].schema_name ? reg.defs[i].schema_name : "");
   mt_registry_free(&reg);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }

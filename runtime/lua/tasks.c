@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "lua/env.h"
@@ -236,53 +237,115 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   return read_schema(L, file, defaults, def, err);
 }
 
+/* Stack: tasks -> tasks. Loads one task file into the tasks table at index
+ * `tasks` (and reg, when not NULL). */
+static int load_task_file(lua_State *L, int tasks, const char *dir,
+                          const char *rel, const mt_task_defaults_t *defaults,
+                          mt_registry_t *reg, mt_err_t *err) {
+  char file[8192], name[512];
+  int top = lua_gettop(L);
+  if (snprintf(file, sizeof file, "%s/%s", dir, rel) >= (int)sizeof file)
+    return mt_err_set(err, MT_ECONFIG, "%s/%s: path too long", dir, rel);
+  mt_lua_env_push(L);
+  if (mt_lua_load_file(L, file, -1, err) != 0 ||
+      mt_lua_pcall(L, 0, 1, err) != 0) {
+    lua_settop(L, top);
+    return MT_ECONFIG; /* a broken script is bad input, not a crash */
+  }
+  mt_task_def_t def = {0};
+  int rc = check_definition(L, file, rel, defaults, &def, name, sizeof name,
+                            err);
+  if (rc == 0 && lua_getfield(L, tasks, name) != LUA_TNIL)
+    rc = mt_err_set(err, MT_ECONFIG, "%s: task %s is already defined", file,
+                    name);
+  else if (rc == 0)
+    lua_pop(L, 1);
+  if (rc == 0 && reg != NULL) {
+    rc = mt_registry_add(reg, &def); /* takes the compiled schema */
+    def.schema = NULL;
+  }
+  mt_schema_free(def.schema);
+  if (rc == 0) {
+    lua_setfield(L, tasks, name); /* tasks[name] = def */
+    lua_pop(L, 1);                /* the script's env */
+  }
+  lua_settop(L, top);
+  return rc;
+}
+
 int mt_lua_tasks_load(lua_State *L, const char *dir,
                       const mt_task_defaults_t *defaults, mt_registry_t *reg,
                       mt_err_t *err) {
   path_list_t paths = {0};
-  int top = lua_gettop(L);
   int rc = collect(dir, "", &paths, err);
   if (rc != 0)
     goto done;
   qsort(paths.items, paths.count, sizeof *paths.items, compare_paths);
-
   lua_newtable(L);
-  int tasks = lua_gettop(L);
-  for (size_t i = 0; i < paths.count; i++) {
-    char file[8192], name[512];
-    if (snprintf(file, sizeof file, "%s/%s", dir, paths.items[i]) >=
-        (int)sizeof file)
-      continue;
-    mt_lua_env_push(L);
-    if (mt_lua_load_file(L, file, -1, err) != 0 ||
-        mt_lua_pcall(L, 0, 1, err) != 0) {
-      rc = MT_ECONFIG; /* a broken script is bad input, not a crash */
-      goto done;
-    }
-    mt_task_def_t def = {0};
-    rc = check_definition(L, file, paths.items[i], defaults, &def, name,
-                          sizeof name, err);
-    if (rc == 0 && lua_getfield(L, tasks, name) != LUA_TNIL)
-      rc = mt_err_set(err, MT_ECONFIG, "%s: task %s is already defined", file,
-                      name);
-    else if (rc == 0)
-      lua_pop(L, 1);
-    if (rc == 0 && reg != NULL) {
-      rc = mt_registry_add(reg, &def); /* takes the compiled schema */
-      def.schema = NULL;
-    }
-    mt_schema_free(def.schema);
-    if (rc != 0)
-      goto done;
-    lua_setfield(L, tasks, name); /* tasks[name] = def */
-    lua_pop(L, 1);                /* the script's env */
-  }
-  lua_setfield(L, LUA_REGISTRYINDEX, TASKS_KEY);
+  for (size_t i = 0; rc == 0 && i < paths.count; i++)
+    rc = load_task_file(L, lua_gettop(L), dir, paths.items[i], defaults, reg,
+                        err);
+  if (rc == 0)
+    lua_setfield(L, LUA_REGISTRYINDEX, TASKS_KEY);
+  else
+    lua_pop(L, 1);
 done:
-  if (rc != 0)
-    lua_settop(L, top);
   path_list_free(&paths);
   return rc;
+}
+
+int mt_lua_tasks_check(const char *tasks_dir,
+                       const mt_task_defaults_t *defaults,
+                       void (*report)(void *arg, const char *problem),
+                       void *arg) {
+  int problems = 0;
+  mt_err_t err;
+  path_list_t tasks = {0}, schemas = {0};
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    report(arg, "out of memory");
+    return 1;
+  }
+  *(void **)lua_getextraspace(L) = NULL;
+  mt_lua_env_open(L);
+
+  if (collect(tasks_dir, "", &tasks, &err) != 0) {
+    report(arg, err.msg);
+    problems++;
+  }
+  qsort(tasks.items, tasks.count, sizeof *tasks.items, compare_paths);
+  lua_newtable(L);
+  for (size_t i = 0; i < tasks.count; i++) {
+    if (load_task_file(L, lua_gettop(L), tasks_dir, tasks.items[i], defaults,
+                       NULL, &err) != 0) {
+      report(arg, err.msg);
+      problems++;
+    }
+  }
+  lua_pop(L, 1);
+
+  /* Every schema file, used by a task or not: a broken one is found before
+   * the task that will use it. */
+  const char *schemas_dir = defaults->schemas_dir ? defaults->schemas_dir
+                                                  : "schemas";
+  if (access(schemas_dir, F_OK) == 0 &&
+      collect(schemas_dir, "", &schemas, &err) == 0) {
+    qsort(schemas.items, schemas.count, sizeof *schemas.items, compare_paths);
+    for (size_t i = 0; i < schemas.count; i++) {
+      char name[512];
+      mt_schema_t *schema = NULL;
+      name_from_path(schemas.items[i], name, sizeof name);
+      if (load_named_schema(L, schemas_dir, name, &schema, &err) != 0) {
+        report(arg, err.msg);
+        problems++;
+      }
+      mt_schema_free(schema);
+    }
+  }
+  path_list_free(&tasks);
+  path_list_free(&schemas);
+  lua_close(L);
+  return problems;
 }
 
 int mt_lua_tasks_push_handler(lua_State *L, const char *name) {

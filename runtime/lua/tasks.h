@@ -25,6 +25,14 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
                       const mt_task_defaults_t *defaults, mt_registry_t *reg,
                       mt_err_t *err);
 
+/* `moontask check`: loads every task file and every schema file on its
+ * own, as the runtime would, and reports each problem (file and line where
+ * Lua knows it) instead of stopping at the first. Returns their number. */
+int mt_lua_tasks_check(const char *tasks_dir,
+                       const mt_task_defaults_t *defaults,
+                       void (*report)(void *arg, const char *problem),
+                       void *arg);
+
 /* Stack: -> handler | nothing. Pushes the handler of task `name` and returns
  * 1, or returns 0 when no such task is loaded. */
 int mt_lua_tasks_push_handler(lua_State *L, const char *name);
