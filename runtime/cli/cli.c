@@ -45,6 +45,23 @@ static const command_t commands[] = {
      "Creates or upgrades schema `moontask` in the database.\n"},
     {"check", mt_cmd_check, "check",
      "Loads every task as the runtime would and reports problems.\n"},
+    {"try", mt_cmd_try,
+     "try NAME JSON [--sql SETUP]... [--check SQL]... [--json]",
+     "Runs task NAME's handler once on payload JSON inside a transaction\n"
+     "that is rolled back at the end, and reports what it did: whether the\n"
+     "payload is valid, whether the handler succeeded (its error and\n"
+     "traceback if not), the tasks it scheduled and the rows of each check.\n"
+     "  --sql SETUP  run SETUP in the transaction first (repeatable)\n"
+     "  --check SQL  run query SQL after the handler, report its rows\n"
+     "               (repeatable)\n"
+     "  --json       one JSON object: {valid, ok, error, scheduled, checks}\n"
+     "Exit 0 whatever the handler did; the test kit\n"
+     "(testkit/moontask/testkit.lua) is built on it.\n"},
+    {"new", mt_cmd_new, "new NAME [--force] [--specs DIR]",
+     "Scaffolds task NAME (e.g. billing.send_invoice): a task file, a\n"
+     "payload schema and a busted spec using the test kit, then checks that\n"
+     "the task loads. Refuses to overwrite files unless --force.\n"
+     "  --specs DIR  where the spec goes (default tests/spec)\n"},
     {"db", mt_cmd_db, "db start|stop|status|url",
      "Manages the embedded database used when no database URL is set.\n"},
 };

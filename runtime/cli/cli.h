@@ -49,6 +49,8 @@ int mt_cmd_retry(mt_cli_t *cli);
 int mt_cmd_migrate(mt_cli_t *cli);
 int mt_cmd_check(mt_cli_t *cli);
 int mt_cmd_db(mt_cli_t *cli);
+int mt_cmd_try(mt_cli_t *cli);
+int mt_cmd_new(mt_cli_t *cli);
 
 int mt_cli_main(int argc, char **argv);
 

@@ -1,0 +1,353 @@
+/* `moontask try`: runs one task's handler against the real database inside a
+ * transaction that is always rolled back, and reports what it did as JSON.
+ * It is the engine of the Lua test kit (testkit/moontask/testkit.lua): a
+ * spec's setup rows, the handler's writes, its follow-up tasks and the
+ * spec's check queries all live in one transaction, so specs need no
+ * cleanup and never see each other's rows.
+ *
+ * The handler runs exactly as the executor runs it (same worker state, same
+ * mt_tx_t, same payload validation first), except that the transaction is
+ * begun here and never committed: moontask.complete() is not called. */
+#include <inttypes.h>
+#include <lauxlib.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "executor/task.h"
+#include "executor/task_tx.h"
+#include "lua/json.h"
+#include "lua/worker.h"
+#include "postgres/pg.h"
+#include "service/service.h"
+
+typedef struct try_args_s {
+  const char *name;
+  const char *payload;
+  const char **setup; /* --sql statements, in order */
+  int nsetup;
+  const char **checks; /* --check queries, in order */
+  int nchecks;
+  int json;
+} try_args_t;
+
+/* What the run found out; the strings are owned by the buffers. */
+typedef struct try_result_s {
+  int valid;
+  int ok;
+  int has_error;
+  mt_err_t error;
+  char *scheduled;  /* JSON array text (malloc'd), or NULL: [] */
+  char **checks;    /* one JSON array text per check (malloc'd) */
+  int nchecks;
+} try_result_t;
+
+static const char usage_text[] =
+    "usage: moontask try NAME JSON [--sql SETUP]... [--check SQL]... [--json]";
+
+static int parse_try_args(mt_cli_t *cli, try_args_t *a, mt_err_t *err) {
+  /* Every argument could be a --sql or --check: argc bounds both lists. */
+  a->setup = calloc((size_t)cli->argc, sizeof *a->setup);
+  a->checks = calloc((size_t)cli->argc, sizeof *a->checks);
+  if (a->setup == NULL || a->checks == NULL)
+    return MT_ENOMEM;
+  int npositional = 0;
+  for (int i = 1; i < cli->argc; i++) {
+    const char *v = NULL;
+    int r;
+    if ((r = mt_cli_option(cli->argc, cli->argv, &i, "--sql", &v)) != 0) {
+      if (r < 0)
+        return mt_err_set(err, MT_EINVAL, "--sql needs a statement");
+      a->setup[a->nsetup++] = v;
+    } else if ((r = mt_cli_option(cli->argc, cli->argv, &i, "--check", &v)) !=
+               0) {
+      if (r < 0)
+        return mt_err_set(err, MT_EINVAL, "--check needs a query");
+      a->checks[a->nchecks++] = v;
+    } else if (strcmp(cli->argv[i], "--json") == 0) {
+      a->json = 1;
+    } else if (npositional < 2 && strncmp(cli->argv[i], "--", 2) != 0) {
+      if (npositional++ == 0)
+        a->name = cli->argv[i];
+      else
+        a->payload = cli->argv[i];
+    } else {
+      return mt_err_set(err, MT_EINVAL, "try: unexpected argument \"%s\"",
+                        cli->argv[i]);
+    }
+  }
+  if (npositional < 2)
+    return mt_err_set(err, MT_EINVAL, "%s", usage_text);
+  return 0;
+}
+
+/* Decodes the payload as a task will read it, so that malformed JSON is
+ * reported with the byte that is wrong (as `schedule` and `validate` do). */
+static int check_payload_json(const char *json, mt_err_t *err) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return MT_ENOMEM;
+  int rc = mt_json_decode(L, json, strlen(json), err);
+  if (rc == 0 && !(lua_istable(L, -1) && luaL_getmetafield(L, -1, "__name") &&
+                   strcmp(lua_tostring(L, -1), MT_JSON_OBJECT) == 0))
+    rc = mt_err_set(err, MT_EPAYLOAD, "the payload must be a JSON object");
+  lua_close(L);
+  return rc;
+}
+
+/* Runs text that may hold several statements (setup may create a function
+ * and a trigger at once), which PQexecParams refuses. */
+static int exec_script(PGconn *conn, const char *sql, mt_err_t *err) {
+  PGresult *res = PQexec(conn, sql);
+  ExecStatusType st = PQresultStatus(res);
+  int rc = 0;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    mt_pg_result_error(res, conn, err);
+    rc = MT_EDB;
+  }
+  PQclear(res);
+  return rc;
+}
+
+/* Runs one --check query wrapped so that the server returns its rows as a
+ * JSON array; a trailing semicolon would end the subquery early, so it goes. */
+static int run_check(PGconn *conn, const char *check, char **out,
+                     mt_err_t *err) {
+  mt_buf_t sql = MT_BUF_INIT;
+  size_t n = strlen(check);
+  while (n > 0 && (check[n - 1] == ';' || check[n - 1] == ' ' ||
+                   check[n - 1] == '\n' || check[n - 1] == '\t' ||
+                   check[n - 1] == '\r'))
+    n--;
+  int rc = mt_buf_printf(&sql, "SELECT coalesce(json_agg(t), '[]') FROM (\n%.*s\n) t",
+                         (int)n, check);
+  if (rc != 0)
+    goto done;
+  PGresult *res = mt_pg_exec(conn, sql.data, 0, NULL, err);
+  if (res == NULL) {
+    rc = MT_EDB;
+    goto done;
+  }
+  *out = strdup(PQgetvalue(res, 0, 0));
+  PQclear(res);
+  if (*out == NULL)
+    rc = MT_ENOMEM;
+done:
+  mt_buf_free(&sql);
+  return rc;
+}
+
+/* Inserts the task's own row, so that ctx.id names a real task (handlers
+ * store it, e.g. as outbox.task_id) and the follow-ups it schedules can be
+ * told apart by id. Returns the task as the executor would have claimed it. */
+static int insert_task(PGconn *conn, const try_args_t *a, mt_task_t **task,
+                       mt_err_t *err) {
+  mt_schedule_req_t req = {.name = a->name, .payload = a->payload};
+  const char *params[4];
+  mt_service_params(&req, params);
+  PGresult *res = mt_pg_exec(conn, mt_service_schedule_sql, 4, params, err);
+  if (res == NULL)
+    return MT_EDB;
+  int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  char idtext[32];
+  snprintf(idtext, sizeof idtext, "%" PRId64, id);
+  const char *idparam[] = {idtext};
+  /* The same format as the backend's claim, so ctx.run_at reads the same. */
+  res = mt_pg_exec(conn,
+                   "SELECT to_char(run_at AT TIME ZONE 'UTC',\n"
+                   "               'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')\n"
+                   "  FROM moontask.tasks WHERE id = $1::bigint",
+                   1, idparam, err);
+  if (res == NULL)
+    return MT_EDB;
+  *task = mt_task_new(id, a->name, a->payload, PQgetvalue(res, 0, 0), 1, 0);
+  PQclear(res);
+  return *task != NULL ? 0 : MT_ENOMEM;
+}
+
+/* Runs the handler the way the executor's run_task does, and leaves the
+ * transaction as the runtime would: a failed handler's writes are undone (to
+ * a savepoint, so that the setup rows stay for the checks). */
+static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
+                       try_result_t *out, mt_err_t *err) {
+  const mt_registry_t *wreg = mt_lua_worker_registry(w);
+  const mt_task_def_t *def = mt_registry_find(wreg, task->name);
+  atomic_int abort_flag = 0;
+  int rc = exec_script(conn, "SAVEPOINT moontask_try", err);
+  if (rc != 0)
+    return rc;
+  mt_tx_t tx = {
+      .conn = conn,
+      .owner = "moontask try",
+      .registry = wreg,
+      .task_id = task->id,
+      .deadline = mt_now() + (def != NULL ? def->timeout : 60),
+      .abort = &abort_flag,
+      .begun = 1, /* BEGIN was sent here: the handler joins our transaction */
+  };
+  int hrc = mt_lua_worker_run(w, task, &tx, &out->error);
+  if (hrc == 0 && mt_now() > tx.deadline)
+    hrc = mt_err_set(&out->error, MT_ETIMEDOUT, "task timed out after %gs",
+                     def != NULL ? def->timeout : 60);
+  else if (hrc == 0 && tx.sql_failed)
+    /* The runtime's COMMIT would fail here: the handler caught a SQL error
+     * and carried on in an aborted transaction. */
+    hrc = mt_err_set(&out->error, MT_EDB,
+                     "the handler returned after a SQL error aborted its "
+                     "transaction: %s",
+                     tx.first_error.msg);
+  out->ok = hrc == 0;
+  out->has_error = hrc != 0;
+  if (hrc == 0)
+    return 0;
+  if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+    /* The handler ended the transaction itself (the runtime refuses that
+     * too); there is nothing left to roll back to or to check in. */
+    return mt_err_set(err, MT_EDB,
+                      "%s\n(the handler ended the transaction: try cannot "
+                      "undo what it committed)",
+                      out->error.msg);
+  return exec_script(conn, "ROLLBACK TO SAVEPOINT moontask_try", err);
+}
+
+static int collect_scheduled(PGconn *conn, int64_t after, char **out,
+                             mt_err_t *err) {
+  char idtext[32];
+  snprintf(idtext, sizeof idtext, "%" PRId64, after);
+  const char *params[] = {idtext};
+  PGresult *res = mt_pg_exec(
+      conn,
+      "SELECT coalesce(json_agg(json_build_object('name', name,\n"
+      "         'payload', payload, 'run_at', run_at, 'key', key)\n"
+      "         ORDER BY id), '[]')\n"
+      "  FROM moontask.tasks WHERE id > $1::bigint",
+      1, params, err);
+  if (res == NULL)
+    return MT_EDB;
+  *out = strdup(PQgetvalue(res, 0, 0));
+  PQclear(res);
+  return *out != NULL ? 0 : MT_ENOMEM;
+}
+
+static void put_json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", f); break;
+    case '\\': fputs("\\\\", f); break;
+    case '\n': fputs("\\n", f); break;
+    case '\r': fputs("\\r", f); break;
+    case '\t': fputs("\\t", f); break;
+    default:
+      if (*p < 0x20)
+        fprintf(f, "\\u%04x", *p);
+      else
+        fputc(*p, f);
+    }
+  }
+  fputc('"', f);
+}
+
+static void print_json(const try_result_t *r) {
+  printf("{\"valid\":%s,\"ok\":%s,\"error\":", r->valid ? "true" : "false",
+         r->ok ? "true" : "false");
+  if (r->has_error)
+    put_json_string(stdout, r->error.msg);
+  else
+    fputs("null", stdout);
+  printf(",\"scheduled\":%s,\"checks\":[", r->scheduled ? r->scheduled : "[]");
+  for (int i = 0; i < r->nchecks; i++)
+    printf("%s%s", i ? "," : "", r->checks[i]);
+  printf("]}\n");
+}
+
+static void print_text(const try_result_t *r) {
+  printf("valid: %s\nok: %s\n", r->valid ? "yes" : "no",
+         r->ok ? "yes" : "no");
+  if (r->has_error)
+    printf("error: %s\n", r->error.msg);
+  printf("scheduled: %s\n", r->scheduled ? r->scheduled : "[]");
+  for (int i = 0; i < r->nchecks; i++)
+    printf("check %d: %s\n", i + 1, r->checks[i]);
+}
+
+int mt_cmd_try(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  try_args_t a = {0};
+  try_result_t r = {0};
+  mt_registry_t reg = {0};
+  mt_lua_worker_t *w = NULL;
+  mt_task_t *task = NULL;
+  PGconn *conn = NULL;
+  int rc;
+
+  if ((rc = parse_try_args(cli, &a, &err)) != 0)
+    goto done;
+  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
+                                 .schemas_dir = cli->cfg.schemas_dir};
+  if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
+      (rc = mt_lua_worker_new(&w, cli->cfg.tasks_dir, &defaults, &err)) != 0 ||
+      (rc = mt_cli_connect(cli, &conn, &err)) != 0 ||
+      (rc = exec_script(conn, "BEGIN", &err)) != 0)
+    goto done;
+  for (int i = 0; i < a.nsetup; i++) {
+    if ((rc = exec_script(conn, a.setup[i], &err)) != 0) {
+      mt_err_t detail = err;
+      rc = mt_err_set(&err, MT_EDB, "setup statement %d: %s", i + 1,
+                      detail.msg);
+      goto done;
+    }
+  }
+
+  /* The TaskService's checks: an invalid request never reaches a handler,
+   * and is an answer (valid = false), not a failure of this command. */
+  mt_schedule_req_t req = {.name = a.name, .payload = a.payload};
+  r.valid = check_payload_json(a.payload, &r.error) == 0 &&
+            mt_service_check(&reg, &req, &r.error) == 0;
+  r.has_error = !r.valid;
+  if (r.valid) {
+    if ((rc = insert_task(conn, &a, &task, &err)) != 0 ||
+        (rc = run_handler(conn, w, task, &r, &err)) != 0 ||
+        (rc = collect_scheduled(conn, task->id, &r.scheduled, &err)) != 0)
+      goto done;
+  }
+
+  r.checks = calloc((size_t)a.nchecks + 1, sizeof *r.checks);
+  if (r.checks == NULL) {
+    rc = MT_ENOMEM;
+    goto done;
+  }
+  for (; r.nchecks < a.nchecks; r.nchecks++) {
+    if ((rc = run_check(conn, a.checks[r.nchecks], &r.checks[r.nchecks],
+                        &err)) != 0) {
+      mt_err_t detail = err;
+      rc = mt_err_set(&err, rc, "check %d: %s", r.nchecks + 1, detail.msg);
+      goto done;
+    }
+  }
+  if (a.json)
+    print_json(&r);
+  else
+    print_text(&r);
+done:
+  if (conn != NULL && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    /* Everything, setup included, goes: that is the point of `try`. */
+    PGresult *res = PQexec(conn, "ROLLBACK");
+    PQclear(res);
+  }
+  PQfinish(conn);
+  mt_task_free(task);
+  mt_lua_worker_free(w);
+  mt_registry_free(&reg);
+  for (int i = 0; i < r.nchecks; i++)
+    free(r.checks[i]);
+  free(r.checks);
+  free(r.scheduled);
+  free(a.setup);
+  free(a.checks);
+  return rc ? mt_cli_fail(rc, &err) : 0;
+}
