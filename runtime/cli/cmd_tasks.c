@@ -1,7 +1,6 @@
 /* The task commands: schedule, list, show, cancel, retry. */
 #include <ctype.h>
 #include <inttypes.h>
-#include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +10,6 @@
 #include "postgres/pg.h"
 #include "scheduler/scheduler.h"
 #include "service/service.h"
-
-/* Checks JSON text the way a task will read it, so that the error names the
- * byte that is wrong instead of leaving it to the database's message. */
-static int check_payload(const char *json, mt_err_t *err) {
-  lua_State *L = luaL_newstate();
-  if (L == NULL)
-    return MT_ENOMEM;
-  int rc = mt_json_decode(L, json, strlen(json), err);
-  if (rc == 0 && !(lua_istable(L, -1) && luaL_getmetafield(L, -1, "__name") &&
-                   strcmp(lua_tostring(L, -1), MT_JSON_OBJECT) == 0))
-    rc = mt_err_set(err, MT_EPAYLOAD, "the payload must be a JSON object");
-  lua_close(L);
-  return rc;
-}
 
 int mt_cmd_schedule(mt_cli_t *cli) {
   mt_err_t err = {{0}};
@@ -69,7 +54,7 @@ int mt_cmd_schedule(mt_cli_t *cli) {
   req.name = positional[0];
   req.payload = positional[1];
   if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
-      (rc = check_payload(req.payload, &err)) != 0 ||
+      (rc = mt_json_check_object(req.payload, &err)) != 0 ||
       (rc = mt_service_check(&reg, &req, &err)) != 0 ||
       (rc = mt_cli_connect(cli, &conn, &err)) != 0)
     goto done;
@@ -93,7 +78,7 @@ int mt_cmd_validate(mt_cli_t *cli) {
   mt_schedule_req_t req = {.name = cli->argc > 1 ? cli->argv[1] : NULL,
                            .payload = cli->argc > 2 ? cli->argv[2] : NULL};
   if (rc == 0 && (rc = mt_cli_registry(cli, &reg, &err)) == 0 &&
-      (rc = check_payload(req.payload, &err)) == 0 &&
+      (rc = mt_json_check_object(req.payload, &err)) == 0 &&
       (rc = mt_service_check(&reg, &req, &err)) == 0)
     printf("valid\n");
   mt_registry_free(&reg);

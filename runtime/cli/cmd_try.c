@@ -84,20 +84,6 @@ static int parse_try_args(mt_cli_t *cli, try_args_t *a, mt_err_t *err) {
   return 0;
 }
 
-/* Decodes the payload as a task will read it, so that malformed JSON is
- * reported with the byte that is wrong (as `schedule` and `validate` do). */
-static int check_payload_json(const char *json, mt_err_t *err) {
-  lua_State *L = luaL_newstate();
-  if (L == NULL)
-    return MT_ENOMEM;
-  int rc = mt_json_decode(L, json, strlen(json), err);
-  if (rc == 0 && !(lua_istable(L, -1) && luaL_getmetafield(L, -1, "__name") &&
-                   strcmp(lua_tostring(L, -1), MT_JSON_OBJECT) == 0))
-    rc = mt_err_set(err, MT_EPAYLOAD, "the payload must be a JSON object");
-  lua_close(L);
-  return rc;
-}
-
 /* Runs text that may hold several statements (setup may create a function
  * and a trigger at once), which PQexecParams refuses. */
 static int exec_script(PGconn *conn, const char *sql, mt_err_t *err) {
@@ -306,7 +292,7 @@ int mt_cmd_try(mt_cli_t *cli) {
   /* The TaskService's checks: an invalid request never reaches a handler,
    * and is an answer (valid = false), not a failure of this command. */
   mt_schedule_req_t req = {.name = a.name, .payload = a.payload};
-  r.valid = check_payload_json(a.payload, &r.error) == 0 &&
+  r.valid = mt_json_check_object(a.payload, &r.error) == 0 &&
             mt_service_check(&reg, &req, &r.error) == 0;
   r.has_error = !r.valid;
   if (r.valid) {

@@ -774,3 +774,15 @@ int mt_json_open(lua_State *L) {
   lua_setfield(L, -2, "null");
   return 1;
 }
+
+int mt_json_check_object(const char *text, mt_err_t *err) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  int rc = mt_json_decode(L, text, strlen(text), err);
+  if (rc == 0 && !(lua_istable(L, -1) && luaL_getmetafield(L, -1, "__name") &&
+                   strcmp(lua_tostring(L, -1), MT_JSON_OBJECT) == 0))
+    rc = mt_err_set(err, MT_EPAYLOAD, "the payload must be a JSON object");
+  lua_close(L);
+  return rc;
+}

@@ -41,4 +41,9 @@ int mt_json_encode(lua_State *L, int idx, mt_buf_t *out, mt_err_t *err);
  * encode, null, array, object, is_array. Usable as a luaopen_ function. */
 int mt_json_open(lua_State *L);
 
+/* Checks that text is a JSON object, decoding it as a task will read it, so
+ * that malformed JSON is reported with the byte that is wrong. Uses a
+ * throwaway Lua state: for the CLI, not for hot paths. */
+int mt_json_check_object(const char *text, mt_err_t *err);
+
 #endif

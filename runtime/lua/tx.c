@@ -144,19 +144,25 @@ static int raise_sql_error(lua_State *L, int rc, const mt_err_t *err) {
   return luaL_error(L, "%s", err->msg);
 }
 
-/* tx:query(sql, ...) -> { {col = value, ...}, ... } */
-static int tx_query(lua_State *L) {
+/* Runs tx:method(sql, ...) in the task's transaction; raises on error. */
+static PGresult *run_statement(lua_State *L) {
   mt_tx_t *tx = check_tx(L);
   const char *sql = luaL_checkstring(L, 2);
-  const char **params;
-  mt_buf_t *bufs;
+  const char **params = NULL;
+  mt_buf_t *bufs = NULL;
   int n = collect_params(L, 3, &params, &bufs);
   PGresult *res = NULL;
   mt_err_t err;
   int rc = mt_tx_query(tx, sql, n, params, &res, &err);
   free_bufs(bufs, n);
   if (rc != 0)
-    return raise_sql_error(L, rc, &err);
+    raise_sql_error(L, rc, &err);
+  return res;
+}
+
+/* tx:query(sql, ...) -> { {col = value, ...}, ... } */
+static int tx_query(lua_State *L) {
+  PGresult *res = run_statement(L);
   int rows = PQntuples(res), cols = PQnfields(res);
   lua_createtable(L, rows, 0);
   for (int r = 0; r < rows; r++) {
@@ -173,17 +179,7 @@ static int tx_query(lua_State *L) {
 
 /* tx:exec(sql, ...) -> number of rows affected */
 static int tx_exec(lua_State *L) {
-  mt_tx_t *tx = check_tx(L);
-  const char *sql = luaL_checkstring(L, 2);
-  const char **params;
-  mt_buf_t *bufs;
-  int n = collect_params(L, 3, &params, &bufs);
-  PGresult *res = NULL;
-  mt_err_t err;
-  int rc = mt_tx_query(tx, sql, n, params, &res, &err);
-  free_bufs(bufs, n);
-  if (rc != 0)
-    return raise_sql_error(L, rc, &err);
+  PGresult *res = run_statement(L);
   const char *tuples = PQcmdTuples(res);
   lua_Integer count = *tuples ? strtoll(tuples, NULL, 10) : PQntuples(res);
   PQclear(res);
