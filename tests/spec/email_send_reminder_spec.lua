@@ -1,3 +1,10 @@
+-- email.send_reminder through the test kit: each `it` sets its rows up, runs
+-- the handler and looks at the outcome in one transaction that is rolled
+-- back. What the runtime does with the task (draining it, refusing to write
+-- a bad one) goes through `moontask schedule` and `moontask run --drain`
+-- (spec.helper).
+package.path = "./testkit/?.lua;" .. package.path
+local kit = require("moontask.testkit")
 local helper = require("spec.helper")
 
 local mail = {
@@ -13,14 +20,116 @@ local function with(overrides)
   return payload
 end
 
-local function outbox()
-  return helper.rows("SELECT kind, recipient, subject, body, task_id FROM app.outbox ORDER BY id")
-end
+local outbox = "SELECT kind, recipient, subject, body, task_id FROM app.outbox ORDER BY id"
+
+-- The email.send_reminder tasks, oldest first. helper.reset empties the task
+-- table before each spec, so inside a kit run the newest one is the kit's own
+-- (the handler's ctx.id): the kit writes it after the setup.
+local tasks = "SELECT id FROM moontask.tasks WHERE name = 'email.send_reminder' ORDER BY id"
 
 describe("task: email.send_reminder", function()
   before_each(helper.reset)
 
   it("writes the mail to the outbox, tagged with its task id", function()
+    local result = kit.run("email.send_reminder", mail, {
+      check = { outbox = outbox, tasks = tasks },
+    })
+
+    assert.is_true(result.ok, result.error)
+    assert.are.equal(1, #result.checks.tasks)
+    assert.are.same({
+      { kind = "email", recipient = mail.recipient, subject = mail.subject,
+        body = mail.body, task_id = result.checks.tasks[1].id },
+    }, result.checks.outbox)
+    assert.are.same({}, result.scheduled)
+  end)
+
+  it("writes one mail per task", function()
+    -- Another task already wrote the very same mail: this one writes its own.
+    local result = kit.run("email.send_reminder", mail, {
+      setup = string.format([[
+        INSERT INTO app.outbox (recipient, subject, body, task_id)
+        SELECT %s, %s, %s, moontask.schedule('email.send_reminder', %s::jsonb,
+                                             now() + interval '1 hour')]],
+        helper.literal(mail.recipient), helper.literal(mail.subject),
+        helper.literal(mail.body), helper.literal(helper.json.encode(mail))),
+      check = { outbox = outbox, tasks = tasks },
+    })
+
+    assert.is_true(result.ok, result.error)
+    local ids = result.checks.tasks
+    assert.are.equal(2, #ids)
+    assert.are.equal(2, #result.checks.outbox)
+    for i, row in ipairs(result.checks.outbox) do
+      assert.are.equal(mail.subject, row.subject)
+      assert.are.equal(ids[i].id, row.task_id)
+    end
+  end)
+
+  it("does not write a mail twice when its task runs again", function()
+    -- As if an earlier run of this task had written the row already: the
+    -- kit writes the task's row after the setup, so a trigger on it writes
+    -- the earlier mail with the task's id (all of it is rolled back).
+    local result = kit.run("email.send_reminder", mail, {
+      setup = [[
+        CREATE FUNCTION app.spec_earlier_run() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO app.outbox (recipient, subject, body, task_id)
+          VALUES (NEW.payload->>'recipient', 'earlier', 'earlier', NEW.id);
+          RETURN NULL;
+        END $$;
+        CREATE TRIGGER spec_earlier_run AFTER INSERT ON moontask.tasks
+          FOR EACH ROW WHEN (NEW.name = 'email.send_reminder')
+          EXECUTE FUNCTION app.spec_earlier_run()]],
+      check = { outbox = outbox, tasks = tasks },
+    })
+
+    assert.is_true(result.ok, result.error)
+    assert.are.equal(1, #result.checks.tasks)
+    local rows = result.checks.outbox
+    assert.are.equal(1, #rows)
+    assert.are.equal("earlier", rows[1].subject)
+    assert.are.equal(result.checks.tasks[1].id, rows[1].task_id)
+  end)
+
+  -- Payloads are checked against schemas/email/send_reminder.lua, as the
+  -- TaskService does: a bad one never reaches the handler, and the error
+  -- names the field by its JSON Pointer.
+
+  it("is refused without a recipient, naming the property", function()
+    local payload = with({})
+    payload.recipient = nil
+    local result = kit.run("email.send_reminder", payload, {
+      check = { outbox = "SELECT count(*) AS n FROM app.outbox" },
+    })
+
+    assert.is_false(result.valid)
+    assert.is_false(result.ok)
+    assert.matches('(root): missing required property "recipient"', result.error, 1, true)
+    assert.are.equal(0, result.checks.outbox[1].n)
+  end)
+
+  it("is refused with a JSON null recipient, naming its pointer", function()
+    local result = kit.run("email.send_reminder",
+                           '{"recipient": null, "subject": "s", "body": "b"}',
+                           { check = { outbox = "SELECT count(*) AS n FROM app.outbox" } })
+
+    assert.is_false(result.valid)
+    assert.matches('/recipient: is not of type "string"', result.error, 1, true)
+    assert.are.equal(0, result.checks.outbox[1].n)
+  end)
+
+  it("is refused with a recipient that is not an email address", function()
+    local ok, errors = kit.validate("email.send_reminder",
+                                    with({ recipient = "ada at example.org" }))
+
+    assert.is_false(ok)
+    assert.matches('/recipient: is not a valid "email"', errors, 1, true)
+  end)
+
+  -- The runtime's side: what becomes of the task itself.
+
+  it("is completed by a drain, its mail tagged with the scheduled task's id", function()
     local id = helper.schedule("email.send_reminder", mail)
     helper.drain()
 
@@ -28,60 +137,15 @@ describe("task: email.send_reminder", function()
     assert.are.same({
       { kind = "email", recipient = mail.recipient, subject = mail.subject,
         body = mail.body, task_id = id },
-    }, outbox())
+    }, helper.rows(outbox))
   end)
 
-  it("writes one mail per task", function()
-    local first = helper.schedule("email.send_reminder", mail)
-    local second = helper.schedule("email.send_reminder", mail)
-    helper.drain()
+  it("refuses to schedule a bad payload, writing no task", function()
+    local code, _, err = helper.moontask("schedule", "email.send_reminder",
+                                         '{"recipient": null, "subject": "s", "body": "b"}')
 
-    local rows = outbox()
-    assert.are.equal(2, #rows)
-    local ids = { rows[1].task_id, rows[2].task_id }
-    table.sort(ids)
-    assert.are.same({ first, second }, ids)
-  end)
-
-  it("does not write a mail twice when its task runs again", function()
-    local id = helper.schedule("email.send_reminder", mail, "--in", "1h")
-    -- As if an earlier run of this task had written the row already.
-    helper.sql(string.format(
-      "INSERT INTO app.outbox (recipient, subject, body, task_id) VALUES (%s, 'earlier', 'earlier', %d)",
-      helper.literal(mail.recipient), id))
-    helper.sql("UPDATE moontask.tasks SET run_at = now() WHERE id = " .. id)
-    helper.drain()
-
-    assert.are.equal("completed", helper.task(id).state)
-    local rows = outbox()
-    assert.are.equal(1, #rows)
-    assert.are.equal("earlier", rows[1].subject)
-  end)
-
-  -- The TaskService checks payloads against schemas/email/send_reminder.lua:
-  -- a bad one is refused before it is written, naming the field.
-  local function refused(payload)
-    local code, _, err = helper.moontask("schedule", "email.send_reminder", payload)
     assert.are.equal(2, code)
+    assert.matches("/recipient", err, 1, true)
     assert.are.same({}, helper.tasks("email.send_reminder"))
-    return err
-  end
-
-  it("is refused without a recipient, naming the property", function()
-    local payload = with({})
-    payload.recipient = nil
-    assert.matches('(root): missing required property "recipient"',
-                   refused(require("dkjson").encode(payload)), 1, true)
-  end)
-
-  it("is refused with a JSON null recipient, naming its pointer", function()
-    assert.matches('/recipient: is not of type "string"',
-                   refused('{"recipient": null, "subject": "s", "body": "b"}'), 1, true)
-  end)
-
-  it("is refused with a recipient that is not an email address", function()
-    assert.matches('/recipient: is not a valid "email"',
-                   refused('{"recipient": "ada at example.org", "subject": "s", "body": "b"}'),
-                   1, true)
   end)
 end)
