@@ -62,6 +62,15 @@ static const command_t commands[] = {
      "payload schema and a busted spec using the test kit, then checks that\n"
      "the task loads. Refuses to overwrite files unless --force.\n"
      "  --specs DIR  where the spec goes (default tests/spec)\n"},
+    {"cron", mt_cmd_cron,
+     "cron next EXPR [--tz ZONE] [--after RFC3339] [--count N]",
+     "Prints the next N (default 5) fire times of a schedule expression as\n"
+     "RFC 3339 with the zone's offset, one a line. EXPR is five-field Unix\n"
+     "cron (or @hourly, @daily, ...), six fields with a leading second, or\n"
+     "EventBridge cron(min hour dom mon dow year) / rate(N unit).\n"
+     "  --tz ZONE      IANA time zone the fields are read in (default UTC)\n"
+     "  --after T      start instant, exclusive (default: now)\n"
+     "  --count N      how many fire times (default 5)\n"},
     {"db", mt_cmd_db, "db start|stop|status|url",
      "Manages the embedded database used when no database URL is set.\n"},
 };

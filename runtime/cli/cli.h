@@ -51,6 +51,7 @@ int mt_cmd_check(mt_cli_t *cli);
 int mt_cmd_db(mt_cli_t *cli);
 int mt_cmd_try(mt_cli_t *cli);
 int mt_cmd_new(mt_cli_t *cli);
+int mt_cmd_cron(mt_cli_t *cli);
 
 int mt_cli_main(int argc, char **argv);
 
