@@ -37,6 +37,13 @@ typedef struct mt_backend_ops_s {
    * but lost track of (a worker whose connection broke mid-task). */
   int (*heartbeat)(mt_backend_t *b, const int64_t *ids, size_t n,
                    mt_err_t *err);
+  /* Materialises the due fires of recurring schedules as task rows, each
+   * schedule's fires in one transaction (see moontask.schedules). grace is
+   * how late a fire may be and still count as on time for catch_up 'skip'.
+   * *next_fire (epoch seconds) is lowered to the earliest future fire known.
+   * May be NULL for a backend without recurring schedules. */
+  int (*fire_schedules)(mt_backend_t *b, double grace, double *next_fire,
+                        mt_err_t *err);
   /* Counts tasks due or running anywhere (for --drain). */
   int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
   void (*free)(mt_backend_t *b);

@@ -71,6 +71,20 @@ static const command_t commands[] = {
      "  --tz ZONE      IANA time zone the fields are read in (default UTC)\n"
      "  --after T      start instant, exclusive (default: now)\n"
      "  --count N      how many fire times (default 5)\n"},
+    {"recurring", mt_cmd_recurring,
+     "recurring add NAME TASK JSON EXPR [--tz ZONE] [--catch-up P] | list "
+     "[--json] | remove NAME",
+     "Manages recurring schedules: each fire of EXPR (see `moontask cron`)\n"
+     "becomes a task TASK with payload JSON, exactly once however many\n"
+     "runtimes share the database.\n"
+     "  add NAME TASK JSON EXPR  create or redefine schedule NAME\n"
+     "    --tz ZONE        IANA time zone the fields are read in\n"
+     "                     (default UTC)\n"
+     "    --catch-up P     fires missed while no runtime ran: once (default,\n"
+     "                     one task for the missed window), skip (none) or\n"
+     "                     all (one task each, at most 100)\n"
+     "  list [--json]      schedules with their next and last fire\n"
+     "  remove NAME        delete schedule NAME (exit 2 if there is none)\n"},
     {"db", mt_cmd_db, "db start|stop|status|url",
      "Manages the embedded database used when no database URL is set.\n"},
 };

@@ -39,6 +39,13 @@ int mt_cli_fail(int rc, const mt_err_t *err);
 int mt_cli_option(int argc, char **argv, int *i, const char *name,
                   const char **value);
 
+/* Prints the recurring schedules (of task, or all when NULL) with their
+ * next and last fire in each schedule's zone: a table (under a RECURRING
+ * heading, and only if there are any, when heading is set) or a JSON
+ * array. */
+int mt_cli_print_schedules(PGconn *conn, const char *task, int json,
+                           int heading, mt_err_t *err);
+
 int mt_cmd_run(mt_cli_t *cli);
 int mt_cmd_schedule(mt_cli_t *cli);
 int mt_cmd_validate(mt_cli_t *cli);
@@ -52,6 +59,7 @@ int mt_cmd_db(mt_cli_t *cli);
 int mt_cmd_try(mt_cli_t *cli);
 int mt_cmd_new(mt_cli_t *cli);
 int mt_cmd_cron(mt_cli_t *cli);
+int mt_cmd_recurring(mt_cli_t *cli);
 
 int mt_cli_main(int argc, char **argv);
 

@@ -179,6 +179,9 @@ int mt_cmd_list(mt_cli_t *cli) {
            PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
            PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
   }
+  /* The next fires are the tasks to come: show them under the list. */
+  if (state == NULL || strcmp(state, "scheduled") == 0)
+    rc = mt_cli_print_schedules(conn, name, 0, 1, &err);
 done:
   PQclear(res);
   PQfinish(conn);

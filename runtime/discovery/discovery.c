@@ -17,6 +17,11 @@
  * comes along to carry it. */
 #define ACK_DELAY_MS 20
 
+/* Wake-ups come with every NOTIFY, often many a second; recurring
+ * schedules are looked at on at most one of them per this interval (the
+ * poll and the fire timer always look). */
+#define SCHEDULE_WAKE_MS 100
+
 /* How long aborted tasks get to roll back before the process exits. */
 #define ABORT_WAIT_MS 10000
 
@@ -34,7 +39,8 @@ struct mt_discovery_s {
   uv_timer_t grace_timer;
   uv_timer_t ack_timer;
   uv_signal_t sigterm, sigint;
-  double next_due; /* epoch of the earliest future task heard of */
+  double next_due;     /* epoch of the earliest future task heard of */
+  double schedules_at; /* epoch when schedules were last looked at */
   int capacity;
   int stopping;
   int rc;
@@ -116,6 +122,34 @@ static void tick(mt_discovery_t *d) {
 
 static void on_ack_timer(uv_timer_t *handle) { claim(handle->data, 0); }
 
+/* Turns the due fires of recurring schedules into tasks (before the claim
+ * that follows, so that they run at once) and arms the due timer for the
+ * next fire: a schedule firing more often than poll_interval fires on time
+ * only through that timer. */
+static void fire_schedules(mt_discovery_t *d) {
+  mt_backend_t *b = d->opts.backend;
+  if (b->ops->fire_schedules == NULL || d->stopping)
+    return;
+  /* A fire found a little late is still on time for catch_up 'skip': the
+   * loop may have been busy for a poll or so. */
+  double grace = d->opts.poll_interval > 1 ? d->opts.poll_interval : 1;
+  double next = INFINITY;
+  d->schedules_at = epoch_now();
+  if (b->ops->fire_schedules(b, grace, &next, &d->err) != 0)
+    fail(d, MT_EDB);
+  watch_wake_fd(d);
+  if (isinf(next))
+    return;
+  /* The database's clock decides when a fire is due; should it lag ours,
+   * do not spin on a timer that keeps expiring at once. */
+  if (next < d->schedules_at + 0.01)
+    next = d->schedules_at + 0.01;
+  if (next < d->next_due) {
+    d->next_due = next;
+    arm_due_timer(d);
+  }
+}
+
 static void on_wake_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   mt_discovery_t *d = handle->data;
@@ -129,6 +163,8 @@ static void on_wake_readable(uv_poll_t *handle, int status, int events) {
     d->next_due = next_due;
     arm_due_timer(d);
   }
+  if (due_now && epoch_now() - d->schedules_at >= SCHEDULE_WAKE_MS / 1000.0)
+    fire_schedules(d);
   if (due_now)
     tick(d);
 }
@@ -164,11 +200,15 @@ static void watch_wake_fd(mt_discovery_t *d) {
 
 static void on_worker_wake(uv_async_t *handle) { tick(handle->data); }
 
-static void on_poll_timer(uv_timer_t *handle) { tick(handle->data); }
+static void on_poll_timer(uv_timer_t *handle) {
+  fire_schedules(handle->data);
+  tick(handle->data);
+}
 
 static void on_due_timer(uv_timer_t *handle) {
   mt_discovery_t *d = handle->data;
   d->next_due = INFINITY;
+  fire_schedules(d);
   tick(d);
 }
 
@@ -289,7 +329,6 @@ void mt_discovery_wake(void *discovery) {
 }
 
 int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
-  mt_backend_t *b = d->opts.backend;
   d->ex = ex;
   uint64_t poll_ms = (uint64_t)(d->opts.poll_interval * 1000);
   double beat = d->opts.lease_timeout / 3 < 5 ? d->opts.lease_timeout / 3 : 5;
@@ -302,10 +341,10 @@ int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
   watch_wake_fd(d);
   /* Rescue what a dead runtime left behind before the first claim. */
   on_heartbeat(&d->heartbeat_timer);
+  fire_schedules(d);
   tick(d);
   uv_run(&d->loop, UV_RUN_DEFAULT);
 
-  (void)b;
   if (d->rc != 0)
     mt_err_set(err, d->rc, "%s", d->err.msg);
   return d->rc;

@@ -11,6 +11,8 @@
 #include "common/buf.h"
 #include "lua/env.h"
 #include "lua/json.h"
+#include "scheduler/cron.h"
+#include "service/service.h"
 
 #define TASKS_KEY "moontask.tasks"
 
@@ -190,6 +192,139 @@ static int read_schema(lua_State *L, const char *file,
   }
 }
 
+/* Reads an optional string field of the table at the top of the stack.
+ * Stack: t -> t. */
+static int sched_string(lua_State *L, const char *key, const char *dflt,
+                        char **out) {
+  int type = lua_getfield(L, -1, key);
+  const char *v = type == LUA_TNIL ? dflt : lua_tostring(L, -1);
+  *out = (type == LUA_TNIL || type == LUA_TSTRING) ? strdup(v) : NULL;
+  lua_pop(L, 1);
+  return (type == LUA_TNIL || type == LUA_TSTRING) ? 0 : -1;
+}
+
+/* Checks one entry of a task file's `schedule` the way the runtime will
+ * use it, so that a schedule that could never fire stops the load here,
+ * with its file, and not later as a row marked with an error.
+ * Stack: entry -> entry. */
+static int read_one_schedule(lua_State *L, const char *file, int index,
+                             const mt_task_def_t *def, mt_task_sched_t *out,
+                             mt_err_t *err) {
+  mt_err_t why = {{0}};
+  mt_cron_t *cron = NULL;
+  mt_tz_t *tz = NULL;
+  mt_buf_t payload = MT_BUF_INIT;
+  int rc = 0;
+  if (!lua_istable(L, -1)) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: schedule[%d] must be a table like { cron = \"0 9 * "
+                    "* MON\", tz = \"Europe/Oslo\", payload = {...} }",
+                    file, index);
+    goto fail;
+  }
+  if (lua_getfield(L, -1, "cron") != LUA_TSTRING) {
+    lua_pop(L, 1);
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: schedule[%d].cron must be a cron or rate expression",
+                    file, index);
+    goto fail;
+  }
+  out->expression = strdup(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (sched_string(L, "tz", "UTC", &out->tz) != 0 ||
+      sched_string(L, "catch_up", "once", &out->catch_up) != 0) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: schedule[%d]: tz and catch_up must be strings", file,
+                    index);
+    goto fail;
+  }
+  if (out->expression == NULL || out->tz == NULL || out->catch_up == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto fail;
+  }
+  if (strcmp(out->catch_up, "once") != 0 &&
+      strcmp(out->catch_up, "skip") != 0 && strcmp(out->catch_up, "all") != 0) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: schedule[%d].catch_up: \"%s\" is not once, skip or "
+                    "all",
+                    file, index, out->catch_up);
+    goto fail;
+  }
+  if (mt_cron_parse(out->expression, &cron, &why) != 0 ||
+      mt_tz_load(out->tz, &tz, &why) != 0) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: schedule[%d]: %s", file, index,
+                    why.msg);
+    goto fail;
+  }
+  if (lua_getfield(L, -1, "payload") == LUA_TNIL)
+    rc = mt_buf_puts(&payload, "{}") ? MT_ENOMEM : 0;
+  else if (!lua_istable(L, -1))
+    rc = mt_err_set(&why, MT_EPAYLOAD, "the payload must be a table");
+  else
+    rc = mt_json_encode(L, -1, &payload, &why);
+  lua_pop(L, 1);
+  if (rc == 0 && (rc = mt_json_check_object(payload.data, &why)) == 0)
+    rc = mt_service_validate(def, payload.data, &why);
+  if (rc != 0) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: schedule[%d].payload: %s", file,
+                    index, why.msg);
+    goto fail;
+  }
+  out->payload = payload.data;
+  mt_cron_free(cron);
+  mt_tz_free(tz);
+  return 0;
+fail:
+  mt_buf_free(&payload);
+  mt_cron_free(cron);
+  mt_tz_free(tz);
+  return rc;
+}
+
+/* Stack: def -> def. Reads def.schedule: one table with `cron`, or a list
+ * of them. */
+static int read_schedules(lua_State *L, const char *file, mt_task_def_t *def,
+                          mt_err_t *err) {
+  int rc = 0;
+  def->schedules = NULL;
+  def->nschedules = 0;
+  if (lua_getfield(L, -1, "schedule") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: schedule must be a table (or a list of tables) "
+                      "with cron, tz and payload",
+                      file);
+  }
+  int single = lua_getfield(L, -1, "cron") != LUA_TNIL;
+  lua_pop(L, 1);
+  size_t n = single ? 1 : (size_t)lua_rawlen(L, -1);
+  def->schedules = calloc(n ? n : 1, sizeof *def->schedules);
+  if (def->schedules == NULL) {
+    lua_pop(L, 1);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    if (single)
+      lua_pushvalue(L, -1);
+    else
+      lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    rc = read_one_schedule(L, file, (int)i + 1, def, &def->schedules[i], err);
+    lua_pop(L, 1);
+    def->nschedules = i + 1; /* the failed entry's strings are freed too */
+  }
+  lua_pop(L, 1);
+  if (rc != 0) {
+    mt_task_scheds_free(def->schedules, def->nschedules);
+    def->schedules = NULL;
+    def->nschedules = 0;
+  }
+  return rc;
+}
+
 /* Stack: def -> def. Checks the table a script returned and fills def. */
 static int check_definition(lua_State *L, const char *file, const char *rel,
                             const mt_task_defaults_t *defaults,
@@ -234,7 +369,9 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   def->max_attempts = (int)max_attempts;
   def->name = name;
   def->file = (char *)file;
-  return read_schema(L, file, defaults, def, err);
+  if ((rc = read_schema(L, file, defaults, def, err)) != 0)
+    return rc;
+  return read_schedules(L, file, def, err);
 }
 
 /* Stack: tasks -> tasks. Loads one task file into the tasks table at index
@@ -261,10 +398,12 @@ static int load_task_file(lua_State *L, int tasks, const char *dir,
   else if (rc == 0)
     lua_pop(L, 1);
   if (rc == 0 && reg != NULL) {
-    rc = mt_registry_add(reg, &def); /* takes the compiled schema */
+    rc = mt_registry_add(reg, &def); /* takes the schema and schedules */
     def.schema = NULL;
+    def.schedules = NULL;
   }
   mt_schema_free(def.schema);
+  mt_task_scheds_free(def.schedules, def.nschedules);
   if (rc == 0) {
     lua_setfield(L, tasks, name); /* tasks[name] = def */
     lua_pop(L, 1);                /* the script's env */

@@ -96,6 +96,82 @@ static const migration_t migrations[] = {
      "  END IF;\n"
      "END\n"
      "$fn$;\n"},
+    {2,
+     /* Recurring schedules. A runtime turns each due fire into an ordinary
+      * task row; next_fire_at is NULL until a runtime has computed it (a new
+      * schedule, or one whose expression or zone changed), and error holds
+      * why a runtime could not (a bad expression or an unknown zone). */
+     "CREATE TABLE moontask.schedules (\n"
+     "  name text PRIMARY KEY,\n"
+     "  task text NOT NULL,\n"
+     "  payload jsonb NOT NULL DEFAULT '{}'\n"
+     "    CHECK (jsonb_typeof(payload) = 'object'),\n"
+     "  expression text NOT NULL,\n"
+     "  tz text NOT NULL DEFAULT 'UTC',\n"
+     "  catch_up text NOT NULL DEFAULT 'once'\n"
+     "    CHECK (catch_up IN ('once', 'skip', 'all')),\n"
+     "  next_fire_at timestamptz,\n"
+     "  last_fire_at timestamptz,\n"
+     "  error text,\n"
+     "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  updated_at timestamptz NOT NULL DEFAULT now()\n"
+     ");\n"
+     "ALTER TABLE moontask.tasks ADD COLUMN schedule_name text,\n"
+     "  ADD COLUMN fire_at timestamptz;\n"
+     /* The exactly-once key: however many runtimes materialise fires, and
+      * whichever of them dies halfway, a schedule's fire time has one task. */
+     "CREATE UNIQUE INDEX tasks_schedule_fire ON moontask.tasks\n"
+     "  (schedule_name, fire_at) WHERE schedule_name IS NOT NULL;\n"
+     "\n"
+     "CREATE FUNCTION moontask.schedule_recurring(name text, task text,\n"
+     "    payload jsonb, expression text, tz text DEFAULT 'UTC')\n"
+     "RETURNS void LANGUAGE plpgsql AS $fn$\n"
+     "#variable_conflict use_column\n"
+     "BEGIN\n"
+     "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n"
+     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n"
+     "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: payload must be a JSON object, not %',\n"
+     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF expression IS NULL OR btrim(expression) = '' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n"
+     "      USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF tz IS NULL OR btrim(tz) = '' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n"
+     "      USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     /* A changed expression or zone makes the old next fire meaningless:
+      * NULL lets the next runtime recompute it from now, without firing
+      * for the old definition. The error is cleared so that runtimes look
+      * at the schedule again. */
+     "  INSERT INTO moontask.schedules AS s (name, task, payload, expression, tz)\n"
+     "  VALUES ($1, $2, $3, $4, $5)\n"
+     "  ON CONFLICT (name) DO UPDATE SET\n"
+     "    task = excluded.task, payload = excluded.payload,\n"
+     "    expression = excluded.expression, tz = excluded.tz,\n"
+     "    next_fire_at = CASE WHEN s.expression = excluded.expression\n"
+     "                         AND s.tz = excluded.tz AND s.error IS NULL\n"
+     "                        THEN s.next_fire_at END,\n"
+     "    error = NULL, updated_at = now();\n"
+     "  PERFORM pg_notify('moontask_tasks', '');\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     "CREATE FUNCTION moontask.unschedule_recurring(name text)\n"
+     "RETURNS boolean LANGUAGE plpgsql AS $fn$\n"
+     "BEGIN\n"
+     "  DELETE FROM moontask.schedules s WHERE s.name = $1;\n"
+     "  RETURN FOUND;\n"
+     "END\n"
+     "$fn$;\n"},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

@@ -18,6 +18,7 @@ int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def) {
       realloc(reg->defs, (reg->count + 1) * sizeof *reg->defs);
   if (defs == NULL) {
     mt_schema_free(def->schema);
+    mt_task_scheds_free(def->schedules, def->nschedules);
     return MT_ENOMEM;
   }
   reg->defs = defs;
@@ -32,6 +33,7 @@ int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def) {
     free(slot->file);
     free(slot->schema_name);
     mt_schema_free(def->schema);
+    mt_task_scheds_free(def->schedules, def->nschedules);
     return MT_ENOMEM;
   }
   reg->count++;
@@ -46,8 +48,19 @@ void mt_registry_free(mt_registry_t *reg) {
     free(reg->defs[i].file);
     free(reg->defs[i].schema_name);
     mt_schema_free(reg->defs[i].schema);
+    mt_task_scheds_free(reg->defs[i].schedules, reg->defs[i].nschedules);
   }
   free(reg->defs);
   reg->defs = NULL;
   reg->count = 0;
+}
+
+void mt_task_scheds_free(mt_task_sched_t *s, size_t n) {
+  for (size_t i = 0; s != NULL && i < n; i++) {
+    free(s[i].expression);
+    free(s[i].tz);
+    free(s[i].payload);
+    free(s[i].catch_up);
+  }
+  free(s);
 }

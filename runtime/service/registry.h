@@ -13,6 +13,15 @@
 
 #define MT_DEFAULT_MAX_ATTEMPTS 25
 
+/* A recurring schedule declared in a task file (`schedule = {...}`); the
+ * runtime keeps moontask.schedules row "<task>:<index>" in step with it. */
+typedef struct mt_task_sched_s {
+  char *expression; /* cron/rate expression, already parsed once */
+  char *tz;         /* IANA zone, already loaded once */
+  char *payload;    /* JSON object text */
+  char *catch_up;   /* "once", "skip" or "all" */
+} mt_task_sched_t;
+
 typedef struct mt_task_def_s {
   char *name;         /* dotted, e.g. "attendance.merge_pools" */
   char *file;         /* the script that defines it */
@@ -21,6 +30,8 @@ typedef struct mt_task_def_s {
   double retry_delay; /* base of the exponential backoff, seconds */
   char *schema_name;  /* "attendance.merge_pools", "(inline)", or NULL */
   mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
+  mt_task_sched_t *schedules; /* recurring schedules from the task file */
+  size_t nschedules;
 } mt_task_def_t;
 
 typedef struct mt_registry_s {
@@ -29,9 +40,10 @@ typedef struct mt_registry_s {
 } mt_registry_t;
 
 const mt_task_def_t *mt_registry_find(const mt_registry_t *reg, const char *name);
-/* Copies def's strings and takes ownership of def->schema (also when it
- * fails). */
+/* Copies def's strings and takes ownership of def->schema and
+ * def->schedules (also when it fails). */
 int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def);
 void mt_registry_free(mt_registry_t *reg);
+void mt_task_scheds_free(mt_task_sched_t *s, size_t n);
 
 #endif

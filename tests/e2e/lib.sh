@@ -12,9 +12,15 @@ mt() { "$MOONTASK_BIN" --config tests/e2e/config.lua --database-url "$DATABASE_U
 
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -c "$1"; }
 
-# A clean slate: no tasks, an empty row table.
+# A clean slate: no tasks, no recurring schedules (a runtime would fire
+# them into the next test), an empty row table.
 reset_db() {
   sql "DELETE FROM moontask.tasks;
+       DO \$\$ BEGIN
+         IF to_regclass('moontask.schedules') IS NOT NULL THEN
+           DELETE FROM moontask.schedules;
+         END IF;
+       END \$\$;
        DROP TABLE IF EXISTS e2e_rows;
        CREATE TABLE e2e_rows (task_id bigint, n bigint, at timestamptz DEFAULT clock_timestamp())" >/dev/null
 }
