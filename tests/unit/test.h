@@ -20,6 +20,12 @@ typedef struct mt_test_s {
 
 void mt__test_register(mt_test_t *t);
 
+/* The repository root (for tests that read ../shared/conformance): from
+ * $MT_SOURCE_DIR, else the nearest folder above the working directory with
+ * CMakeLists.txt and runtime/. root must hold PATH_MAX bytes; returns 0 if
+ * not found. */
+int mt_test_source_root(char *root);
+
 #define TEST(name)                                                             \
   static void test_##name(void);                                               \
   static mt_test_t test_reg_##name = {#name, test_##name, NULL};              \

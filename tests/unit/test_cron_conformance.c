@@ -25,27 +25,6 @@ typedef struct tally_s {
   int passed, failed;
 } tally_t;
 
-static int find_root(char *root) {
-  char probe[PATH_MAX + 32];
-  struct stat st;
-  const char *env = getenv("MT_SOURCE_DIR");
-  if (env != NULL && *env != '\0') {
-    snprintf(root, PATH_MAX, "%s", env);
-    return 1;
-  }
-  if (getcwd(root, PATH_MAX) == NULL)
-    return 0;
-  for (;;) {
-    snprintf(probe, sizeof probe, "%s/CMakeLists.txt", root);
-    if (stat(probe, &st) == 0 && S_ISREG(st.st_mode))
-      return 1;
-    char *slash = strrchr(root, '/');
-    if (slash == NULL || slash == root)
-      return 0;
-    *slash = '\0';
-  }
-}
-
 /* The UTC offset written at the end of an RFC 3339 text, in minutes; "Z" and
  * "+00:00" are both 0. */
 static int text_offset(const char *s) {
@@ -143,7 +122,7 @@ TEST(cron_conformance) {
   char root[PATH_MAX], cases[PATH_MAX + 64], invalid[PATH_MAX + 64];
   struct stat st;
   tally_t t = {0, 0};
-  if (!find_root(root)) {
+  if (!mt_test_source_root(root)) {
     printf("skipped: repository root not found (set MT_SOURCE_DIR)\n");
     return;
   }

@@ -82,37 +82,9 @@ typedef struct runner_s {
   size_t passed, failed, skipped;
 } runner_t;
 
-static int is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static int is_dir(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The repository root, into root (PATH_MAX bytes); 0 if not found. */
-static int find_root(char *root) {
-  char probe[PATH_MAX + 32];
-  const char *env = getenv("MT_SOURCE_DIR");
-  if (env != NULL && *env != '\0') {
-    snprintf(root, PATH_MAX, "%s", env);
-    return 1;
-  }
-  if (getcwd(root, PATH_MAX) == NULL)
-    return 0;
-  for (;;) {
-    snprintf(probe, sizeof(probe), "%s/CMakeLists.txt", root);
-    int has_cmake = is_file(probe);
-    snprintf(probe, sizeof(probe), "%s/runtime", root);
-    if (has_cmake && is_dir(probe))
-      return 1;
-    char *slash = strrchr(root, '/');
-    if (slash == NULL || slash == root)
-      return 0;
-    *slash = '\0';
-  }
 }
 
 static char *read_all(const char *path, size_t *len) {
@@ -227,7 +199,7 @@ static void run_file(runner_t *r, const char *dir, const char *file) {
 TEST(schema_conformance) {
   char root[PATH_MAX], dir[PATH_MAX + 128];
   runner_t r = {0};
-  if (!find_root(root)) {
+  if (!mt_test_source_root(root)) {
     printf("skipped: repository root not found (set MT_SOURCE_DIR)\n");
     return;
   }
