@@ -55,11 +55,12 @@ mt_private_db() {
   export DATABASE_URL
 }
 
+# Runs from an EXIT trap, possibly under `set -e`: no command here may fail.
 mt_private_db_cleanup() {
   if [ -n "${MT_DB_PID:-}" ] && kill -0 "$MT_DB_PID" 2>/dev/null; then
-    kill -INT "$MT_DB_PID" 2>/dev/null # PostgreSQL's fast shutdown
+    kill -INT "$MT_DB_PID" 2>/dev/null || true # PostgreSQL's fast shutdown
     for _ in $(seq 100); do kill -0 "$MT_DB_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$MT_DB_PID" 2>/dev/null
+    kill -KILL "$MT_DB_PID" 2>/dev/null || true
   fi
   case "${MT_DB_ROOT:-}" in /var/tmp/moontask-*|/tmp/moontask-db.*) rm -rf "$MT_DB_ROOT" ;; esac
   rm -rf "${MT_DB_WORK:-/nonexistent}"
