@@ -1,5 +1,7 @@
 #include "lua/json.h"
 
+#include "common/utf8.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <locale.h>
@@ -21,34 +23,6 @@ static void json_marker(lua_State *L, const char *name) {
     lua_pop(L, 1);
     luaL_newmetatable(L, name); /* sets __name, which tostring() shows */
   }
-}
-
-/* Returns the length of the well-formed UTF-8 sequence at s, or 0. RFC 3629
- * forbids overlong forms, encoded surrogates and code points past U+10FFFF;
- * rejecting them on both sides keeps our output readable by strict peers. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned cp, min;
-  size_t len;
-  if (s[0] < 0x80)
-    return 1;
-  if (s[0] >= 0xC2 && s[0] <= 0xDF)
-    len = 2, cp = s[0] & 0x1F, min = 0x80;
-  else if ((s[0] & 0xF0) == 0xE0)
-    len = 3, cp = s[0] & 0x0F, min = 0x800;
-  else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-    len = 4, cp = s[0] & 0x07, min = 0x10000;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = cp << 6 | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
 }
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -150,7 +124,7 @@ static int dec_string(json_dec_t *d) {
     if (c < 0x20)
       return dec_fail(d, d->p, "an escape for the control character");
     if (c >= 0x80) {
-      size_t n = utf8_seq((const unsigned char *)d->p, (size_t)(d->end - d->p));
+      size_t n = mt_utf8_seq((const unsigned char *)d->p, (size_t)(d->end - d->p));
       if (n == 0)
         return dec_fail(d, d->p, "valid UTF-8");
       d->p += n;
@@ -469,7 +443,7 @@ static int enc_string(json_enc_t *e, const char *s, size_t len,
     char esc[7] = {'\\', 0};
     size_t elen = 2;
     if (c >= 0x80) {
-      size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+      size_t n = mt_utf8_seq((const unsigned char *)s + i, len - i);
       if (n == 0)
         return enc_fail(e, path, "a string that is not valid UTF-8");
       i += n;

@@ -1,5 +1,7 @@
 #include "service/json_doc.h"
 
+#include "common/utf8.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -192,58 +194,6 @@ static int hex4(const char *s, unsigned *out) {
   return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. Rejects
- * overlong forms, surrogates and code points past U+10FFFF, so that regexes
- * can run on decoded strings without re-checking them. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  size_t len;
-  unsigned min, cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    len = 2, min = 0x80, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    len = 3, min = 0x800, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    len = 4, min = 0x10000, cp = c & 0x07;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
 /* Decodes one escape at p->pos (just after the backslash) into o. */
 static int unescape(parser_t *p, char *o, size_t *olen) {
   char c = p->s[p->pos++];
@@ -266,7 +216,7 @@ static int unescape(parser_t *p, char *o, size_t *olen) {
   } else if (cp >= 0xD800 && cp <= 0xDFFF) {
     cp = 0xFFFD; /* a lone surrogate has no UTF-8 form */
   }
-  *olen = put_utf8(o, cp);
+  *olen = mt_utf8_put(o, cp);
   return 0;
 }
 
@@ -296,7 +246,7 @@ static int parse_string(parser_t *p, char **out, size_t *outlen) {
     } else if (c < 0x20) {
       return fail(p, "no control characters in a string");
     } else {
-      size_t k = utf8_seq((const unsigned char *)p->s + p->pos, end - p->pos);
+      size_t k = mt_utf8_seq((const unsigned char *)p->s + p->pos, end - p->pos);
       if (k == 0)
         return fail(p, "valid UTF-8");
       memcpy(o + n, p->s + p->pos, k);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "service/schema.h"
 
 typedef struct str_s {
@@ -297,11 +298,7 @@ static int punycode_decode(const char *s, size_t n, uint32_t *cps) {
  * carries the Unicode tables, so we ask it rather than copy them. */
 static int has_prop(uint32_t cp, const char *prop) {
   char utf8[4];
-  size_t len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-  static const unsigned char lead[] = {0, 0, 0xC0, 0xE0, 0xF0};
-  for (size_t k = len; k > 1; k--, cp >>= 6)
-    utf8[k - 1] = (char)(0x80 | (cp & 0x3F));
-  utf8[0] = (char)(lead[len] | cp);
+  size_t len = mt_utf8_put(utf8, cp);
   int code;
   PCRE2_SIZE off;
   pcre2_code *re = pcre2_compile((PCRE2_SPTR)prop, PCRE2_ZERO_TERMINATED,
