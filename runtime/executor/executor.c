@@ -12,6 +12,7 @@
 #include "executor/task_tx.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
+#include "postgres/pg_backend.h"
 #include "service/service.h"
 
 /* The longest a retry waits, however many attempts came before. */
@@ -60,15 +61,6 @@ static const char fail_sql[] =
     "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
     "  FROM t WHERE state = 'scheduled'";
 
-/* Gives a task back untouched: the attempt it was claimed for never ran to
- * an end, so it does not count. */
-static const char release_sql[] =
-    "WITH t AS (\n"
-    "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
-    "         started_at = NULL, locked_by = NULL, locked_until = NULL\n"
-    "  WHERE id = $1 AND state = 'running' AND locked_by = $2 RETURNING id)\n"
-    "SELECT pg_notify('moontask_tasks', '') FROM t";
-
 static double retry_delay(const mt_task_def_t *def, int attempt,
                           unsigned int *seed) {
   double delay = def->retry_delay * pow(2, attempt - 1);
@@ -109,10 +101,10 @@ static void record_failure(worker_t *w, const mt_task_t *task,
 }
 
 static void release_task(worker_t *w, const mt_task_t *task) {
-  char id[32];
-  snprintf(id, sizeof id, "%" PRId64, task->id);
-  const char *params[] = {id, w->ex->opts.owner};
-  record_outcome(w, release_sql, 2, params);
+  char ids[40];
+  snprintf(ids, sizeof ids, "{%" PRId64 "}", task->id);
+  const char *params[] = {ids, w->ex->opts.owner};
+  record_outcome(w, mt_pg_release_sql, 2, params);
 }
 
 static void add_done(mt_executor_t *ex, int64_t id) {

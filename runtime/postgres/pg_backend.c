@@ -72,7 +72,7 @@ static const char claim_sql[] =
     "  coalesce(t.max_attempts, 0),\n"
     "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 
-static const char release_sql[] =
+const char mt_pg_release_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
     "         started_at = NULL, locked_by = NULL, locked_until = NULL\n"
@@ -287,7 +287,7 @@ static int pg_release(mt_backend_t *base, mt_task_t *tasks, mt_err_t *err) {
     ids[n++] = t->id;
   if (rc == 0 && (rc = id_array(&buf, ids, n)) == 0) {
     const char *params[] = {buf.data, b->owner};
-    PGresult *res = run(b, release_sql, 2, params, err);
+    PGresult *res = run(b, mt_pg_release_sql, 2, params, err);
     rc = res ? 0 : MT_EDB;
     PQclear(res);
   }

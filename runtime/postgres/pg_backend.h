@@ -11,6 +11,12 @@
 #include "backend.h"
 #include "service/registry.h"
 
+/* Gives claimed tasks back unstarted: $1 their ids as a bigint[] literal,
+ * $2 the owner holding them. The attempt they were claimed for never ran to
+ * an end, so it does not count. Shared with the executor, which releases a
+ * task aborted at shutdown on its own connection. */
+extern const char mt_pg_release_sql[];
+
 /* Claims only tasks named in reg: the ones this runtime can run. */
 int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
                       double lease_timeout, const mt_registry_t *reg,
