@@ -5,12 +5,14 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "common/buf.h"
 #include "scheduler/cron.h"
 
 int mt_cmd_cron(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_cron_t *cron = NULL;
   mt_tz_t *tz = NULL;
+  mt_buf_t out = MT_BUF_INIT;
   const char *zone = "UTC", *after_text = NULL, *count_text = NULL;
   const char *expr = NULL;
   int rc = 0;
@@ -55,22 +57,34 @@ int mt_cmd_cron(mt_cli_t *cli) {
                     "--after: \"%s\" is not an RFC 3339 time, e.g. "
                     "2026-03-29T01:00:00+01:00",
                     after_text);
+  if (rc == 0 && (t < MT_CRON_TIME_MIN || t > MT_CRON_TIME_MAX))
+    rc = mt_err_set(&err, MT_EINVAL,
+                    "--after: \"%s\" is outside years 0001-9999 in UTC",
+                    after_text);
   if (rc != 0 || (rc = mt_cron_parse(expr, &cron, &err)) != 0 ||
       (rc = mt_tz_load(zone, &tz, &err)) != 0)
     goto done;
-  long printed = 0;
-  for (; printed < count; printed++) {
+  /* The fires are collected first and printed only once all is well, so
+   * that an error never follows half an answer. */
+  long found = 0;
+  for (; found < count; found++) {
     char buf[40];
     if ((rc = mt_cron_next(cron, tz, t, &t, &err)) != 0)
       break;
     mt_tz_format(tz, t, buf);
-    printf("%s\n", buf);
+    if (mt_buf_puts(&out, buf) != 0 || mt_buf_putc(&out, '\n') != 0) {
+      rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
+      goto done;
+    }
   }
-  /* Running out of fires after printing some is the schedule's end, not an
+  /* Running out of fires after finding some is the schedule's end, not an
    * error; none at all is reported. */
-  if (rc == MT_ENOTFOUND && printed > 0)
+  if (rc == MT_ENOTFOUND && found > 0)
     rc = 0;
+  if (rc == 0)
+    fputs(out.data, stdout);
 done:
+  mt_buf_free(&out);
   mt_cron_free(cron);
   mt_tz_free(tz);
   return rc != 0 ? mt_cli_fail(rc, &err) : 0;

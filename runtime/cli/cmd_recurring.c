@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "common/text.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
 #include "scheduler/cron.h"
@@ -144,6 +145,8 @@ int mt_cli_print_schedules(PGconn *conn, const char *task, int json,
                            int heading, mt_err_t *err) {
   PGresult *res = NULL;
   mt_buf_t out = MT_BUF_INIT;
+  mt_buf_t esc[5] = {MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT,
+                     MT_BUF_INIT};
   int rc = 0;
   const char *params[] = {task};
   if ((res = mt_pg_exec(
@@ -190,19 +193,31 @@ int mt_cli_print_schedules(PGconn *conn, const char *task, int json,
              put_json_str(&out, last) || mt_buf_puts(&out, ",\"error\":") ||
              put_json_str(&out, error) || mt_buf_putc(&out, '}');
     } else {
+      /* Names, expression, zone and error come from the database, the
+       * error possibly from a handler or a hand-made row: each is escaped
+       * onto one line, so one schedule is one line. */
+      const char *col[] = {PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                           PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), error};
+      for (int k = 0; rc == 0 && k < 5; k++) {
+        mt_buf_reset(&esc[k]);
+        rc = mt_text_escape(&esc[k], col[k], 0);
+      }
       /* "pending": no runtime has computed the next fire yet. */
-      printf("%-24s %-24s %-18s %-16s %-25s %-25s %s\n", PQgetvalue(res, r, 0),
-             PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-             PQgetvalue(res, r, 3), next ? next : (error ? "-" : "pending"),
-             last ? last : "-", error ? error : "");
+      if (rc == 0)
+        printf("%-24s %-24s %-18s %-16s %-25s %-25s %s\n", esc[0].data,
+               esc[1].data, esc[2].data, esc[3].data,
+               next ? next : (error ? "-" : "pending"), last ? last : "-",
+               esc[4].data);
     }
     mt_tz_free(tz);
   }
   if (rc == 0 && json && (rc = mt_buf_putc(&out, ']')) == 0)
     printf("%s\n", out.data);
-  if (rc > 0) /* the || chains above yield 1 on a failed append */
+  if (rc > 0 || rc == MT_ENOMEM) /* the || chains above yield 1 */
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
 done:
+  for (int k = 0; k < 5; k++)
+    mt_buf_free(&esc[k]);
   mt_buf_free(&out);
   PQclear(res);
   return rc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/text.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
 #include "scheduler/scheduler.h"
@@ -42,12 +43,14 @@ int mt_cmd_schedule(mt_cli_t *cli) {
     rc = mt_err_set(&err, MT_EINVAL, "give --at or --in, not both");
   if (rc == 0 && in != NULL) {
     double seconds;
-    if (mt_scheduler_parse_duration(in, &seconds) != 0)
+    mt_err_t why;
+    /* The parser names the text and, for a delay too long, the limit
+     * (MT_SCHEDULER_MAX_DELAY); here it only gains the option's name. */
+    if (mt_scheduler_parse_duration(in, &seconds, &why) != 0)
+      rc = mt_err_set(&err, MT_EINVAL, "--in: %s", why.msg);
+    else if (mt_scheduler_after(seconds, run_at) != 0) /* a clock past 9899 */
       rc = mt_err_set(&err, MT_EINVAL,
-                      "--in: \"%s\" is not a duration (e.g. 90s, 15m, 2h, 1d)",
-                      in);
-    else
-      mt_scheduler_after(seconds, run_at);
+                      "--in: \"%s\" from now is past year 9999", in);
   }
   if (rc != 0)
     goto done;
@@ -109,7 +112,9 @@ static const char list_sql[] =
     /* max_attempts is known once the runtime has used the task file's. */
     "SELECT id, name, state, attempts || coalesce('/' || max_attempts, ''),\n"
     "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SSOF'),\n"
-    "  coalesce(split_part(last_error, E'\\n', 1), '')\n"
+    /* The first line only, cut by characters so that no UTF-8 sequence
+     * is split; mt_text_escape() then defuses what is left. */
+    "  left(coalesce(split_part(last_error, E'\\n', 1), ''), 60)\n"
     "  FROM moontask.tasks\n"
     " WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR name = $2)\n"
     " ORDER BY id DESC LIMIT $3::int";
@@ -132,10 +137,25 @@ static int valid_state(const char *s) {
   return 0;
 }
 
+/* Escapes columns 0..n-1 of row r, each onto one line, into esc[0..n-1]
+ * (reused from row to row) and points col[] at them; NULL reads as "". */
+static int escape_row(PGresult *res, int r, int n, mt_buf_t *esc,
+                      const char **col, mt_err_t *err) {
+  for (int c = 0; c < n; c++) {
+    mt_buf_reset(&esc[c]);
+    if (mt_text_escape(&esc[c], PQgetvalue(res, r, c), 0) != 0)
+      return mt_err_set(err, MT_ENOMEM, "out of memory");
+    col[c] = esc[c].data;
+  }
+  return 0;
+}
+
 int mt_cmd_list(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   PGconn *conn = NULL;
   PGresult *res = NULL;
+  mt_buf_t esc[6] = {MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT,
+                     MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT};
   const char *state = NULL, *name = NULL, *limit = "50";
   int json = 0, rc = 0;
   for (int i = 1; rc == 0 && i < cli->argc; i++) {
@@ -175,14 +195,20 @@ int mt_cmd_list(mt_cli_t *cli) {
   printf("%-8s %-28s %-10s %-8s %-25s %s\n", "ID", "NAME", "STATE", "ATTEMPTS",
          "RUN AT", "LAST ERROR");
   for (int r = 0; r < PQntuples(res); r++) {
-    printf("%-8s %-28s %-10s %-8s %-25s %.60s\n", PQgetvalue(res, r, 0),
-           PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
-           PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
+    /* Every column is text from the database, the error a handler's own
+     * words: escaped, one line per task. */
+    const char *col[6];
+    if ((rc = escape_row(res, r, 6, esc, col, &err)) != 0)
+      goto done;
+    printf("%-8s %-28s %-10s %-8s %-25s %s\n", col[0], col[1], col[2], col[3],
+           col[4], col[5]);
   }
   /* The next fires are the tasks to come: show them under the list. */
   if (state == NULL || strcmp(state, "scheduled") == 0)
     rc = mt_cli_print_schedules(conn, name, 0, 1, &err);
 done:
+  for (int c = 0; c < 6; c++)
+    mt_buf_free(&esc[c]);
   PQclear(res);
   PQfinish(conn);
   return rc ? mt_cli_fail(rc, &err) : 0;
@@ -192,6 +218,7 @@ int mt_cmd_show(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   PGconn *conn = NULL;
   PGresult *res = NULL;
+  mt_buf_t text = MT_BUF_INIT;
   const char *id;
   int json = 0;
   int rc = task_id_arg(cli, &id, &json, &err);
@@ -217,10 +244,23 @@ int mt_cmd_show(mt_cli_t *cli) {
     printf("%s\n", PQgetvalue(res, 0, PQnfields(res) - 1));
     goto done;
   }
-  for (int c = 0; c < PQnfields(res) - 1; c++)
-    printf("%-13s %s\n", PQfname(res, c),
-           PQgetisnull(res, 0, c) ? "-" : PQgetvalue(res, 0, c));
+  for (int c = 0; c < PQnfields(res) - 1; c++) {
+    if (PQgetisnull(res, 0, c)) {
+      printf("%-13s -\n", PQfname(res, c));
+      continue;
+    }
+    /* last_error keeps its lines (it carries a traceback); nothing else
+     * spans lines, and no column may reach the terminal unescaped. */
+    mt_buf_reset(&text);
+    if (mt_text_escape(&text, PQgetvalue(res, 0, c),
+                       strcmp(PQfname(res, c), "last_error") == 0) != 0) {
+      rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
+      goto done;
+    }
+    printf("%-13s %s\n", PQfname(res, c), text.data);
+  }
 done:
+  mt_buf_free(&text);
   PQclear(res);
   PQfinish(conn);
   return rc ? mt_cli_fail(rc, &err) : 0;

@@ -316,7 +316,8 @@ static int dec_value(json_dec_t *d) {
     if (d->depth >= MT_JSON_MAX_DEPTH)
       return mt_err_set(
           d->err, MT_EPAYLOAD,
-          "invalid JSON at byte %zu: nested deeper than %d levels",
+          "invalid JSON at byte %zu: nested deeper than the limit of %d "
+          "levels",
           (size_t)(d->p - d->start), MT_JSON_MAX_DEPTH);
     /* Each level holds a table, a key and a value (or a string buffer). */
     if (!lua_checkstack(d->L, 8))
@@ -562,8 +563,13 @@ static int enc_table(json_enc_t *e, int idx, json_path_t *path) {
   for (const json_path_t *p = path->up; p != NULL; p = p->up)
     if (p->table == path->table)
       return enc_fail(e, path, "a table that contains itself (a cycle)");
-  if (path->depth > MT_JSON_MAX_DEPTH)
-    return enc_fail(e, path, "a table nested deeper than 1000 levels");
+  if (path->depth > MT_JSON_MAX_DEPTH) {
+    char what[64];
+    snprintf(what, sizeof what,
+             "a table nested deeper than the limit of %d levels",
+             MT_JSON_MAX_DEPTH);
+    return enc_fail(e, path, what);
+  }
   /* A level holds a member array, a key and a value, plus a metatable. */
   if (!lua_checkstack(L, 8))
     return mt_err_set(e->err, MT_ENOMEM, "Lua stack overflow encoding JSON");

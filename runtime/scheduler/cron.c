@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "scheduler/scheduler.h"
+
 enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_YEAR, F_COUNT };
 enum { D_UNIX5, D_UNIX6, D_EVENTBRIDGE };
 
@@ -341,23 +343,28 @@ static int parse_rate(mt_cron_t *c, const char *body, const char *expr,
                {"hours", 3600}, {"day", 86400},  {"days", 86400}};
   const char *s = body;
   int64_t n = 0;
+  int huge = 0;
   while (*s == ' ')
     s++;
   const char *num = s;
   while (isdigit((unsigned char)*s)) {
-    if (n < 100000000)
+    /* Past any limit already; only "too big" matters from here. */
+    if (n > INT64_MAX / 100)
+      huge = 1;
+    else
       n = n * 10 + (*s - '0');
     s++;
   }
+  int nlen = (int)(s - num);
   if (s == num || (*s != ' ' && *s != '\0'))
     return mt_err_set(err, MT_EINVAL,
                       "rate: \"%s\" needs a positive whole number and a unit, "
                       "e.g. rate(5 minutes)",
                       expr);
-  if (n < 1)
+  if (n < 1 && !huge)
     return mt_err_set(err, MT_EINVAL,
-                      "rate: \"%.*s\" must be a positive whole number",
-                      (int)(s - num), num);
+                      "rate: \"%.*s\" must be a positive whole number", nlen,
+                      num);
   while (*s == ' ')
     s++;
   size_t ulen = strlen(s);
@@ -370,6 +377,16 @@ static int parse_rate(mt_cron_t *c, const char *body, const char *expr,
                       expr);
   for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
     if (strlen(units[i].name) == ulen && strncmp(s, units[i].name, ulen) == 0) {
+      /* The interval is bounded like a one-off delay: a fire more than
+       * 100 years out is a typo, and the bound keeps every sum of an
+       * instant and the interval far from overflowing. */
+      int64_t max = (int64_t)MT_SCHEDULER_MAX_DELAY / units[i].seconds;
+      if (huge || n > max)
+        return mt_err_set(err, MT_EINVAL,
+                          "rate: \"%.*s\" is out of range 1-%lld for %s "
+                          "(at most %.0f years between fires)",
+                          nlen, num, (long long)max, units[i].name,
+                          MT_SCHEDULER_MAX_DELAY / (365.2425 * 86400));
       c->rate = n * units[i].seconds;
       return 0;
     }
@@ -618,11 +635,22 @@ static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
 int mt_cron_next(const mt_cron_t *c, const mt_tz_t *tz, int64_t after,
                  int64_t *next, mt_err_t *err) {
-  /* Years 1-9999, the span RFC 3339 can write. */
-  if (after < -62135596800LL || after > 253402300799LL)
-    return mt_err_set(err, MT_EINVAL, "start instant out of range");
+  if (after < MT_CRON_TIME_MIN || after > MT_CRON_TIME_MAX)
+    return mt_err_set(err, MT_EINVAL,
+                      "the start instant %lld is outside years 0001-9999, "
+                      "the span RFC 3339 can write",
+                      (long long)after);
   if (c->rate > 0) {
-    *next = after + c->rate;
+    /* The answer must be writable too, also as wall time in tz, which may
+     * run ahead of UTC. Both sums stay small: the rate is at most
+     * MT_SCHEDULER_MAX_DELAY. */
+    int64_t t = after + c->rate;
+    if (t > MT_CRON_TIME_MAX || t + mt_tz_offset(tz, t) > MT_CRON_TIME_MAX)
+      return mt_err_set(err, MT_ENOTFOUND,
+                        "the schedule's next fire would be after "
+                        "9999-12-31T23:59:59, the last time RFC 3339 can "
+                        "write");
+    *next = t;
     return 0;
   }
   /* Wall times are searched in order; because offsets change, instants are

@@ -394,10 +394,11 @@ static int parse_value(parser_t *p, mt_jval_t *out) {
   switch (c) {
   case '{':
   case '[':
-    if (++p->depth > MT_JDOC_MAX_DEPTH)
+    if (++p->depth > MT_JSON_MAX_DEPTH)
       return mt_err_set(p->err, MT_EPAYLOAD,
-                        "invalid JSON: nested deeper than %d levels",
-                        MT_JDOC_MAX_DEPTH);
+                        "invalid JSON at byte %zu: nested deeper than the "
+                        "limit of %d levels",
+                        p->pos, MT_JSON_MAX_DEPTH);
     rc = c == '{' ? parse_object(p, out) : parse_array(p, out);
     p->depth--;
     return rc;

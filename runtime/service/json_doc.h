@@ -21,9 +21,10 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/json_limits.h"
 
-/* Nesting limit; deeper input is an error, not a stack overflow. */
-#define MT_JDOC_MAX_DEPTH 1000
+/* The nesting limit is MT_JSON_MAX_DEPTH (common/json_limits.h), the same
+ * as the Lua decoder's; deeper input is an error, not a stack overflow. */
 
 typedef enum mt_jtype_e {
   MT_JV_NULL,

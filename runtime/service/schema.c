@@ -11,11 +11,21 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/json_limits.h"
 #include "service/json_doc.h"
 
-/* Validation depth (schema nesting plus $ref hops). A cyclic $ref that
- * consumes no instance depth would otherwise recurse forever. */
-#define MAX_DEPTH 512
+/* Validation spends schema levels (nesting plus $ref hops) under two
+ * budgets. MAX_SCHEMA_DEPTH bounds those spent at one place in the
+ * instance: stepping into an item or a member starts a fresh count, so a
+ * recursive schema follows a payload as deep as the parsers accept
+ * (MT_JSON_MAX_DEPTH), while a $ref cycle that consumes no instance depth
+ * stops here instead of recursing forever. MAX_FRAMES bounds all of them at
+ * once, for the C stack's sake: 4 per instance level, twice what a plain
+ * recursive schema spends (the member's {"$ref"} and its target; a nullable
+ * child's anyOf adds one). A level costs up to 250 bytes of stack (500
+ * under AddressSanitizer), so a whole budget stays near 1 MB (2 MB). */
+#define MAX_SCHEMA_DEPTH 512
+#define MAX_FRAMES (4 * MT_JSON_MAX_DEPTH + MAX_SCHEMA_DEPTH)
 /* Enum and const values quoted in messages are cut after this many bytes. */
 #define QUOTE_MAX 120
 
@@ -1132,8 +1142,12 @@ typedef struct seg_s {
 } seg_t;
 
 typedef struct vctx_s {
-  int quiet; /* > 0 while probing (anyOf, not, if...): record nothing */
-  int depth;
+  int quiet;  /* > 0 while probing (anyOf, not, if...): record nothing */
+  int depth;  /* schema levels open at the current instance location */
+  int frames; /* schema levels open in all */
+  /* A budget ran out: the verdict is "invalid" whatever a probe or a
+   * "not" would make of it, and the walk ends. */
+  int too_deep;
   int oom;
   seg_t *path;
   size_t npath, cappath;
@@ -1190,7 +1204,9 @@ static void report(vctx_t *v, const char *keyword, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void report(vctx_t *v, const char *keyword, const char *fmt, ...) {
-  if (v->quiet > 0)
+  /* After a budget ran out, the callers unwinding from it (an anyOf that
+   * "matched none") would only repeat it in other words. */
+  if (v->quiet > 0 || v->too_deep)
     return;
   va_list ap;
   va_start(ap, fmt);
@@ -1227,11 +1243,16 @@ static int probe(vctx_t *v, const node_t *n, const mt_jval_t *x) {
   return ok;
 }
 
+/* Validates an item or member: one level deeper in the instance, so the
+ * schema levels spent at this location are counted afresh there. */
 static int child(vctx_t *v, const node_t *n, const mt_jval_t *x,
                  const char *key, size_t len) {
   if (path_enter(v, key, len) != 0)
     return 0;
+  int depth = v->depth;
+  v->depth = 0;
   int ok = validate(v, n, x);
+  v->depth = depth;
   v->npath--;
   return ok;
 }
@@ -1254,7 +1275,12 @@ static unsigned type_of(const mt_jval_t *x) {
   return 0;
 }
 
-static int check_type(vctx_t *v, const node_t *n, const mt_jval_t *x) {
+/* The checks that never recurse are kept out of validate()'s frame
+ * (NOINLINE), so that their message buffers do not ride along on every level
+ * of a deep instance: that halves the stack a deep payload costs. */
+#define NOINLINE __attribute__((noinline))
+
+static NOINLINE int check_type(vctx_t *v, const node_t *n, const mt_jval_t *x) {
   if (n->types == 0 || (n->types & type_of(x)) != 0)
     return 1;
   if (v->quiet)
@@ -1271,7 +1297,8 @@ static int check_type(vctx_t *v, const node_t *n, const mt_jval_t *x) {
   return 0;
 }
 
-static int check_enum_const(vctx_t *v, const node_t *n, const mt_jval_t *x) {
+static NOINLINE int check_enum_const(vctx_t *v, const node_t *n,
+                                     const mt_jval_t *x) {
   int ok = 1;
   if (n->const_val != NULL && !mt_jval_equal(n->const_val, x)) {
     char *q = v->quiet ? NULL : quote(n->const_val);
@@ -1314,7 +1341,8 @@ static void bound_failed(vctx_t *v, const char *keyword, const char *op,
   free(q);
 }
 
-static int check_number(vctx_t *v, const node_t *n, const mt_jval_t *x) {
+static NOINLINE int check_number(vctx_t *v, const node_t *n,
+                                 const mt_jval_t *x) {
   int ok = 1;
   if (n->minimum && mt_jval_num_cmp(x, n->minimum) < 0) {
     bound_failed(v, "minimum", ">=", n->minimum);
@@ -1362,7 +1390,8 @@ static int regex_match(vctx_t *v, pcre2_code *re, const char *s, size_t n) {
                      NULL) >= 0;
 }
 
-static int check_string(vctx_t *v, const node_t *n, const mt_jval_t *x) {
+static NOINLINE int check_string(vctx_t *v, const node_t *n,
+                                 const mt_jval_t *x) {
   int ok = 1;
   if (n->min_len >= 0 || n->max_len >= 0) {
     size_t len = utf8_length(x->u.str, x->len);
@@ -1415,7 +1444,7 @@ static int check_contains(vctx_t *v, const node_t *n, const mt_jval_t *x) {
   return 1;
 }
 
-static int check_unique(vctx_t *v, const mt_jval_t *x) {
+static NOINLINE int check_unique(vctx_t *v, const mt_jval_t *x) {
   for (size_t i = 0; i < x->len; i++)
     for (size_t k = i + 1; k < x->len; k++)
       if (mt_jval_equal(&x->u.items[i], &x->u.items[k])) {
@@ -1629,11 +1658,27 @@ static int validate(vctx_t *v, const node_t *n, const mt_jval_t *x) {
       report(v, "false", "is not allowed (the schema is false)");
     return n->boolean;
   }
-  if (v->depth >= MAX_DEPTH) {
-    report(v, "$ref", "schema nesting deeper than %d levels", MAX_DEPTH);
+  if (v->too_deep)
+    return 0;
+  if (v->depth >= MAX_SCHEMA_DEPTH || v->frames >= MAX_FRAMES) {
+    int quiet = v->quiet;
+    v->quiet = 0; /* reported even inside a probe: it decides the verdict */
+    if (v->depth >= MAX_SCHEMA_DEPTH)
+      report(v, "$ref",
+             "schema nesting deeper than %d levels at one place in the "
+             "payload (a $ref cycle?)",
+             MAX_SCHEMA_DEPTH);
+    else
+      report(v, "$ref",
+             "deeper than %d schema levels in all; the payload nests too "
+             "deep for this schema",
+             MAX_FRAMES);
+    v->quiet = quiet;
+    v->too_deep = 1;
     return 0;
   }
   v->depth++;
+  v->frames++;
   int ok = 1;
   if (n->ref)
     ok &= validate(v, n->ref, x);
@@ -1662,6 +1707,7 @@ static int validate(vctx_t *v, const node_t *n, const mt_jval_t *x) {
   if (ok || !v->quiet)
     ok &= check_applicators(v, n, x);
   v->depth--;
+  v->frames--;
   return ok;
 }
 
@@ -1677,6 +1723,26 @@ void mt_schema_errors_free(mt_schema_error_t *errors, size_t n) {
   free(errors);
 }
 
+/* A pointer into a deeply nested payload can outgrow the whole message
+ * buffer; in messages it keeps its first and last segments within about
+ * POINTER_END bytes each ("/a/a/.../a/b"). The structured errors keep it
+ * whole. Returns the length of the head; *tail is where the tail starts,
+ * or NULL when the pointer is short enough to show whole. */
+#define POINTER_END 80
+static size_t pointer_ends(const char *ptr, const char **tail) {
+  size_t len = strlen(ptr), head = POINTER_END;
+  *tail = NULL;
+  if (len <= 2 * POINTER_END + 4)
+    return len;
+  while (head > 1 && ptr[head] != '/')
+    head--;
+  const char *t = ptr + len - POINTER_END;
+  while (*t != '\0' && *t != '/')
+    t++;
+  *tail = *t != '\0' ? t : ptr + len - POINTER_END;
+  return head > 1 ? head : POINTER_END;
+}
+
 /* Writes the violations into err->msg, one per line, ending with
  * "... and N more" when they do not all fit. */
 static void format_errors(const vctx_t *v, mt_err_t *err) {
@@ -1687,12 +1753,14 @@ static void format_errors(const vctx_t *v, mt_err_t *err) {
   err->msg[0] = '\0';
   for (i = 0; i < v->nerrs; i++) {
     const mt_schema_error_t *e = &v->errs[i];
-    const char *ptr = e->pointer[0] ? e->pointer : "(root)";
-    size_t need = strlen(ptr) + strlen(e->message) + 3;
+    const char *ptr = e->pointer[0] ? e->pointer : "(root)", *tail;
+    size_t head = pointer_ends(ptr, &tail);
+    size_t need = head + (tail ? strlen(tail) + 4 : 0) + strlen(e->message) + 3;
     if (used + need + reserve >= MT_ERR_MAX)
       break;
-    used += (size_t)snprintf(err->msg + used, MT_ERR_MAX - used, "%s%s: %s",
-                             i ? "\n" : "", ptr, e->message);
+    used += (size_t)snprintf(err->msg + used, MT_ERR_MAX - used,
+                             "%s%.*s%s%s: %s", i ? "\n" : "", (int)head, ptr,
+                             tail ? "/..." : "", tail ? tail : "", e->message);
   }
   if (i < v->nerrs)
     snprintf(err->msg + used, MT_ERR_MAX - used, "%s... and %zu more",
@@ -1713,7 +1781,7 @@ int mt_schema_validate(const mt_schema_t *s, const char *json, size_t len,
   rc = mt_jdoc_parse(json, len, &doc, err);
   if (rc != 0)
     goto done;
-  int ok = validate(&v, s->root, mt_jdoc_root(doc));
+  int ok = validate(&v, s->root, mt_jdoc_root(doc)) && !v.too_deep;
   if (v.oom) {
     rc = mt_err_set(err, MT_ENOMEM, "out of memory validating a payload");
     goto done;

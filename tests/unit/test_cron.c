@@ -165,3 +165,51 @@ TEST(cron_tz_load_and_rfc3339) {
   mt_tz_free(NULL);
   mt_cron_free(NULL);
 }
+
+TEST(cron_rate_limit) {
+  char b[MT_ERR_MAX];
+  /* At most MT_SCHEDULER_MAX_DELAY (100 years) between fires, whatever
+   * the unit; no number wraps around on the way. */
+  ASSERT_EQ_STR(parse_error("rate(36524 days)", b), "ok");
+  ASSERT_EQ_STR(parse_error("rate(876582 hours)", b), "ok");
+  ASSERT_EQ_STR(parse_error("rate(52594920 minutes)", b), "ok");
+  ASSERT_EQ_STR(parse_error("rate(36525 days)", b),
+                "rate: \"36525\" is out of range 1-36524 for days (at most "
+                "100 years between fires)");
+  ASSERT_EQ_STR(parse_error("rate(99999999999999999999 days)", b),
+                "rate: \"99999999999999999999\" is out of range 1-36524 for "
+                "days (at most 100 years between fires)");
+  ASSERT_TRUE(strstr(parse_error("rate(876583 hours)", b),
+                     "out of range 1-876582 for hours") != NULL);
+  ASSERT_TRUE(strstr(parse_error("rate(52594921 minute)", b),
+                     "out of range 1-52594920 for minute") != NULL);
+  ASSERT_TRUE(strstr(parse_error("rate(0 days)", b), "positive") != NULL);
+  ASSERT_TRUE(strstr(parse_error("rate(000000000000000000000 days)", b),
+                     "positive") != NULL);
+}
+
+TEST(cron_next_at_the_end_of_time) {
+  char b[MT_ERR_MAX];
+  /* A rate() fire past 9999-12-31 cannot be written: the schedule ends. */
+  ASSERT_EQ_STR(next_fire("rate(36524 days)", "UTC", "9950-01-01T00:00:00Z", b),
+                "the schedule's next fire would be after 9999-12-31T23:59:59, "
+                "the last time RFC 3339 can write");
+  ASSERT_EQ_STR(next_fire("rate(1 minute)", "UTC", "9999-12-31T23:58:59Z", b),
+                "9999-12-31T23:59:59Z");
+  ASSERT_TRUE(
+      strstr(next_fire("rate(1 minute)", "UTC", "9999-12-31T23:59:00Z", b),
+             "after 9999-12-31T23:59:59") != NULL);
+  /* Nor past it as wall time in a zone ahead of UTC. */
+  ASSERT_TRUE(
+      strstr(next_fire("rate(1 hour)", "Asia/Tokyo", "9999-12-31T14:30:00Z", b),
+             "after 9999-12-31T23:59:59") != NULL);
+  /* Calendar schedules end with their year field (at most 2199). */
+  ASSERT_EQ_STR(
+      next_fire("cron(0 0 1 1 ? 2199)", "UTC", "2199-06-01T00:00:00Z", b),
+      "the schedule has no fire time after the start");
+  ASSERT_EQ_STR(next_fire("* * * * *", "UTC", "9999-12-31T23:59:59Z", b),
+                "the schedule has no fire time after the start");
+  /* A start outside RFC 3339's years is refused, naming the span. */
+  ASSERT_TRUE(strstr(next_fire("* * * * *", "UTC", "0000-06-01T00:00:00Z", b),
+                     "outside years 0001-9999") != NULL);
+}

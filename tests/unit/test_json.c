@@ -238,7 +238,7 @@ TEST(json_decode_deep_nesting) {
   memset(text, '[', MT_JSON_MAX_DEPTH + 1);
   memset(text + MT_JSON_MAX_DEPTH + 1, ']', MT_JSON_MAX_DEPTH + 1);
   const char *msg = decode_error(L, text, 2 * (MT_JSON_MAX_DEPTH + 1));
-  ASSERT_TRUE(strstr(msg, "deeper than 1000") != NULL);
+  ASSERT_TRUE(strstr(msg, "deeper than the limit of 1000 levels") != NULL);
   memset(text, '{', n);
   decode_error(L, text, n);
   for (size_t i = 0; i < n; i++)
@@ -274,7 +274,8 @@ TEST(json_encode_errors) {
   /* Nesting past the limit is refused without a cycle being involved. */
   const char *deep = "(function() local t = {} for i = 1, 1001 do t = {t} end "
                      "return t end)()";
-  ASSERT_TRUE(strstr(encode_error(L, deep), "deeper than 1000") != NULL);
+  ASSERT_TRUE(strstr(encode_error(L, deep),
+                     "deeper than the limit of 1000 levels") != NULL);
   run_lua(
       L,
       "local s, msg = json.encode({f = print})\n"

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
+#include "common/json_limits.h"
 #include "service/schema.h"
 #include "test.h"
 
@@ -338,5 +340,107 @@ TEST(schema_timing) {
                (double)(t1.tv_nsec - t0.tv_nsec)) /
               1e3 / rounds;
   printf("schema_timing: %.2f us per validation (%zu-byte payload)\n", us, len);
+  mt_schema_free(s);
+}
+
+/* {"child":{"child":...{}}}: depth objects nested in one another. */
+static char *nested_objects(int depth) {
+  static const char open[] = "{\"child\":";
+  size_t n = (size_t)depth * (sizeof open - 1) + 2 + (size_t)depth;
+  char *s = malloc(n + 1), *p = s;
+  ASSERT_TRUE(s != NULL);
+  for (int i = 1; i < depth; i++, p += sizeof open - 1)
+    memcpy(p, open, sizeof open - 1);
+  *p++ = '{';
+  for (int i = 0; i < depth; i++)
+    *p++ = '}';
+  *p = '\0';
+  return s;
+}
+
+static const char recursive_schema[] =
+    "{\"$ref\":\"#/$defs/node\",\"$defs\":{\"node\":{\"type\":\"object\","
+    "\"properties\":{\"child\":{\"$ref\":\"#/$defs/node\"}}}}}";
+
+TEST(schema_recursive_follows_payload_to_the_json_limit) {
+  mt_schema_t *s = compile_ok(recursive_schema);
+  mt_err_t err;
+  /* Whatever the parsers accept validates; one level more is the parser's
+   * error, naming the limit. */
+  char *doc = nested_objects(MT_JSON_MAX_DEPTH);
+  ASSERT_TRUE(valid(s, doc));
+  free(doc);
+  doc = nested_objects(MT_JSON_MAX_DEPTH + 1);
+  ASSERT_TRUE(strstr(violations(s, doc, &err),
+                     "nested deeper than the limit of 1000 levels") != NULL);
+  free(doc);
+  mt_schema_free(s);
+  /* A tree of objects and arrays, with an anyOf on every level. */
+  s = compile_ok(
+      "{\"$ref\":\"#/$defs/t\",\"$defs\":{\"t\":{\"anyOf\":[{\"type\":"
+      "\"integer\"},{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/t\"}}"
+      "]}}}");
+  mt_buf_t tree = MT_BUF_INIT;
+  for (int leaf = 0; leaf < 2; leaf++) {
+    mt_buf_reset(&tree);
+    for (int i = 0; i < MT_JSON_MAX_DEPTH; i++)
+      mt_buf_putc(&tree, '[');
+    mt_buf_puts(&tree, leaf ? "1.5" : "7"); /* 1.5: neither branch */
+    for (int i = 0; i < MT_JSON_MAX_DEPTH; i++)
+      mt_buf_putc(&tree, ']');
+    if (leaf == 0)
+      ASSERT_TRUE(valid(s, tree.data));
+    else
+      ASSERT_TRUE(starts_with(violations(s, tree.data, &err), "/0/0/0/0/0/"));
+  }
+  mt_buf_free(&tree);
+  mt_schema_free(s);
+}
+
+TEST(schema_depth_budget_decides_the_verdict) {
+  mt_err_t err;
+  /* A $ref cycle that consumes no instance depth still stops, with one
+   * error naming the limit, also under "not", where a probe's failure
+   * would otherwise read as success. */
+  mt_schema_t *s =
+      compile_ok("{\"not\":{\"$ref\":\"#/$defs/a\"},\"$defs\":{\"a\":{\"$ref\":"
+                 "\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}}}");
+  ASSERT_EQ_STR(violations(s, "{}", &err),
+                "(root): schema nesting deeper than 512 levels at one place "
+                "in the payload (a $ref cycle?)");
+  mt_schema_free(s);
+  s = compile_ok("{\"anyOf\":[{\"$ref\":\"#\"}]}");
+  ASSERT_EQ_STR(violations(s, "[]", &err),
+                "(root): schema nesting deeper than 512 levels at one place "
+                "in the payload (a $ref cycle?)");
+  mt_schema_free(s);
+  /* The cycle is found at any instance depth, and the budget is per place:
+   * 400 schema levels on each of 3 levels of payload are fine. */
+  mt_buf_t chain = MT_BUF_INIT;
+  mt_buf_puts(&chain, "{\"$ref\":\"#/$defs/d0\",\"$defs\":{");
+  for (int i = 0; i < 400; i++)
+    mt_buf_printf(&chain, "\"d%d\":{\"$ref\":\"#/$defs/d%d\"},", i, i + 1);
+  mt_buf_puts(&chain, "\"d400\":{\"properties\":{\"child\":{\"$ref\":"
+                      "\"#/$defs/d0\"}}}}}");
+  s = compile_ok(chain.data);
+  mt_buf_free(&chain);
+  ASSERT_TRUE(valid(s, "{\"child\":{\"child\":{}}}"));
+  mt_schema_free(s);
+  /* The budget for all levels at once (the C stack's guard) is 4 per
+   * payload level: a schema that spends 5 on each of 1000 is stopped. */
+  s = compile_ok("{\"$ref\":\"#/$defs/n\",\"$defs\":{\"n\":{\"allOf\":[{"
+                 "\"allOf\":[{\"allOf\":[{\"properties\":{\"child\":{"
+                 "\"$ref\":\"#/$defs/n\"}}}]}]}]}}}");
+  char *doc = nested_objects(MT_JSON_MAX_DEPTH);
+  /* The message keeps the ends of a pointer too long to show whole. */
+  ASSERT_TRUE(starts_with(violations(s, doc, &err), "/child/child/"));
+  ASSERT_TRUE(strstr(err.msg, "/child/.../child/") != NULL);
+  ASSERT_TRUE(strstr(err.msg,
+                     "/child: deeper than 4512 schema levels in all; the "
+                     "payload nests too deep for this schema") != NULL);
+  free(doc);
+  doc = nested_objects(MT_JSON_MAX_DEPTH / 2);
+  ASSERT_TRUE(valid(s, doc));
+  free(doc);
   mt_schema_free(s);
 }

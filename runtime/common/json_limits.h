@@ -1,0 +1,18 @@
+/*
+ * How deep a JSON document may nest, one rule for every JSON path a
+ * payload takes: the Lua decoder and encoder (lua/json.c), the validator's
+ * document parser (service/json_doc.c), and so the schema validator, which
+ * validates whatever that parser accepts. A header only, plain C, so that
+ * both sides include it without reaching into each other.
+ */
+#ifndef MT_JSON_LIMITS_H
+#define MT_JSON_LIMITS_H
+
+/* Arrays and objects nested inside one another, the outermost counting as
+ * 1: `[[1]]` is 2 deep. Deeper input is refused with a message naming this
+ * limit, never a stack overflow. 1000 is far past any real payload (and is
+ * Jackson's default too), yet each parser's recursion stays well under a
+ * thread's stack, as does the validator's (see MAX_FRAMES in schema.c). */
+#define MT_JSON_MAX_DEPTH 1000
+
+#endif
