@@ -172,6 +172,190 @@ static const migration_t migrations[] = {
      "  RETURN FOUND;\n"
      "END\n"
      "$fn$;\n"},
+    {3,
+     /* Least privilege. Applications reach tasks only through the functions
+      * below, which run as their owner, the role that ran `moontask
+      * migrate`: an application role is granted EXECUTE on them and nothing
+      * on the tables. A SECURITY DEFINER function runs with the owner's
+      * rights, so each one fixes its search_path: otherwise a caller could
+      * put a schema of its own in front of pg_catalog and have the owner
+      * run its jsonb_typeof() or now(). pg_temp goes last for the same
+      * reason (it would otherwise be searched first for tables). Bodies
+      * name moontask's objects with their schema.
+      *
+      * created_by is the login role (session_user) of whoever scheduled the
+      * task: inside these functions current_user is the owner, but
+      * session_user is still the caller's. Existing rows get the role that
+      * runs this migration. A schedule's fires carry its created_by. */
+     "ALTER TABLE moontask.tasks\n"
+     "  ADD COLUMN created_by text NOT NULL DEFAULT session_user;\n"
+     "ALTER TABLE moontask.schedules\n"
+     "  ADD COLUMN created_by text NOT NULL DEFAULT session_user;\n"
+     "\n"
+     /* Whether the caller may see or change a row created by `creator`: the
+      * caller is a member of that role, or of the owner (the runtime's
+      * role, which reads the tables directly anyway). A creator role that
+      * was dropped makes to_regrole NULL, where pg_has_role by name would
+      * raise. */
+     "CREATE FUNCTION moontask.owned_by_caller(creator text)\n"
+     "RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "  SELECT pg_has_role(session_user, current_user, 'MEMBER')\n"
+     "      OR coalesce(pg_has_role(session_user,\n"
+     "           to_regrole(quote_ident(creator))::oid, 'MEMBER'), false)\n"
+     "$fn$;\n"
+     "\n"
+     "CREATE OR REPLACE FUNCTION moontask.schedule(name text, payload jsonb,\n"
+     "    run_at timestamptz DEFAULT now(), key text DEFAULT NULL)\n"
+     "RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "#variable_conflict use_column\n"
+     "DECLARE\n"
+     "  task_id bigint;\n"
+     "  due timestamptz := coalesce(run_at, now());\n"
+     "BEGIN\n"
+     "  IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n"
+     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n"
+     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     /* A key names a task ("invoice:42:reminder", a hash): 512 bytes is
+      * ample for that and well below the ~2700 bytes a btree entry of
+      * tasks_live_key may take, so the caller meets this message instead
+      * of the index's "index row requires N bytes" (54000). Bytes, not
+      * characters, because the index counts bytes. The rest is migration
+      * 1's. */
+     "  IF octet_length(key) > 512 THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule: key is % bytes, at most 512 are allowed',\n"
+     "      octet_length(key) USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  LOOP\n"
+     "    INSERT INTO moontask.tasks AS t (name, payload, run_at, key, created_by)\n"
+     "    VALUES ($1, $2, due, $4, session_user)\n"
+     "    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'running')\n"
+     "    DO NOTHING RETURNING t.id INTO task_id;\n"
+     "    EXIT WHEN task_id IS NOT NULL;\n"
+     "    SELECT t.id INTO task_id FROM moontask.tasks t\n"
+     "     WHERE t.key = $4 AND t.state IN ('scheduled', 'running');\n"
+     "    EXIT WHEN task_id IS NOT NULL;\n"
+     "  END LOOP;\n"
+     "  PERFORM pg_notify('moontask_tasks', CASE WHEN due <= now() THEN ''\n"
+     "    ELSE extract(epoch FROM due)::text END);\n"
+     "  RETURN task_id;\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     /* The public fields of a task, as moontask.get returns them (a
+      * RETURNS TABLE would clash with the parameter's name, id). */
+     "CREATE TYPE moontask.task AS (id bigint, name text, payload jsonb,\n"
+     "  state text, run_at timestamptz, attempts integer, max_attempts integer,\n"
+     "  last_error text, key text, created_at timestamptz,\n"
+     "  started_at timestamptz, finished_at timestamptz);\n"
+     "\n"
+     /* No row for a task that does not exist and for another role's task
+      * alike: a caller cannot tell them apart. */
+     "CREATE FUNCTION moontask.get(id bigint)\n"
+     "RETURNS SETOF moontask.task LANGUAGE sql STABLE ROWS 1 SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "  SELECT t.id, t.name, t.payload, t.state, t.run_at, t.attempts,\n"
+     "         t.max_attempts, t.last_error, t.key, t.created_at,\n"
+     "         t.started_at, t.finished_at\n"
+     "    FROM moontask.tasks t\n"
+     "   WHERE t.id = $1 AND moontask.owned_by_caller(t.created_by)\n"
+     "$fn$;\n"
+     "\n"
+     /* Only a scheduled task: a running one is in a handler's hands. A
+      * concurrent claim holds the row; once it commits the row is running
+      * and this returns false. */
+     "CREATE FUNCTION moontask.cancel(id bigint)\n"
+     "RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "BEGIN\n"
+     "  UPDATE moontask.tasks t SET state = 'cancelled', finished_at = now()\n"
+     "   WHERE t.id = $1 AND t.state = 'scheduled'\n"
+     "     AND moontask.owned_by_caller(t.created_by);\n"
+     "  RETURN FOUND;\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     /* Schedule names are one namespace for every role. Redefining
+      * another role's schedule would replace its task and payload with the
+      * caller's, so it is refused. Whoever last defined a schedule owns it
+      * and its future fires (a runtime's task-file schedules are the
+      * runtime's). */
+     "CREATE OR REPLACE FUNCTION moontask.schedule_recurring(name text, task text,\n"
+     "    payload jsonb, expression text, tz text DEFAULT 'UTC')\n"
+     "RETURNS void LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "#variable_conflict use_column\n"
+     "BEGIN\n"
+     "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n"
+     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n"
+     "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: payload must be a JSON object, not %',\n"
+     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF expression IS NULL OR btrim(expression) = '' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n"
+     "      USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  IF tz IS NULL OR btrim(tz) = '' THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n"
+     "      USING ERRCODE = '22023';\n"
+     "  END IF;\n"
+     "  INSERT INTO moontask.schedules AS s\n"
+     "    (name, task, payload, expression, tz, created_by)\n"
+     "  VALUES ($1, $2, $3, $4, $5, session_user)\n"
+     "  ON CONFLICT (name) DO UPDATE SET\n"
+     "    task = excluded.task, payload = excluded.payload,\n"
+     "    expression = excluded.expression, tz = excluded.tz,\n"
+     "    created_by = excluded.created_by,\n"
+     "    next_fire_at = CASE WHEN s.expression = excluded.expression\n"
+     "                         AND s.tz = excluded.tz AND s.error IS NULL\n"
+     "                        THEN s.next_fire_at END,\n"
+     "    error = NULL, updated_at = now()\n"
+     "  WHERE moontask.owned_by_caller(s.created_by);\n"
+     "  IF NOT FOUND THEN\n"
+     "    RAISE EXCEPTION 'moontask.schedule_recurring: schedule % belongs to another role',\n"
+     "      quote_literal(name) USING ERRCODE = '42501';\n"
+     "  END IF;\n"
+     "  PERFORM pg_notify('moontask_tasks', '');\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     /* Another role's schedule is, to the caller, no schedule: false. */
+     "CREATE OR REPLACE FUNCTION moontask.unschedule_recurring(name text)\n"
+     "RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "BEGIN\n"
+     "  DELETE FROM moontask.schedules s\n"
+     "   WHERE s.name = $1 AND moontask.owned_by_caller(s.created_by);\n"
+     "  RETURN FOUND;\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     /* complete's body already names moontask.tasks; it is the runtime's
+      * alone and is granted to no application. */
+     "ALTER FUNCTION moontask.complete(bigint, text) SECURITY DEFINER\n"
+     "  SET search_path = pg_catalog, pg_temp;\n"
+     "\n"
+     /* New functions are executable by PUBLIC by default, and the
+      * functions above are now the way around the tables' privileges: each
+      * role gets only what the README's grants give it. A later migration
+      * that adds a function must repeat the first statement. */
+     "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA moontask FROM PUBLIC;\n"
+     "REVOKE ALL ON ALL TABLES IN SCHEMA moontask FROM PUBLIC;\n"
+     "REVOKE ALL ON ALL SEQUENCES IN SCHEMA moontask FROM PUBLIC;\n"
+     "REVOKE ALL ON SCHEMA moontask FROM PUBLIC;\n"},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

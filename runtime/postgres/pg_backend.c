@@ -141,9 +141,14 @@ static const char schedules_lock_sql[] =
  * already inserted a no-op, so no fire is ever doubled. */
 static const char fire_sql[] =
     "WITH fired AS (\n"
-    "  INSERT INTO moontask.tasks (name, payload, run_at, schedule_name, fire_at)\n"
-    "  SELECT $2, $3::jsonb, to_timestamp(f), $1, to_timestamp(f)\n"
-    "    FROM unnest($4::bigint[]) AS f\n"
+    "  INSERT INTO moontask.tasks\n"
+    "    (name, payload, run_at, schedule_name, fire_at, created_by)\n"
+    /* The fires belong to whoever defined the schedule, not to the runtime:
+     * that role's moontask.get and cancel reach them. The row is locked by
+     * this transaction, so it is there. */
+    "  SELECT $2, $3::jsonb, to_timestamp(f), $1, to_timestamp(f), s.created_by\n"
+    "    FROM unnest($4::bigint[]) AS f, moontask.schedules s\n"
+    "   WHERE s.name = $1\n"
     "  ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
     "  DO NOTHING RETURNING 1),\n"
     /* Other runtimes may claim the new tasks too, once this commits. */
