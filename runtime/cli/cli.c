@@ -159,9 +159,15 @@ int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err) {
   return rc;
 }
 
-int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err) {
+mt_task_defaults_t mt_cli_task_defaults(const mt_cli_t *cli) {
   mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
+                                 .memory_limit = cli->cfg.memory_limit,
                                  .schemas_dir = cli->cfg.schemas_dir};
+  return defaults;
+}
+
+int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err) {
+  mt_task_defaults_t defaults = mt_cli_task_defaults(cli);
   return mt_lua_registry_load(cli->cfg.tasks_dir, &defaults, reg, err);
 }
 

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "config/config.h"
+#include "lua/tasks.h"
 #include "service/registry.h"
 
 typedef struct mt_cli_s {
@@ -29,6 +30,10 @@ int mt_cli_database_url(mt_cli_t *cli, const char **url, mt_err_t *err);
 int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err);
 
 int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err);
+
+/* What a task file leaves out takes these, from the configuration. The
+ * strings are cli's. */
+mt_task_defaults_t mt_cli_task_defaults(const mt_cli_t *cli);
 
 /* Prints "moontask: <message>" to stderr and returns the exit code for rc. */
 int mt_cli_fail(int rc, const mt_err_t *err);

@@ -47,8 +47,7 @@ int mt_cmd_check(mt_cli_t *cli) {
   int rc = no_arguments(cli, &err);
   if (rc != 0)
     return mt_cli_fail(rc, &err);
-  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
-                                 .schemas_dir = cli->cfg.schemas_dir};
+  mt_task_defaults_t defaults = mt_cli_task_defaults(cli);
   int problems =
       mt_lua_tasks_check(cli->cfg.tasks_dir, &defaults, print_problem, NULL);
   if (problems > 0) {

@@ -21,11 +21,11 @@ static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
     if (r > 0) {
       char *end;
       long n = strtol(v, &end, 10);
-      if (*end != '\0' || n < 1 || n > 1024)
+      if (*end != '\0' || n < 1 || n > MT_WORKERS_MAX)
         return mt_err_set(err, MT_EINVAL,
-                          "--workers must be a number from 1 to 1024, not "
+                          "--workers must be a number from 1 to %d, not "
                           "\"%s\"",
-                          v);
+                          MT_WORKERS_MAX, v);
       cli->cfg.workers = (int)n;
     } else if (strcmp(cli->argv[i], "--drain") == 0) {
       *drain = 1;
@@ -152,8 +152,7 @@ int mt_cmd_run(mt_cli_t *cli) {
       .tasks_dir = cli->cfg.tasks_dir,
       .owner = owner,
       .workers = cli->cfg.workers,
-      .defaults = {.timeout = cli->cfg.task_timeout,
-                   .schemas_dir = cli->cfg.schemas_dir},
+      .defaults = mt_cli_task_defaults(cli),
       .wake = mt_discovery_wake,
       .wake_arg = discovery,
   };

@@ -22,6 +22,7 @@
 #include "lua/json.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
+#include "postgres/sql_guard.h"
 #include "service/service.h"
 
 typedef struct try_args_s {
@@ -273,17 +274,19 @@ int mt_cmd_try(mt_cli_t *cli) {
 
   if ((rc = parse_try_args(cli, &a, &err)) != 0)
     goto done;
-  mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
-                                 .schemas_dir = cli->cfg.schemas_dir};
+  mt_task_defaults_t defaults = mt_cli_task_defaults(cli);
   if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
       (rc = mt_lua_worker_new(&w, cli->cfg.tasks_dir, &defaults, &err)) != 0 ||
       (rc = mt_cli_connect(cli, &conn, &err)) != 0 ||
       (rc = exec_script(conn, "BEGIN", &err)) != 0)
     goto done;
   for (int i = 0; i < a.nsetup; i++) {
-    if ((rc = exec_script(conn, a.setup[i], &err)) != 0) {
+    /* Setup shares the handler's transaction, and the same rule: a
+     * COMMIT here would leave rows behind in a real database. */
+    if ((rc = mt_sql_guard_check(a.setup[i], &err)) != 0 ||
+        (rc = exec_script(conn, a.setup[i], &err)) != 0) {
       mt_err_t detail = err;
-      rc = mt_err_set(&err, MT_EDB, "setup statement %d: %s", i + 1,
+      rc = mt_err_set(&err, rc, "setup statement %d: %s", i + 1,
                       detail.msg);
       goto done;
     }

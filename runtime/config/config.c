@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lua/env.h"
+#include "service/registry.h"
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -25,7 +26,73 @@ static void set_defaults(mt_config_t *cfg) {
   cfg->lease_timeout = 30;
   cfg->task_timeout = 60;
   cfg->shutdown_grace = 30;
+  cfg->memory_limit = MT_LUA_DEFAULT_MEMORY_LIMIT;
   cfg->migrate_on_run = 1;
+}
+
+/* Every key config.lua may set. Anything else is refused by name: a typo
+ * such as task_timout would otherwise do nothing, silently. */
+static const char *const known_keys[] = {
+    "database_url",  "backend",       "tasks_dir",      "schemas_dir",
+    "workers",       "poll_interval", "lease_timeout",  "task_timeout",
+    "shutdown_grace", "memory_limit", "migrate",        NULL};
+
+/* Edit distance, for "did you mean". Keys are short; a row suffices. */
+static size_t distance(const char *a, const char *b) {
+  size_t n = strlen(b), row[64];
+  if (n >= sizeof row / sizeof *row)
+    return (size_t)-1;
+  for (size_t j = 0; j <= n; j++)
+    row[j] = j;
+  for (size_t i = 1; a[i - 1]; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= n; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best)
+        best = up + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[n];
+}
+
+/* Stack: t -> t. Refuses a key of the returned table that is not a
+ * setting, suggesting the nearest one. */
+static int check_keys(lua_State *L, const char *file, mt_err_t *err) {
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      return mt_err_set(err, MT_ECONFIG,
+                        "%s: the table must have only named settings", file);
+    }
+    const char *key = lua_tostring(L, -1);
+    const char *nearest = NULL;
+    size_t best = 3; /* two edits at most make a suggestion */
+    int known = 0;
+    for (const char *const *k = known_keys; *k && !known; k++) {
+      size_t d = distance(key, *k);
+      known = d == 0;
+      if (d < best) {
+        best = d;
+        nearest = *k;
+      }
+    }
+    if (!known) {
+      int rc = mt_err_set(err, MT_ECONFIG, "%s: unknown setting \"%.100s\"%s%s%s",
+                          file, key, nearest ? " (did you mean " : "",
+                          nearest ? nearest : "", nearest ? "?)" : "");
+      lua_pop(L, 1);
+      return rc;
+    }
+  }
+  return 0;
 }
 
 /* Reads t[key] (table at index -1) as a string; absent keys leave *slot. */
@@ -42,21 +109,31 @@ static int read_string(lua_State *L, const char *file, const char *key,
   return rc;
 }
 
+/* Reads t[key] as a number in [min, max], a whole one when integer is set
+ * (2.5 workers is a mistake, not 2). */
 static int read_number(lua_State *L, const char *file, const char *key,
-                       double *slot, double min, mt_err_t *err) {
+                       double *slot, double min, double max, int integer,
+                       mt_err_t *err) {
   int rc = 0;
   int type = lua_getfield(L, -1, key);
-  if (type == LUA_TNUMBER && lua_tonumber(L, -1) >= min)
-    *slot = lua_tonumber(L, -1);
+  double v = lua_tonumber(L, -1);
+  if (type == LUA_TNUMBER && v >= min && v <= max &&
+      (!integer || v == (double)(long long)v))
+    *slot = v;
   else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be a number >= %g", file,
-                    key, min);
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: %s must be %s from %.15g to %.15g, not %s", file, key,
+                    integer ? "a whole number" : "a number", min, max,
+                    type == LUA_TNUMBER || type == LUA_TSTRING
+                        ? lua_tostring(L, -1)
+                        : lua_typename(L, type));
   lua_pop(L, 1);
   return rc;
 }
 
 /* Runs config.lua with only what a configuration needs: os.getenv and the
- * pure libraries. Stack: pushes the returned table on success. */
+ * pure libraries, under the load time limit. Stack: pushes the returned
+ * table on success. */
 static int run_config_file(lua_State *L, const char *file, mt_err_t *err) {
   luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
   luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
@@ -77,7 +154,7 @@ static int run_config_file(lua_State *L, const char *file, mt_err_t *err) {
 
   if (luaL_loadfilex(L, file, "t") != LUA_OK)
     return mt_err_set(err, MT_ECONFIG, "%s", lua_tostring(L, -1));
-  if (mt_lua_pcall(L, 0, 1, err) != 0)
+  if (mt_lua_pcall_load(L, file, 0, 1, err) != 0)
     return MT_ECONFIG;
   if (!lua_istable(L, -1))
     return mt_err_set(err, MT_ECONFIG, "%s: must return a table, not %s", file,
@@ -87,35 +164,44 @@ static int run_config_file(lua_State *L, const char *file, mt_err_t *err) {
 
 static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
   int rc;
-  lua_State *L = luaL_newstate();
+  mt_lua_guard_t guard;
+  lua_State *L = mt_lua_state_new(&guard);
   if (L == NULL)
-    return MT_ENOMEM;
-  if ((rc = run_config_file(L, file, err)) != 0)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  guard.limit = (size_t)MT_LUA_DEFAULT_MEMORY_LIMIT;
+  if ((rc = run_config_file(L, file, err)) != 0 ||
+      (rc = check_keys(L, file, err)) != 0)
     goto done;
 
   double workers = cfg->workers, migrate = cfg->migrate_on_run;
+  double memory_limit = (double)cfg->memory_limit;
   int type = lua_getfield(L, -1, "migrate");
   if (type == LUA_TBOOLEAN)
     migrate = lua_toboolean(L, -1);
+  else if (type != LUA_TNIL)
+    rc = mt_err_set(err, MT_ECONFIG, "%s: migrate must be true or false",
+                    file);
   lua_pop(L, 1);
-  if ((rc = read_string(L, file, "database_url", &cfg->database_url, err)) ||
+  if (rc != 0 ||
+      (rc = read_string(L, file, "database_url", &cfg->database_url, err)) ||
       (rc = read_string(L, file, "backend", &cfg->backend, err)) ||
       (rc = read_string(L, file, "tasks_dir", &cfg->tasks_dir, err)) ||
       (rc = read_string(L, file, "schemas_dir", &cfg->schemas_dir, err)) ||
-      (rc = read_number(L, file, "workers", &workers, 1, err)) ||
-      (workers > 1024 &&
-       (rc = mt_err_set(err, MT_ECONFIG, "%s: workers must be at most 1024",
-                        file))) ||
+      (rc = read_number(L, file, "workers", &workers, 1, MT_WORKERS_MAX, 1,
+                        err)) ||
       (rc = read_number(L, file, "poll_interval", &cfg->poll_interval, 0.001,
-                        err)) ||
+                        3600, 0, err)) ||
       (rc = read_number(L, file, "lease_timeout", &cfg->lease_timeout, 1,
-                        err)) ||
-      (rc = read_number(L, file, "task_timeout", &cfg->task_timeout, 0.001,
-                        err)) ||
+                        86400, 0, err)) ||
+      (rc = read_number(L, file, "task_timeout", &cfg->task_timeout,
+                        MT_TIMEOUT_MIN, MT_TIMEOUT_MAX, 0, err)) ||
       (rc = read_number(L, file, "shutdown_grace", &cfg->shutdown_grace, 0,
-                        err)))
+                        86400, 0, err)) ||
+      (rc = read_number(L, file, "memory_limit", &memory_limit,
+                        MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1, err)))
     goto done;
   cfg->workers = (int)workers;
+  cfg->memory_limit = (size_t)memory_limit;
   cfg->migrate_on_run = (int)migrate;
 done:
   lua_close(L);

@@ -10,7 +10,12 @@
 #ifndef MT_CONFIG_H
 #define MT_CONFIG_H
 
+#include <stddef.h>
+
 #include "common/error.h"
+
+/* The most worker threads a runtime may have (config and --workers). */
+#define MT_WORKERS_MAX 1024
 
 typedef struct mt_config_s {
   char *config_file;   /* the file that was loaded, NULL when none */
@@ -23,6 +28,7 @@ typedef struct mt_config_s {
   double lease_timeout;
   double task_timeout;
   double shutdown_grace;
+  size_t memory_limit; /* bytes per Lua state; a task file may override */
   int migrate_on_run;  /* `run` migrates first unless this is 0 */
 } mt_config_t;
 

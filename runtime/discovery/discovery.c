@@ -41,7 +41,6 @@ struct mt_discovery_s {
   uv_signal_t sigterm, sigint;
   double next_due;     /* epoch of the earliest future task heard of */
   double schedules_at; /* epoch when schedules were last looked at */
-  int capacity;
   int stopping;
   int rc;
   mt_err_t err;
@@ -92,11 +91,25 @@ static int claim(mt_discovery_t *d, int room) {
  * along with the next claim, and otherwise a short timer sends them. */
 static void tick(mt_discovery_t *d) {
   mt_backend_t *b = d->opts.backend;
+  /* Tasks that no worker could run (none had a connection) go back
+   * unstarted, their attempt not counted. Should that fail too, they stay
+   * held, their leases kept, until a later tick. */
+  mt_task_t *back = mt_executor_take_given_back(d->ex);
+  if (back != NULL && b->ops->release(b, back, &d->err) != 0) {
+    fail(d, MT_EDB);
+    mt_executor_give_back(d->ex, back);
+    back = NULL;
+  }
+  while (back != NULL) {
+    mt_task_t *next = back->next;
+    mt_task_free(back);
+    back = next;
+  }
   /* Counts first: a worker adds its task to the done list before it stops
    * counting as running, so running == 0 here means the claim below
    * acknowledges every finished task. */
-  int queued, running;
-  mt_executor_load(d->ex, &queued, &running);
+  int queued, running, online;
+  mt_executor_load(d->ex, &queued, &running, &online);
   if (d->stopping) {
     if (running == 0 && queued == 0) {
       claim(d, 0);
@@ -104,11 +117,13 @@ static void tick(mt_discovery_t *d) {
     }
     return;
   }
+  /* Only workers with a connection take tasks: claim for them alone. */
+  int capacity = online * PREFETCH_PER_WORKER;
   int claimed = -1;
-  if (queued < d->capacity / 2)
-    claimed = claim(d, d->capacity - queued - running > 0
-                           ? d->capacity - queued - running
-                           : d->capacity / 2);
+  if (capacity > 0 && queued < capacity / 2)
+    claimed = claim(d, capacity - queued - running > 0
+                           ? capacity - queued - running
+                           : capacity / 2);
   else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
     uv_timer_start(&d->ack_timer, on_ack_timer, ACK_DELAY_MS, 0);
   if (d->opts.drain && claimed == 0 && queued == 0 && running == 0) {
@@ -303,7 +318,6 @@ int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
   d->opts = *opts;
   d->wake_fd = -1;
   d->next_due = INFINITY;
-  d->capacity = opts->workers * PREFETCH_PER_WORKER;
   if (uv_loop_init(&d->loop) != 0) {
     free(d);
     return mt_err_set(err, MT_ESYS, "cannot create the event loop");

@@ -1,7 +1,9 @@
 #include "executor/executor.h"
 
 #include <inttypes.h>
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,14 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/text.h"
 #include "executor/task_tx.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
 #include "postgres/pg_backend.h"
 #include "service/service.h"
-
-/* The longest a retry waits, however many attempts came before. */
-#define MAX_RETRY_DELAY 3600.0
 
 typedef struct worker_s {
   mt_executor_t *ex;
@@ -26,6 +28,8 @@ typedef struct worker_s {
   PGconn *conn;
   unsigned int seed;
   int started;
+  int offline;      /* no connection: takes no task; under ex->lock */
+  double backoff;   /* seconds until the next connection attempt */
   int64_t current; /* the task being run, 0 when idle; under ex->lock */
 } worker_t;
 
@@ -36,6 +40,8 @@ struct mt_executor_s {
   pthread_cond_t ready;
   mt_task_t *head, *tail; /* the queue */
   int queued, running;
+  int offline;            /* workers without a connection */
+  mt_task_t *given_back;  /* claimed tasks no worker can run, for release */
   int64_t *done;
   size_t done_count, done_cap;
   int stopping;
@@ -64,21 +70,106 @@ static const char fail_sql[] =
 static double retry_delay(const mt_task_def_t *def, int attempt,
                           unsigned int *seed) {
   double delay = def->retry_delay * pow(2, attempt - 1);
-  if (delay > MAX_RETRY_DELAY)
-    delay = MAX_RETRY_DELAY;
+  if (delay > MT_RETRY_DELAY_MAX)
+    delay = MT_RETRY_DELAY_MAX;
   /* +-25% jitter keeps tasks that failed together from retrying together. */
   double jitter = 0.75 + 0.5 * ((double)rand_r(seed) / RAND_MAX);
   return delay * jitter;
 }
 
+/* Connection attempts of a worker that has none back off from this to at
+ * most BACKOFF_MAX seconds. */
+#define BACKOFF_MIN 0.1
+#define BACKOFF_MAX 5.0
+
+/* Whether the connection is usable: open, idle, out of pipeline mode, and
+ * not closed by the server while the worker waited (an idle session
+ * killed by an administrator or a restart shows up as a readable socket).
+ * A poll() without waiting costs a syscall; a task that failed on a dead
+ * connection would cost an attempt. */
+static int connection_ok(PGconn *conn) {
+  if (conn == NULL || PQstatus(conn) != CONNECTION_OK ||
+      PQtransactionStatus(conn) != PQTRANS_IDLE ||
+      PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
+    return 0;
+  /* A killed session first delivers its FATAL message, then the end of
+   * the stream: read until nothing more is waiting, so that the end is
+   * seen too. */
+  struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+  for (int i = 0; i < 8 && poll(&pfd, 1, 0) > 0; i++)
+    if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+      return 0;
+  PGnotify *n;
+  while ((n = PQnotifies(conn)) != NULL)
+    PQfreemem(n);
+  return 1;
+}
+
+/* Makes sure the worker has a live connection in a clean state (no open
+ * transaction, no pipeline left over from a failure), reconnecting if not:
+ * whatever a failed task left behind must not leak into the next one. */
+static int ensure_connection(worker_t *w, mt_err_t *err) {
+  if (connection_ok(w->conn))
+    return 0;
+  PQfinish(w->conn);
+  char app[64];
+  snprintf(app, sizeof app, "moontask worker %d", w->index);
+  w->conn = mt_pg_connect(w->ex->opts.database_url, app, err);
+  return w->conn != NULL ? 0 : MT_EDB;
+}
+
+/* Sleeps until the worker's next connection attempt, or until the
+ * executor stops. Called and returns with ex->lock held. */
+static void wait_backoff(worker_t *w) {
+  mt_executor_t *ex = w->ex;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  double at = (double)until.tv_sec + until.tv_nsec / 1e9 + w->backoff;
+  until.tv_sec = (time_t)at;
+  until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+  while (!ex->stopping &&
+         pthread_cond_timedwait(&ex->ready, &ex->lock, &until) != ETIMEDOUT)
+    ;
+  w->backoff = w->backoff * 2 < BACKOFF_MAX ? w->backoff * 2 : BACKOFF_MAX;
+}
+
+/* Records the outcome of a task the worker holds. The statement must
+ * reach the database: when the connection is gone (what failed the task
+ * may have killed it), the worker reconnects and retries, backing off,
+ * still holding the task, so that its lease is kept and last_error gets
+ * the real cause rather than "lease expired". Only the shutdown's abort
+ * gives up; the lease then returns the task. */
 static void record_outcome(worker_t *w, const char *sql, int nparams,
                            const char *const *params) {
+  mt_executor_t *ex = w->ex;
   mt_err_t err;
-  PGresult *res = mt_pg_exec(w->conn, sql, nparams, params, &err);
-  if (res == NULL)
-    fprintf(stderr, "moontask: worker %d: cannot record task state: %s\n",
-            w->index, err.msg);
-  PQclear(res);
+  w->backoff = BACKOFF_MIN;
+  for (;;) {
+    if (ensure_connection(w, &err) == 0) {
+      PGresult *res = mt_pg_exec(w->conn, sql, nparams, params, &err);
+      PQclear(res);
+      if (res != NULL)
+        return;
+      if (PQstatus(w->conn) == CONNECTION_OK) {
+        /* The database refused the statement itself: retrying would not
+         * help. */
+        fprintf(stderr, "moontask: worker %d: cannot record task state: %s\n",
+                w->index, err.msg);
+        return;
+      }
+    }
+    fprintf(stderr,
+            "moontask: worker %d: cannot record task state: %s; retrying "
+            "in %gs\n",
+            w->index, err.msg, w->backoff);
+    pthread_mutex_lock(&ex->lock);
+    if (!atomic_load(&ex->abort))
+      wait_backoff(w);
+    int give_up = atomic_load(&ex->abort);
+    pthread_mutex_unlock(&ex->lock);
+    if (give_up)
+      return;
+  }
 }
 
 static void record_failure(worker_t *w, const mt_task_t *task,
@@ -96,8 +187,13 @@ static void record_failure(worker_t *w, const mt_task_t *task,
                           delay,   w->ex->opts.owner,
                           permanent ? "true" : "false"};
   record_outcome(w, fail_sql, 6, params);
+  /* The message is the handler's, and may carry anything. */
+  mt_buf_t safe = MT_BUF_INIT;
+  mt_text_escape(&safe, message, 1);
   fprintf(stderr, "moontask: task %s #%s attempt %d/%d failed: %s\n",
-          task->name, id, task->attempt, max_attempts, message);
+          task->name, id, task->attempt, max_attempts,
+          safe.data != NULL ? safe.data : message);
+  mt_buf_free(&safe);
 }
 
 static void release_task(worker_t *w, const mt_task_t *task) {
@@ -125,37 +221,18 @@ static void add_done(mt_executor_t *ex, int64_t id) {
   pthread_mutex_unlock(&ex->lock);
 }
 
-/* Makes sure the worker has a live connection in a clean state (no open
- * transaction, no pipeline left over from a failure), reconnecting if not:
- * whatever a failed task left behind must not leak into the next one. */
-static int ensure_connection(worker_t *w, mt_err_t *err) {
-  if (w->conn != NULL && PQstatus(w->conn) == CONNECTION_OK &&
-      PQtransactionStatus(w->conn) == PQTRANS_IDLE &&
-      PQpipelineStatus(w->conn) == PQ_PIPELINE_OFF)
-    return 0;
-  PQfinish(w->conn);
-  char app[64];
-  snprintf(app, sizeof app, "moontask worker %d", w->index);
-  w->conn = mt_pg_connect(w->ex->opts.database_url, app, err);
-  return w->conn != NULL ? 0 : MT_EDB;
-}
-
 static void run_task(worker_t *w, mt_task_t *task) {
   mt_executor_t *ex = w->ex;
   mt_err_t err;
-  if (ensure_connection(w, &err) != 0) {
-    /* Leave the task to its lease: it returns once the lease lapses. */
-    fprintf(stderr, "moontask: worker %d: %s\n", w->index, err.msg);
-    return;
-  }
   const mt_task_def_t *def =
       mt_registry_find(mt_lua_worker_registry(w->lua), task->name);
+  double timeout = def ? def->timeout : ex->opts.defaults.timeout;
   mt_tx_t tx = {
       .conn = w->conn,
       .owner = ex->opts.owner,
       .registry = mt_lua_worker_registry(w->lua),
       .task_id = task->id,
-      .deadline = mt_now() + (def ? def->timeout : ex->opts.defaults.timeout),
+      .deadline = mt_now() + timeout,
       .abort = &ex->abort,
   };
   /* A payload that reached the table without the TaskService's check (the
@@ -184,13 +261,49 @@ static void run_task(worker_t *w, mt_task_t *task) {
     release_task(w, task);
   } else if (rc == MT_ETIMEDOUT) {
     char msg[128];
-    snprintf(msg, sizeof msg, "task timed out after %gs",
-             def ? def->timeout : ex->opts.defaults.timeout);
+    snprintf(msg, sizeof msg, "task timed out after %gs", timeout);
     record_failure(w, task, def, 0, msg);
   } else {
     record_failure(w, task, def, rc == MT_ENOTASK || rc == MT_EPAYLOAD,
                    err.msg);
   }
+  if (rc == MT_ENOMEM) {
+    /* Whatever the handler kept reachable goes with the old state. def
+     * points into it: nothing below may use it. */
+    mt_err_t why;
+    if (mt_lua_worker_renew(w->lua, &why) != 0)
+      fprintf(stderr, "moontask: worker %d: cannot reload tasks after a "
+                      "memory limit was hit: %s\n",
+              w->index, why.msg);
+  }
+}
+
+/* Called with ex->lock held when a worker finds it has no connection: it
+ * takes no task until it has one again. When no worker has one, the queued
+ * tasks are handed back to discovery, which releases them unstarted (their
+ * attempt not counted) instead of leaving them to their lease. */
+static void go_offline(worker_t *w, const mt_err_t *err) {
+  mt_executor_t *ex = w->ex;
+  if (!w->offline) {
+    w->offline = 1;
+    ex->offline++;
+    w->backoff = BACKOFF_MIN;
+  }
+  fprintf(stderr,
+          "moontask: worker %d: %s; taking no tasks, retrying in %gs\n",
+          w->index, err->msg, w->backoff);
+  if (ex->offline == ex->opts.workers && ex->head != NULL) {
+    mt_task_t **end = &ex->given_back;
+    while (*end != NULL)
+      end = &(*end)->next;
+    *end = ex->head; /* under ex->lock, as mt_executor_give_back would */
+    ex->head = ex->tail = NULL;
+    ex->queued = 0;
+  }
+  pthread_mutex_unlock(&ex->lock);
+  ex->opts.wake(ex->opts.wake_arg);
+  pthread_mutex_lock(&ex->lock);
+  wait_backoff(w);
 }
 
 static void *worker_main(void *arg) {
@@ -198,10 +311,30 @@ static void *worker_main(void *arg) {
   mt_executor_t *ex = w->ex;
   pthread_mutex_lock(&ex->lock);
   for (;;) {
-    while (ex->head == NULL && !ex->stopping)
+    while (ex->head == NULL && !ex->stopping && !w->offline)
       pthread_cond_wait(&ex->ready, &ex->lock);
-    if (ex->head == NULL)
+    if (ex->stopping && ex->head == NULL)
       break;
+    /* A connection first: a task taken without one would be lost to its
+     * lease, and an attempt with it. */
+    pthread_mutex_unlock(&ex->lock);
+    mt_err_t err;
+    int connected = ensure_connection(w, &err) == 0;
+    pthread_mutex_lock(&ex->lock);
+    if (!connected) {
+      go_offline(w, &err);
+      continue;
+    }
+    if (w->offline) {
+      w->offline = 0;
+      ex->offline--;
+      fprintf(stderr, "moontask: worker %d: connected again\n", w->index);
+      pthread_mutex_unlock(&ex->lock);
+      ex->opts.wake(ex->opts.wake_arg); /* there is room to claim into */
+      pthread_mutex_lock(&ex->lock);
+    }
+    if (ex->head == NULL)
+      continue;
     mt_task_t *task = ex->head;
     ex->head = task->next;
     if (ex->head == NULL)
@@ -285,11 +418,30 @@ void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks) {
   pthread_mutex_unlock(&ex->lock);
 }
 
-void mt_executor_load(mt_executor_t *ex, int *queued, int *running) {
+void mt_executor_load(mt_executor_t *ex, int *queued, int *running,
+                      int *online) {
   pthread_mutex_lock(&ex->lock);
   *queued = ex->queued;
   *running = ex->running;
+  *online = ex->opts.workers - ex->offline;
   pthread_mutex_unlock(&ex->lock);
+}
+
+void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks) {
+  pthread_mutex_lock(&ex->lock);
+  mt_task_t **end = &ex->given_back;
+  while (*end != NULL)
+    end = &(*end)->next;
+  *end = tasks;
+  pthread_mutex_unlock(&ex->lock);
+}
+
+mt_task_t *mt_executor_take_given_back(mt_executor_t *ex) {
+  pthread_mutex_lock(&ex->lock);
+  mt_task_t *tasks = ex->given_back;
+  ex->given_back = NULL;
+  pthread_mutex_unlock(&ex->lock);
+  return tasks;
 }
 
 size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids) {
@@ -305,10 +457,14 @@ size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids) {
 size_t mt_executor_held(mt_executor_t *ex, int64_t **ids) {
   pthread_mutex_lock(&ex->lock);
   size_t cap = (size_t)ex->queued + (size_t)ex->opts.workers + ex->done_count;
+  for (mt_task_t *t = ex->given_back; t != NULL; t = t->next)
+    cap++;
   size_t n = 0;
   int64_t *held = malloc((cap ? cap : 1) * sizeof *held);
   if (held != NULL) {
     for (mt_task_t *t = ex->head; t != NULL; t = t->next)
+      held[n++] = t->id;
+    for (mt_task_t *t = ex->given_back; t != NULL; t = t->next)
       held[n++] = t->id;
     for (int i = 0; i < ex->opts.workers; i++)
       if (ex->workers[i].current != 0)
@@ -347,6 +503,10 @@ void mt_executor_stop(mt_executor_t *ex) {
     PQfinish(w->conn);
   }
   for (mt_task_t *t = ex->head, *next; t != NULL; t = next) {
+    next = t->next;
+    mt_task_free(t);
+  }
+  for (mt_task_t *t = ex->given_back, *next; t != NULL; t = next) {
     next = t->next;
     mt_task_free(t);
   }

@@ -40,15 +40,26 @@ int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
 /* Queues a list of claimed tasks (linked by ->next); takes ownership. */
 void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks);
 
-/* Tasks queued and not yet started, plus those running. */
-void mt_executor_load(mt_executor_t *ex, int *queued, int *running);
+/* Tasks queued and not yet started, those running, and the workers that
+ * have a database connection (only they take tasks: claim for them). */
+void mt_executor_load(mt_executor_t *ex, int *queued, int *running,
+                      int *online);
+
+/* Removes and returns the claimed tasks that no worker could run because
+ * none had a connection. The caller releases them unstarted, so that their
+ * attempt does not count, and frees them. */
+mt_task_t *mt_executor_take_given_back(mt_executor_t *ex);
+
+/* Puts tasks taken with mt_executor_take_given_back back, when they could
+ * not be released yet: they stay held (and leased) until a later try. */
+void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks);
 
 /* Moves the ids of tasks completed without a transaction into *ids (caller
  * frees). Returns their number. */
 size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids);
 
-/* The ids of every task this executor holds: queued, running, or finished
- * but not yet acknowledged. Their leases are the ones to keep alive.
+/* The ids of every task this executor holds: queued, running, given back,
+ * or finished but not yet acknowledged. Their leases are the ones to keep alive.
  * Returns their number, or (size_t)-1 without memory; *ids is the
  * caller's to free. */
 size_t mt_executor_held(mt_executor_t *ex, int64_t **ids);

@@ -2,8 +2,25 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "common/buf.h"
+#include "common/clock.h"
 #include "postgres/pg.h"
+#include "postgres/sql_guard.h"
+
+/* Whatever a handler did to its session, undone inside its transaction so
+ * that it commits with it: settings (RESET ALL), role and session user,
+ * prepared statements, cursors held past the transaction, LISTENs, session
+ * advisory locks, temporary tables, sequence state. It is DISCARD ALL less
+ * DISCARD PLANS (plans change no result, and keeping them keeps
+ * moontask.complete() planned), and unlike DISCARD ALL it may run inside
+ * the transaction, so it travels in the commit's round trip. */
+static const char reset_session_sql[] =
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
+    "DEALLOCATE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); "
+    "DISCARD TEMP; DISCARD SEQUENCES; ";
 
 static int check_usable(mt_tx_t *tx, mt_err_t *err) {
   if (atomic_load(tx->abort))
@@ -17,7 +34,7 @@ static int check_usable(mt_tx_t *tx, mt_err_t *err) {
 int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
                 const char *const *params, PGresult **out, mt_err_t *err) {
   int rc = check_usable(tx, err);
-  if (rc != 0)
+  if (rc != 0 || (rc = mt_sql_guard_check(sql, err)) != 0)
     return rc;
   mt_pg_stmt_t stmts[2] = {{"BEGIN", 0, NULL}, {sql, nparams, params}};
   PGresult *results[2];
@@ -39,44 +56,47 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
     return rc;
   }
   if (PQtransactionStatus(tx->conn) != PQTRANS_INTRANS) {
-    /* COMMIT or ROLLBACK in a handler would separate its effects from its
-     * `completed` mark; what ran so far cannot be taken back, but the task
-     * fails loudly instead of carrying on outside a transaction. */
+    /* The guard lets no transaction control through; should PostgreSQL
+     * grow a new way out, the task still fails loudly rather than carry
+     * on outside a transaction. */
     PQclear(results[1]);
     return mt_err_set(err, MT_EINVAL,
-                      "a handler must not end its transaction (COMMIT, "
-                      "ROLLBACK): the task's transaction ends with it");
+                      "the statement ended the task's transaction, which "
+                      "only the runtime may do");
   }
   *out = results[1];
   return 0;
 }
 
 int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
-  char id[32];
-  snprintf(id, sizeof id, "%" PRId64, tx->task_id);
-  const char *params[] = {id, tx->owner};
-  mt_pg_stmt_t stmts[2] = {
-      {"SELECT moontask.complete($1, $2)", 2, params},
-      {"COMMIT", 0, NULL},
-  };
-  PGresult *results[2];
+  mt_buf_t sql = MT_BUF_INIT;
+  char *owner = PQescapeLiteral(tx->conn, tx->owner, strlen(tx->owner));
+  int rc = owner == NULL ||
+                   mt_buf_printf(&sql,
+                                 "%sSELECT moontask.complete(%" PRId64
+                                 ", %s); COMMIT",
+                                 reset_session_sql, tx->task_id, owner) != 0
+               ? mt_err_set(err, MT_ENOMEM, "out of memory")
+               : 0;
+  PQfreemem(owner);
   /* Committing is not interrupted: a handler that finished has earned it. */
-  int rc = mt_pg_pipeline(tx->conn, stmts, 2, results, tx->deadline + 30,
-                          NULL, err);
-  PQclear(results[0]);
-  PQclear(results[1]);
+  if (rc == 0)
+    rc = mt_pg_exec_script(tx->conn, sql.data, tx->deadline + 30, err);
+  mt_buf_free(&sql);
+  if (rc != 0)
+    mt_tx_rollback(tx);
   tx->begun = 0;
-  if (rc != 0 && PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
-    PGresult *res = PQexec(tx->conn, "ROLLBACK");
-    PQclear(res);
-  }
   return rc;
 }
 
 void mt_tx_rollback(mt_tx_t *tx) {
-  if (PQtransactionStatus(tx->conn) != PQTRANS_IDLE) {
-    PGresult *res = PQexec(tx->conn, "ROLLBACK");
-    PQclear(res);
-  }
+  if (PQstatus(tx->conn) == CONNECTION_OK &&
+      PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
+    PQclear(PQexec(tx->conn, "ROLLBACK"));
+  /* A rollback undoes settings but not everything: prepared statements,
+   * session advisory locks and sequence state outlive it. The next task
+   * gets a clean session either way; this path is not the hot one. */
+  if (tx->begun && PQstatus(tx->conn) == CONNECTION_OK)
+    PQclear(PQexec(tx->conn, "DISCARD ALL"));
   tx->begun = 0;
 }

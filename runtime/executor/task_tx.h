@@ -31,14 +31,18 @@ typedef struct mt_tx_s {
 } mt_tx_t;
 
 /* Runs one statement in the task's transaction, beginning it first if need
- * be. *out receives the result on success. */
+ * be. *out receives the result on success. A statement that would end,
+ * chain or prepare the transaction is refused (postgres/sql_guard.h). */
 int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
                 const char *const *params, PGresult **out, mt_err_t *err);
 
-/* Marks the task completed and commits, in one round trip. */
+/* Marks the task completed and commits, in one round trip that also resets
+ * whatever the handler did to its session (settings, role, prepared
+ * statements, locks, ...), so that the next task starts clean. */
 int mt_tx_commit(mt_tx_t *tx, mt_err_t *err);
 
-/* Rolls back if a transaction is open. */
+/* Rolls back if a transaction is open, and when the handler ran any SQL,
+ * clears what it may have left in the session (DISCARD ALL). */
 void mt_tx_rollback(mt_tx_t *tx);
 
 #endif

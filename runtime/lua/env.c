@@ -6,9 +6,136 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "lua/json.h"
+#include "lua/pattern.h"
 
 #define SANDBOX_KEY "moontask.sandbox"
+
+/* How often, in VM instructions, the hook looks at the clock. Reading the
+ * monotonic clock costs some tens of nanoseconds; every 1000 instructions
+ * keeps that well under 1% while stopping a runaway loop within microseconds
+ * of its deadline. */
+#define HOOK_INTERVAL 1000
+
+/* Once the memory limit is reached, unwinding still needs a little memory
+ * (the error message, the traceback); this much more is allowed for it. */
+#define UNWIND_HEADROOM (1024 * 1024)
+
+/* ---- The guard --------------------------------------------------------- */
+
+mt_lua_guard_t *mt_lua_guard(lua_State *L) {
+  return *(mt_lua_guard_t **)lua_getextraspace(L);
+}
+
+/* Counts every byte the state holds. A growing allocation that would pass
+ * the limit is refused; Lua then runs a full collection and asks again, so
+ * only a second refusal in a row means the script's live data really is
+ * too big, and stops it. Shrinking never fails, as Lua requires. */
+static void *guarded_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  mt_lua_guard_t *g = ud;
+  size_t old = ptr != NULL ? osize : 0;
+  if (nsize == 0) {
+    free(ptr);
+    g->used -= old;
+    return NULL;
+  }
+  if (nsize > old && g->limit > 0) {
+    size_t cap = g->limit;
+    if (g->stopping == MT_LUA_OUT_OF_MEMORY)
+      cap += UNWIND_HEADROOM;
+    if (g->used - old + nsize > cap) {
+      if (g->refused && g->stopping == MT_LUA_RUNNING)
+        g->stopping = MT_LUA_OUT_OF_MEMORY;
+      g->refused = 1;
+      return NULL;
+    }
+  }
+  void *p = realloc(ptr, nsize);
+  if (p == NULL)
+    return NULL;
+  if (nsize > old)
+    g->refused = 0;
+  g->used = g->used - old + nsize;
+  return p;
+}
+
+const char *mt_lua_guard_reason(const mt_lua_guard_t *g, char *buf,
+                                size_t size) {
+  switch (g->stopping) {
+  case MT_LUA_TIMED_OUT:
+    return "timed out";
+  case MT_LUA_ABORTED:
+    return "the runtime is shutting down: task aborted";
+  case MT_LUA_OUT_OF_MEMORY:
+    snprintf(buf, size, "memory limit of %.3g MiB exceeded",
+             (double)g->limit / (1024 * 1024));
+    return buf;
+  default:
+    return "running";
+  }
+}
+
+/* Raises the guard's error once a limit is passed. Every path that could
+ * keep a script going checks here: the count hook, and long C calls. */
+static void check_guard(lua_State *L, mt_lua_guard_t *g) {
+  if (g->stopping == MT_LUA_RUNNING) {
+    if (g->abort != NULL && atomic_load(g->abort))
+      g->stopping = MT_LUA_ABORTED;
+    else if (g->deadline > 0 && mt_now() > g->deadline)
+      g->stopping = MT_LUA_TIMED_OUT;
+  }
+  if (g->stopping != MT_LUA_RUNNING) {
+    char buf[64];
+    luaL_error(L, "%s", mt_lua_guard_reason(g, buf, sizeof buf));
+  }
+}
+
+static void guard_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  check_guard(L, mt_lua_guard(L));
+}
+
+void mt_lua_guard_check(lua_State *L) { check_guard(L, mt_lua_guard(L)); }
+
+/* An error outside any protected call is a bug in moontask, not in a
+ * script: say what it was before aborting. */
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "moontask: unprotected Lua error: %s\n",
+          msg != NULL ? msg : "(not a string)");
+  return 0; /* Lua aborts */
+}
+
+lua_State *mt_lua_state_new(mt_lua_guard_t *guard) {
+  memset(guard, 0, sizeof *guard);
+  lua_State *L = lua_newstate(guarded_alloc, guard);
+  if (L == NULL)
+    return NULL;
+  *(mt_lua_guard_t **)lua_getextraspace(L) = guard;
+  /* Installed for good, before any script runs: a coroutine copies its
+   * creator's hook, so one made while a file loads is bounded too. With no
+   * deadline armed the hook returns at once. */
+  lua_sethook(L, guard_hook, LUA_MASKCOUNT, HOOK_INTERVAL);
+  lua_atpanic(L, panic);
+  return L;
+}
+
+void mt_lua_guard_arm(mt_lua_guard_t *g, double seconds, size_t limit,
+                      const atomic_int *abort) {
+  g->deadline = seconds > 0 ? mt_now() + seconds : 0;
+  g->abort = abort;
+  g->limit = limit;
+  g->refused = 0;
+  g->stopping = MT_LUA_RUNNING;
+}
+
+void mt_lua_guard_disarm(mt_lua_guard_t *g) {
+  g->deadline = 0;
+  g->abort = NULL;
+}
+
+/* ---- The sandbox ------------------------------------------------------- */
 
 /* Globals a task may use. Everything else of the base library is left out
  * (load, loadfile, dofile, collectgarbage, require). */
@@ -16,11 +143,14 @@ static const char *const safe_globals[] = {
     "assert", "error",  "ipairs",   "next",         "pairs",
     "pcall",  "select", "tonumber", "tostring",     "type",
     "xpcall", "rawequal", "rawget", "rawset",       "rawlen",
-    "setmetatable", "getmetatable", "_VERSION", NULL};
+    "getmetatable", "_VERSION", NULL};
 
 /* Wrappers that hand errors to the caller as usual, except while the
- * state's guard says it is stopping: then they raise again. Written in Lua
- * so that they keep pcall's behaviour across coroutine yields. */
+ * state's guard is stopping: then they raise again, and an xpcall message
+ * handler is not even called (the error that stops a script may be raised
+ * from the hook, where hooks are off, so a handler that loops would loop
+ * for ever). Written in Lua so that they keep pcall's behaviour across
+ * coroutine yields. */
 static const char guarded_calls[] =
     "local pcall, xpcall, resume, error, stopping = ...\n"
     "local function pass(ok, ...)\n"
@@ -28,12 +158,17 @@ static const char guarded_calls[] =
     "  return ok, ...\n"
     "end\n"
     "return function(f, ...) return pass(pcall(f, ...)) end,\n"
-    "  function(f, h, ...) return pass(xpcall(f, h, ...)) end,\n"
+    "  function(f, h, ...)\n"
+    "    return pass(xpcall(f, function(m)\n"
+    "      if stopping() then return m end\n"
+    "      return h(m)\n"
+    "    end, ...))\n"
+    "  end,\n"
     "  function(co, ...) return pass(resume(co, ...)) end\n";
 
 static int guard_stopping(lua_State *L) {
-  mt_lua_guard_t *guard = *(mt_lua_guard_t **)lua_getextraspace(L);
-  lua_pushboolean(L, guard != NULL && guard->stopping);
+  mt_lua_guard_t *guard = mt_lua_guard(L);
+  lua_pushboolean(L, guard != NULL && guard->stopping != MT_LUA_RUNNING);
   return 1;
 }
 
@@ -59,6 +194,25 @@ static void install_guarded_calls(lua_State *L, int base) {
   lua_setfield(L, base, "pcall");
 }
 
+/* setmetatable without __gc: a finalizer runs whenever the collector gets
+ * to it, with hooks off, outside any task's time limit and possibly during
+ * another task, so scripts may not install one. */
+static int sandbox_setmetatable(lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_argerror(L, 2,
+                           "__gc metamethods are not available to tasks "
+                           "(a finalizer would run outside the task's time "
+                           "limit)");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 static const char *const safe_os[] = {"time", "clock", "date", "difftime",
                                       NULL};
 
@@ -78,36 +232,41 @@ static int sandbox_print(lua_State *L) {
   return 0;
 }
 
-/* Stack: lib -> (copy set on base as name). */
-static void copy_fields(lua_State *L, int base, const char *libname,
-                        const char *const *names) {
-  lua_getglobal(L, libname);
-  lua_newtable(L);
-  for (const char *const *n = names; *n; n++) {
-    lua_getfield(L, -2, *n);
-    lua_setfield(L, -2, *n);
-  }
-  lua_setfield(L, base, libname);
-  lua_pop(L, 1);
-}
-
-/* Stack: -> copy. Copies a library table so that a script cannot change the
- * one other scripts see. */
-static void copy_library(lua_State *L, int base, const char *libname) {
-  lua_getglobal(L, libname);
+/* Stack: src -> src, with a shallow copy of src set at t[name]. */
+static void set_copy(lua_State *L, int t, const char *name) {
   lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, -3) != 0) {
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
-    lua_settable(L, -4);
+    lua_rawset(L, -4);
   }
-  lua_setfield(L, base, libname);
-  lua_pop(L, 1);
+  lua_setfield(L, t, name);
+}
+
+/* Makes a metatable's owner unable to see or change it: getmetatable()
+ * returns false and setmetatable() refuses. Stack: mt -> mt. */
+static void protect_metatable(lua_State *L) {
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
 }
 
 void mt_lua_env_open(lua_State *L) {
   luaL_openlibs(L);
+  /* The real string library stays the strings' metatable __index, so it
+   * gets the bounded pattern functions, and the metatable is hidden: it
+   * would otherwise hand any script the table every other script's
+   * ("x"):upper() goes through. */
+  lua_getglobal(L, "string");
+  mt_lua_pattern_open(L, -1, mt_lua_guard_check);
+  lua_pop(L, 1);
+  lua_pushliteral(L, "");
+  lua_getmetatable(L, -1);
+  protect_metatable(L);
+  lua_pop(L, 2);
+
+  /* The template every script's environment is copied from. It lives in
+   * the registry only; scripts get copies. */
   lua_newtable(L);
   int base = lua_gettop(L);
   for (const char *const *n = safe_globals; *n; n++) {
@@ -116,24 +275,55 @@ void mt_lua_env_open(lua_State *L) {
   }
   lua_pushcfunction(L, sandbox_print);
   lua_setfield(L, base, "print");
-  copy_library(L, base, "string");
-  copy_library(L, base, "table");
-  copy_library(L, base, "math");
-  copy_library(L, base, "utf8");
-  copy_library(L, base, "coroutine");
-  copy_fields(L, base, "os", safe_os);
+  lua_getglobal(L, "setmetatable");
+  lua_pushcclosure(L, sandbox_setmetatable, 1);
+  lua_setfield(L, base, "setmetatable");
+  static const char *const libraries[] = {"string", "table", "math", "utf8",
+                                          "coroutine", NULL};
+  for (const char *const *n = libraries; *n; n++) {
+    lua_getglobal(L, *n);
+    set_copy(L, base, *n);
+    lua_pop(L, 1);
+  }
+  lua_getglobal(L, "os");
+  lua_newtable(L);
+  for (const char *const *n = safe_os; *n; n++) {
+    lua_getfield(L, -2, *n);
+    lua_setfield(L, -2, *n);
+  }
+  lua_setfield(L, base, "os");
+  lua_pop(L, 1);
   install_guarded_calls(L, base);
   mt_json_open(L);
   lua_setfield(L, base, "json");
+  /* Decoded arrays and objects of every task share these marker
+   * metatables; a task must not be able to change them for the others. */
+  luaL_getmetatable(L, MT_JSON_ARRAY);
+  protect_metatable(L);
+  luaL_getmetatable(L, MT_JSON_OBJECT);
+  protect_metatable(L);
+  lua_pop(L, 2);
   lua_setfield(L, LUA_REGISTRYINDEX, SANDBOX_KEY);
 }
 
 void mt_lua_env_push(lua_State *L) {
-  lua_newtable(L);
-  lua_newtable(L);
   lua_getfield(L, LUA_REGISTRYINDEX, SANDBOX_KEY);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
+  int template = lua_gettop(L);
+  lua_createtable(L, 0, 32);
+  int env = template + 1;
+  lua_pushnil(L);
+  while (lua_next(L, template) != 0) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      /* A library: the script gets its own copy. */
+      set_copy(L, env, lua_tostring(L, -2));
+      lua_pop(L, 1);
+    } else {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, env);
+    }
+  }
+  lua_remove(L, template);
 }
 
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx,
@@ -170,7 +360,26 @@ int mt_lua_pcall(lua_State *L, int nargs, int nresults, mt_err_t *err) {
   lua_remove(L, base);
   if (status == LUA_OK)
     return 0;
-  mt_err_set(err, MT_ELUA, "%s", lua_tostring(L, -1));
+  const char *msg = lua_tostring(L, -1);
+  mt_err_set(err, status == LUA_ERRMEM ? MT_ENOMEM : MT_ELUA, "%s",
+             msg != NULL ? msg : "(error object is not a string)");
   lua_pop(L, 1);
-  return MT_ELUA;
+  return status == LUA_ERRMEM ? MT_ENOMEM : MT_ELUA;
+}
+
+int mt_lua_pcall_load(lua_State *L, const char *what, int nargs, int nresults,
+                      mt_err_t *err) {
+  mt_lua_guard_t *g = mt_lua_guard(L);
+  char buf[64];
+  mt_lua_guard_arm(g, MT_LUA_LOAD_TIMEOUT, g->limit, NULL);
+  int rc = mt_lua_pcall(L, nargs, nresults, err);
+  if (rc != 0 && g->stopping == MT_LUA_TIMED_OUT)
+    mt_err_set(err, MT_ECONFIG, "%s: did not finish loading within %gs",
+               what, MT_LUA_LOAD_TIMEOUT);
+  else if (rc != 0 && g->stopping == MT_LUA_OUT_OF_MEMORY)
+    mt_err_set(err, MT_ECONFIG, "%s: %s while loading", what,
+               mt_lua_guard_reason(g, buf, sizeof buf));
+  mt_lua_guard_disarm(g);
+  g->stopping = MT_LUA_RUNNING;
+  return rc;
 }

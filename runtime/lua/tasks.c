@@ -32,12 +32,33 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* The folders on the way from the root to the one being read, so that a
+ * symlink leading back up is seen for the loop it is. */
+typedef struct dir_chain_s {
+  dev_t dev;
+  ino_t ino;
+  const struct dir_chain_s *up;
+} dir_chain_t;
+
 /* Collects every .lua file below dir; relative paths, sorted afterwards so
- * that load order (and so error reports) do not depend on the filesystem. */
-static int collect(const char *root, const char *rel, path_list_t *out,
-                   mt_err_t *err) {
+ * that load order (and so error reports) do not depend on the filesystem.
+ * Symlinks are followed (a shared folder linked in is fine), but one that
+ * leads to a folder already on the path is refused: followed, it would
+ * name the same files again and again until the path was too long. */
+static int collect_dir(const char *root, const char *rel, const dir_chain_t *up,
+                       path_list_t *out, mt_err_t *err) {
   char path[8192];
+  struct stat self;
   snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
+  if (stat(path, &self) != 0)
+    return mt_err_set(err, MT_ECONFIG, "cannot open tasks folder %s", path);
+  for (const dir_chain_t *c = up; c != NULL; c = c->up)
+    if (c->dev == self.st_dev && c->ino == self.st_ino)
+      return mt_err_set(err, MT_ECONFIG,
+                        "%s: a symlink loop (it leads back to a folder that "
+                        "contains it)",
+                        path);
+  dir_chain_t here = {self.st_dev, self.st_ino, up};
   DIR *d = opendir(path);
   if (d == NULL)
     return mt_err_set(err, MT_ECONFIG, "cannot open tasks folder %s", path);
@@ -55,7 +76,7 @@ static int collect(const char *root, const char *rel, path_list_t *out,
     if (stat(full, &st) != 0)
       continue;
     if (S_ISDIR(st.st_mode)) {
-      rc = collect(root, child, out, err);
+      rc = collect_dir(root, child, &here, out, err);
     } else if (S_ISREG(st.st_mode) && ends_with(child, ".lua")) {
       char **items = realloc(out->items, (out->count + 1) * sizeof *items);
       if (items == NULL || (items[out->count] = strdup(child)) == NULL) {
@@ -70,6 +91,11 @@ static int collect(const char *root, const char *rel, path_list_t *out,
   }
   closedir(d);
   return rc;
+}
+
+static int collect(const char *root, const char *rel, path_list_t *out,
+                   mt_err_t *err) {
+  return collect_dir(root, rel, NULL, out, err);
 }
 
 static int compare_paths(const void *a, const void *b) {
@@ -102,18 +128,23 @@ static int valid_name(const char *s) {
   return !start;
 }
 
-/* Reads an optional numeric field of the definition at index -1. */
+/* Reads an optional numeric field of the definition at index -1, which
+ * must lie in [min, max] (and be a whole number when integer is set; 5.0
+ * is as whole as 5). */
 static int read_number(lua_State *L, const char *file, const char *field,
-                       double *slot, double min, int integer, mt_err_t *err) {
+                       double *slot, double min, double max, int integer,
+                       mt_err_t *err) {
   int rc = 0;
   int type = lua_getfield(L, -1, field);
-  if (type == LUA_TNUMBER && lua_tonumber(L, -1) >= min &&
-      (!integer || lua_isinteger(L, -1)))
-    *slot = lua_tonumber(L, -1);
+  double v = lua_tonumber(L, -1);
+  if (type == LUA_TNUMBER && v >= min && v <= max &&
+      (!integer || v == (double)(long long)v))
+    *slot = v;
   else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be %s >= %g", file, field,
-                    integer ? "an integer" : "a number", min);
-  lua_pop(L, 1);
+    rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be %s from %.15g to %.15g, not %s",
+                    file, field, integer ? "a whole number" : "a number", min,
+                    max, luaL_tolstring(L, -1, NULL));
+  lua_settop(L, lua_gettop(L) - (rc != 0 ? 2 : 1));
   return rc;
 }
 
@@ -153,7 +184,7 @@ static int load_named_schema(lua_State *L, const char *schemas_dir,
   mt_lua_env_push(L);
   int rc = mt_lua_load_file(L, file, -1, err);
   if (rc == 0)
-    rc = mt_lua_pcall(L, 0, 1, err);
+    rc = mt_lua_pcall_load(L, file, 0, 1, err);
   if (rc != 0) {
     lua_pop(L, 1);
     return MT_ECONFIG;
@@ -360,13 +391,20 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
                       file, name);
 
   double max_attempts = MT_DEFAULT_MAX_ATTEMPTS;
+  double memory_limit = (double)defaults->memory_limit;
   def->timeout = defaults->timeout;
   def->retry_delay = 1;
-  if ((rc = read_number(L, file, "max_attempts", &max_attempts, 1, 1, err)) ||
-      (rc = read_number(L, file, "timeout", &def->timeout, 0.001, 0, err)) ||
-      (rc = read_number(L, file, "retry_delay", &def->retry_delay, 0, 0, err)))
+  if ((rc = read_number(L, file, "max_attempts", &max_attempts, 1,
+                        MT_ATTEMPTS_MAX, 1, err)) ||
+      (rc = read_number(L, file, "timeout", &def->timeout, MT_TIMEOUT_MIN,
+                        MT_TIMEOUT_MAX, 0, err)) ||
+      (rc = read_number(L, file, "retry_delay", &def->retry_delay, 0,
+                        MT_RETRY_DELAY_MAX, 0, err)) ||
+      (rc = read_number(L, file, "memory_limit", &memory_limit,
+                        MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1, err)))
     return rc;
   def->max_attempts = (int)max_attempts;
+  def->memory_limit = (size_t)memory_limit;
   def->name = name;
   def->file = (char *)file;
   if ((rc = read_schema(L, file, defaults, def, err)) != 0)
@@ -385,7 +423,7 @@ static int load_task_file(lua_State *L, int tasks, const char *dir,
     return mt_err_set(err, MT_ECONFIG, "%s/%s: path too long", dir, rel);
   mt_lua_env_push(L);
   if (mt_lua_load_file(L, file, -1, err) != 0 ||
-      mt_lua_pcall(L, 0, 1, err) != 0) {
+      mt_lua_pcall_load(L, file, 0, 1, err) != 0) {
     lua_settop(L, top);
     return MT_ECONFIG; /* a broken script is bad input, not a crash */
   }
@@ -440,12 +478,13 @@ int mt_lua_tasks_check(const char *tasks_dir,
   int problems = 0;
   mt_err_t err;
   path_list_t tasks = {0}, schemas = {0};
-  lua_State *L = luaL_newstate();
+  mt_lua_guard_t guard;
+  lua_State *L = mt_lua_state_new(&guard);
   if (L == NULL) {
     report(arg, "out of memory");
     return 1;
   }
-  *(void **)lua_getextraspace(L) = NULL;
+  guard.limit = defaults->memory_limit;
   mt_lua_env_open(L);
 
   if (collect(tasks_dir, "", &tasks, &err) != 0) {
@@ -501,10 +540,11 @@ int mt_lua_tasks_push_handler(lua_State *L, const char *name) {
 
 int mt_lua_registry_load(const char *dir, const mt_task_defaults_t *defaults,
                          mt_registry_t *reg, mt_err_t *err) {
-  lua_State *L = luaL_newstate();
+  mt_lua_guard_t guard;
+  lua_State *L = mt_lua_state_new(&guard);
   if (L == NULL)
-    return MT_ENOMEM;
-  *(void **)lua_getextraspace(L) = NULL; /* no guard: nothing runs long */
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  guard.limit = defaults->memory_limit;
   mt_lua_env_open(L);
   int rc = mt_lua_tasks_load(L, dir, defaults, reg, err);
   lua_close(L);

@@ -14,6 +14,7 @@
 
 typedef struct mt_task_defaults_s {
   double timeout;          /* config task_timeout */
+  size_t memory_limit;     /* config memory_limit, bytes */
   const char *schemas_dir; /* where `schema = "a.b"` looks: <dir>/a/b.lua */
 } mt_task_defaults_t;
 

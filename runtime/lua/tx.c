@@ -137,9 +137,9 @@ static void push_value(lua_State *L, const PGresult *res, int row, int col) {
  * cannot swallow it and let the handler commit late. */
 static int raise_sql_error(lua_State *L, int rc, const mt_err_t *err) {
   if (rc == MT_ETIMEDOUT) {
-    mt_lua_guard_t *guard = *(mt_lua_guard_t **)lua_getextraspace(L);
-    if (guard != NULL)
-      guard->stopping = 1;
+    mt_lua_guard_t *guard = mt_lua_guard(L);
+    if (guard->stopping == MT_LUA_RUNNING)
+      guard->stopping = MT_LUA_TIMED_OUT;
   }
   return luaL_error(L, "%s", err->msg);
 }
@@ -201,9 +201,8 @@ static const char *schedule_run_at(lua_State *L, int opts,
     result = buf;
     break;
   case LUA_TNUMBER:
-    if (!isfinite(lua_tonumber(L, -1)) || fabs(lua_tonumber(L, -1)) > 1e11)
-      luaL_argerror(L, opts, "run_at is not a plausible epoch");
-    mt_scheduler_format_epoch(lua_tonumber(L, -1), buf);
+    if (mt_scheduler_format_epoch(lua_tonumber(L, -1), buf) != 0)
+      luaL_argerror(L, opts, "run_at is not an epoch in years 0001-9999");
     result = buf;
     break;
   case LUA_TNIL:
@@ -215,11 +214,15 @@ static const char *schedule_run_at(lua_State *L, int opts,
   lua_pop(L, 1);
   int type = lua_getfield(L, opts, "delay");
   if (type == LUA_TNUMBER) {
-    if (!isfinite(lua_tonumber(L, -1)) || fabs(lua_tonumber(L, -1)) > 1e10)
-      luaL_argerror(L, opts, "delay is not a plausible number of seconds");
+    double delay = lua_tonumber(L, -1);
+    if (!(delay >= 0 && delay <= MT_SCHEDULER_MAX_DELAY))
+      luaL_argerror(L, opts,
+                    lua_pushfstring(L, "delay must be from 0 to %f seconds "
+                                       "(100 years)",
+                                    (lua_Number)MT_SCHEDULER_MAX_DELAY));
     if (has_run_at)
       luaL_argerror(L, opts, "give run_at or delay, not both");
-    mt_scheduler_after(lua_tonumber(L, -1), buf);
+    mt_scheduler_after(delay, buf);
     result = buf;
   } else if (type != LUA_TNIL) {
     luaL_argerror(L, opts, "delay must be a number of seconds");
@@ -302,6 +305,10 @@ void mt_lua_tx_open(lua_State *L) {
   luaL_newlibtable(L, methods);
   luaL_setfuncs(L, methods, 0);
   lua_setfield(L, -2, "__index");
+  /* Every task's handle shares this metatable: getmetatable(tx) must not
+   * hand it out, or one task could replace tx.exec for all the others. */
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
 }
 

@@ -6,56 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/text.h"
 #include "lua/env.h"
 #include "lua/json.h"
 #include "lua/tx.h"
-#include "postgres/pg.h"
-
-/* How often, in VM instructions, the hook looks at the clock. Reading the
- * monotonic clock costs some tens of nanoseconds; every 1000 instructions
- * keeps that well under 1% while stopping a runaway loop within microseconds
- * of its deadline. */
-#define HOOK_INTERVAL 1000
 
 struct mt_lua_worker_s {
-  mt_lua_guard_t guard; /* first: the state's extra space points here */
+  mt_lua_guard_t *guard; /* the state's limits and its allocator's count */
   lua_State *L;
   mt_registry_t registry;
-  mt_tx_t *running; /* the task in progress, for the hook */
+  char *tasks_dir;
+  mt_task_defaults_t defaults;
 };
 
-static mt_lua_worker_t *worker_of(lua_State *L) {
-  return (mt_lua_worker_t *)*(mt_lua_guard_t **)lua_getextraspace(L);
-}
-
-static void deadline_hook(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  mt_lua_worker_t *w = worker_of(L);
-  mt_tx_t *tx = w->running;
-  if (tx == NULL)
-    return;
-  if (!w->guard.stopping &&
-      (mt_now() > tx->deadline || atomic_load(tx->abort)))
-    w->guard.stopping = 1;
-  if (w->guard.stopping)
-    luaL_error(L, atomic_load(tx->abort)
-                      ? "the runtime is shutting down: task aborted"
-                      : "task timed out");
-}
-
-/* ctx.log(level, fmt, ...): one line on stderr naming the task. */
+/* ctx.log(level, fmt, ...): one line on stderr naming the task. The text is
+ * the handler's: control characters are escaped, so that it cannot drive
+ * the operator's terminal. */
 static int ctx_log(lua_State *L) {
   const char *level = luaL_checkstring(L, 1);
   luaL_checkstring(L, 2);
   int n = lua_gettop(L);
-  lua_getglobal(L, "string");
-  lua_getfield(L, -1, "format");
+  lua_pushvalue(L, lua_upvalueindex(3)); /* string.format */
   for (int i = 2; i <= n; i++)
     lua_pushvalue(L, i);
   lua_call(L, n - 1, 1);
-  fprintf(stderr, "moontask: [%s #%s] %s: %s\n",
+  mt_buf_t line = MT_BUF_INIT;
+  mt_text_escape(&line, lua_tostring(L, -1), 0);
+  fprintf(stderr, "moontask: [%s #%s] %.20s: %s\n",
           lua_tostring(L, lua_upvalueindex(1)),
-          lua_tostring(L, lua_upvalueindex(2)), level, lua_tostring(L, -1));
+          lua_tostring(L, lua_upvalueindex(2)), level,
+          line.data != NULL ? line.data : "");
+  mt_buf_free(&line);
   return 0;
 }
 
@@ -76,24 +59,58 @@ static void push_ctx(lua_State *L, const mt_task_t *task,
   lua_setfield(L, -2, "run_at");
   lua_pushstring(L, task->name);
   lua_pushinteger(L, task->id);
-  lua_pushcclosure(L, ctx_log, 2);
+  /* The real string.format: no script can reach, let alone replace, it. */
+  lua_getglobal(L, "string");
+  lua_getfield(L, -1, "format");
+  lua_remove(L, -2);
+  lua_pushcclosure(L, ctx_log, 3);
   lua_setfield(L, -2, "log");
+}
+
+/* Makes a state (and its guard) with every task loaded into it and reg. */
+static int load_state(const mt_lua_worker_t *w, lua_State **L_out,
+                      mt_lua_guard_t **guard_out, mt_registry_t *reg,
+                      mt_err_t *err) {
+  int rc;
+  lua_State *L = NULL;
+  mt_lua_guard_t *guard = malloc(sizeof *guard);
+  if (guard == NULL || (L = mt_lua_state_new(guard)) == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto fail;
+  }
+  guard->limit = w->defaults.memory_limit;
+  mt_lua_env_open(L);
+  mt_lua_tx_open(L);
+  if ((rc = mt_lua_tasks_load(L, w->tasks_dir, &w->defaults, reg, err)) != 0)
+    goto fail;
+  *L_out = L;
+  *guard_out = guard;
+  return 0;
+fail:
+  if (L != NULL)
+    lua_close(L);
+  free(guard);
+  return rc;
 }
 
 int mt_lua_worker_new(mt_lua_worker_t **out, const char *tasks_dir,
                       const mt_task_defaults_t *defaults, mt_err_t *err) {
-  int rc;
+  int rc = 0;
   mt_lua_worker_t *w = calloc(1, sizeof *w);
-  if (w == NULL)
-    return MT_ENOMEM;
-  if ((w->L = luaL_newstate()) == NULL) {
-    rc = MT_ENOMEM;
+  if (w == NULL || (w->tasks_dir = strdup(tasks_dir)) == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto fail;
   }
-  *(mt_lua_guard_t **)lua_getextraspace(w->L) = &w->guard;
-  mt_lua_env_open(w->L);
-  mt_lua_tx_open(w->L);
-  if ((rc = mt_lua_tasks_load(w->L, tasks_dir, defaults, &w->registry, err)))
+  /* The defaults are kept for mt_lua_worker_renew, with a copy of the
+   * caller's string. */
+  w->defaults = *defaults;
+  w->defaults.schemas_dir = NULL;
+  if (defaults->schemas_dir != NULL &&
+      (w->defaults.schemas_dir = strdup(defaults->schemas_dir)) == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto fail;
+  }
+  if ((rc = load_state(w, &w->L, &w->guard, &w->registry, err)) != 0)
     goto fail;
   *out = w;
   return 0;
@@ -107,7 +124,10 @@ void mt_lua_worker_free(mt_lua_worker_t *w) {
     return;
   if (w->L != NULL)
     lua_close(w->L);
+  free(w->guard);
   mt_registry_free(&w->registry);
+  free(w->tasks_dir);
+  free((char *)w->defaults.schemas_dir);
   free(w);
 }
 
@@ -115,36 +135,68 @@ const mt_registry_t *mt_lua_worker_registry(const mt_lua_worker_t *w) {
   return &w->registry;
 }
 
+int mt_lua_worker_renew(mt_lua_worker_t *w, mt_err_t *err) {
+  mt_registry_t reg = {0};
+  lua_State *L;
+  mt_lua_guard_t *guard;
+  int rc = load_state(w, &L, &guard, &reg, err);
+  if (rc != 0) {
+    /* The files no longer load: keep serving the old definitions, with
+     * what the collector can give back. */
+    mt_registry_free(&reg);
+    lua_gc(w->L, LUA_GCCOLLECT);
+    return rc;
+  }
+  lua_close(w->L);
+  free(w->guard);
+  mt_registry_free(&w->registry);
+  w->L = L;
+  w->guard = guard;
+  w->registry = reg;
+  return 0;
+}
+
 int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
                       mt_err_t *err) {
   lua_State *L = w->L;
+  mt_lua_guard_t *guard = w->guard;
   int top = lua_gettop(L);
   const mt_task_def_t *def = mt_registry_find(&w->registry, task->name);
   if (def == NULL || !mt_lua_tasks_push_handler(L, task->name))
     return mt_err_set(err, MT_ENOTASK,
                       "unknown task \"%s\": no task file defines it",
                       task->name);
+  /* Armed before the payload is decoded: a huge payload counts against
+   * the task's memory limit too. */
+  mt_lua_guard_arm(guard, 0, def->memory_limit, tx->abort);
+  guard->deadline = tx->deadline;
   mt_lua_tx_push(L, tx);
   int tx_idx = lua_gettop(L);
-  if (mt_json_decode(L, task->payload, strlen(task->payload), err) != 0) {
-    lua_settop(L, top);
-    return MT_EPAYLOAD;
+  int rc = mt_json_decode(L, task->payload, strlen(task->payload), err);
+  if (rc == 0) {
+    push_ctx(L, task, def);
+    /* Stack: handler tx payload ctx. The tx stays referenced below the
+     * call so that it can be closed after the handler returns. */
+    lua_pushvalue(L, tx_idx);
+    lua_insert(L, tx_idx - 1);
+    rc = mt_lua_pcall(L, 3, 0, err);
+    mt_lua_tx_close(L, -1);
+  } else {
+    rc = MT_EPAYLOAD;
   }
-  push_ctx(L, task, def);
-
-  /* Stack: handler tx payload ctx. The tx stays referenced below the call
-   * so that it can be closed after the handler returns. */
-  lua_pushvalue(L, tx_idx);
-  lua_insert(L, tx_idx - 1);
-  w->running = tx;
-  w->guard.stopping = 0;
-  lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_INTERVAL);
-  int rc = mt_lua_pcall(L, 3, 0, err);
-  lua_sethook(L, NULL, 0, 0);
-  if (rc != 0 && w->guard.stopping)
+  char reason[64];
+  if (rc != 0 && guard->stopping == MT_LUA_OUT_OF_MEMORY) {
+    rc = mt_err_set(err, MT_ENOMEM, "%s",
+                    mt_lua_guard_reason(guard, reason, sizeof reason));
+  } else if (rc == MT_ENOMEM) {
+    /* Refused once and not caught: the same limit, reached in one go. */
+    guard->stopping = MT_LUA_OUT_OF_MEMORY;
+    rc = mt_err_set(err, MT_ENOMEM, "%s",
+                    mt_lua_guard_reason(guard, reason, sizeof reason));
+  } else if (rc != 0 && guard->stopping != MT_LUA_RUNNING) {
     rc = MT_ETIMEDOUT;
-  w->running = NULL;
-  mt_lua_tx_close(L, -1);
+  }
+  mt_lua_guard_disarm(guard);
   lua_settop(L, top);
   return rc;
 }

@@ -1,9 +1,10 @@
 /*
  * One worker's Lua state: the loaded tasks, the sandbox, and the machinery
- * to run one handler with a deadline. A count hook checks the deadline (and
- * the shutdown abort flag) every few thousand VM instructions, so a handler
- * stuck in a Lua loop is stopped too; the hook keeps raising until the
- * handler has unwound, so a pcall inside the handler cannot swallow it.
+ * to run one handler within its limits. The state's guard (lua/env.h)
+ * bounds every handler: its deadline and the runtime's abort flag stop it
+ * wherever it runs (any coroutine, an xpcall message handler, a long
+ * pattern match), and its memory limit stops it before it takes the
+ * process down. The worker owns the state, its guard and its registry.
  */
 #ifndef MT_LUA_WORKER_H
 #define MT_LUA_WORKER_H
@@ -24,9 +25,17 @@ const mt_registry_t *mt_lua_worker_registry(const mt_lua_worker_t *w);
 
 /* Runs task's handler with tx (whose deadline bounds it). Returns 0 when the
  * handler returned, MT_ENOTASK when no such task is loaded, MT_EPAYLOAD when
- * the payload is not JSON, MT_ETIMEDOUT when it was stopped, MT_ELUA when it
- * raised; err then carries the message and the Lua traceback. */
+ * the payload is not JSON, MT_ETIMEDOUT when it ran out of time or the
+ * runtime aborted it, MT_ENOMEM when it passed its memory limit, MT_ELUA
+ * when it raised; err then carries the message and the Lua traceback. */
 int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
                       mt_err_t *err);
+
+/* Replaces the worker's Lua state with a fresh one, loaded from the same
+ * files: after a handler passed its memory limit, whatever it left
+ * reachable (in its file's globals, say) is given back. Definitions
+ * obtained from mt_lua_worker_registry before the call are gone after it.
+ * On failure the old state stays. */
+int mt_lua_worker_renew(mt_lua_worker_t *w, mt_err_t *err);
 
 #endif

@@ -2,14 +2,10 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-double mt_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void trim_newline(char *s) {
   size_t n = strlen(s);
@@ -30,14 +26,100 @@ int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err) {
   return MT_EDB;
 }
 
+/* Replaces every occurrence of secret (len bytes) in msg with "***". The
+ * message only shrinks or keeps its length: secrets shorter than the mask
+ * are masked as they are. */
+static void blank_out(char *msg, const char *secret, size_t len) {
+  if (len == 0)
+    return;
+  char *from = msg, *hit;
+  while ((hit = memmem(from, strlen(from), secret, len)) != NULL) {
+    size_t mask = len < 3 ? len : 3;
+    memmove(hit + mask, hit + len, strlen(hit + len) + 1);
+    memset(hit, '*', mask);
+    from = hit + mask;
+  }
+}
+
+static int hex_value(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+/* Blanks a secret as written in the URL and as libpq decodes it. */
+static void blank_out_both(char *msg, const char *secret, size_t len) {
+  char decoded[512];
+  size_t n = 0;
+  for (size_t i = 0; i < len && n < sizeof decoded; i++) {
+    int hi, lo;
+    if (secret[i] == '%' && i + 2 < len &&
+        (hi = hex_value(secret[i + 1])) >= 0 &&
+        (lo = hex_value(secret[i + 2])) >= 0) {
+      decoded[n++] = (char)(hi * 16 + lo);
+      i += 2;
+    } else {
+      decoded[n++] = secret[i];
+    }
+  }
+  blank_out(msg, secret, len);
+  blank_out(msg, decoded, n);
+}
+
+/* libpq's messages about a malformed URL or conninfo quote it, password
+ * and all, and error messages end up in logs: every password the URL
+ * carries (user:PASSWORD@ in a URL, password=... as a query parameter or
+ * a conninfo keyword) is blanked out of msg. */
+static void redact_password(const char *url, char *msg) {
+  const char *scheme = strstr(url, "://");
+  if (scheme != NULL) {
+    const char *auth = scheme + 3;
+    const char *end = auth + strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *q = auth; q < end; q++)
+      if (*q == '@')
+        at = q;
+    const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth))
+                                   : NULL;
+    if (colon != NULL)
+      blank_out_both(msg, colon + 1, (size_t)(at - colon - 1));
+  }
+  for (const char *p = url; (p = strstr(p, "password")) != NULL; p += 8) {
+    const char *v = p + 8;
+    while (*v == ' ')
+      v++;
+    if (*v != '=')
+      continue;
+    v++;
+    while (*v == ' ')
+      v++;
+    if (*v == '\'') {
+      const char *close = strchr(v + 1, '\'');
+      blank_out_both(msg, v + 1, close ? (size_t)(close - v - 1) : strlen(v + 1));
+    } else {
+      blank_out_both(msg, v, strcspn(v, " &#"));
+    }
+  }
+}
+
 PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
   /* Keepalives notice a peer that vanished without closing the socket
    * (a network partition); libpq's defaults leave that to the kernel's two
-   * hours. Values in the URL still win: expand_dbname applies them last. */
+   * hours. Values in the URL still win: expand_dbname applies them last.
+   * Settings go in the startup packet's options rather than a SET: they
+   * become the session's defaults, which a RESET ALL (the session reset
+   * between tasks) returns to. An explicit options replaces PGOPTIONS, so
+   * the environment's is carried over. */
+  char options[1024];
+  const char *env_options = getenv("PGOPTIONS");
+  snprintf(options, sizeof options, "%s -c client_min_messages=warning",
+           env_options != NULL ? env_options : "");
   const char *keys[] = {"keepalives", "keepalives_idle",
                         "keepalives_interval", "keepalives_count",
-                        "dbname", "application_name", NULL};
-  const char *values[] = {"1", "30", "10", "3", url, app_name, NULL};
+                        "options", "dbname", "application_name", NULL};
+  const char *values[] = {"1", "30", "10", "3", options,
+                          url, app_name, NULL};
   /* expand_dbname lets `url` be a URL or a conninfo string. */
   PGconn *conn = PQconnectdbParams(keys, values, 1);
   if (conn == NULL) {
@@ -47,13 +129,13 @@ PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
   if (PQstatus(conn) != CONNECTION_OK) {
     mt_err_set(err, MT_EDB, "cannot connect to the database: %s",
                PQerrorMessage(conn));
-    if (err != NULL)
+    if (err != NULL) {
       trim_newline(err->msg);
+      redact_password(url, err->msg);
+    }
     PQfinish(conn);
     return NULL;
   }
-  PGresult *res = PQexec(conn, "SET client_min_messages = warning");
-  PQclear(res);
   return conn;
 }
 
@@ -190,4 +272,27 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
   if (!PQexitPipelineMode(conn))
     abandon_pipeline(conn, 1);
   return rc;
+}
+
+int mt_pg_exec_script(PGconn *conn, const char *sql, double deadline,
+                      mt_err_t *err) {
+  int rc = 0, cancelled = 0;
+  if (!PQsendQuery(conn, sql))
+    return mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
+  for (;;) {
+    if (wait_result(conn, deadline, NULL, &cancelled) != 0) {
+      rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
+      if (err != NULL)
+        trim_newline(err->msg);
+      break;
+    }
+    PGresult *res = PQgetResult(conn);
+    if (res == NULL)
+      break;
+    ExecStatusType st = PQresultStatus(res);
+    if (rc == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+      rc = mt_pg_result_error(res, conn, err);
+    PQclear(res);
+  }
+  return rc != 0 && cancelled ? MT_ETIMEDOUT : rc;
 }

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <stdatomic.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 
 /* One statement of a pipeline; params are text, NULL entries are SQL NULL. */
@@ -35,10 +36,15 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
                    PGresult **results, double deadline,
                    const atomic_int *interrupt, mt_err_t *err);
 
+/* Runs SQL text that may hold several statements (the simple query
+ * protocol, one round trip), waiting at most until the monotonic deadline
+ * (0 = none) before cancelling it. Returns 0, or MT_EDB/MT_ETIMEDOUT with
+ * err naming the first statement's error; the later statements of the
+ * text did not run then. */
+int mt_pg_exec_script(PGconn *conn, const char *sql, double deadline,
+                      mt_err_t *err);
+
 /* Copies a failed result's message into err, prefixed with its SQLSTATE. */
 int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err);
-
-/* Seconds on a monotonic clock. */
-double mt_now(void);
 
 #endif

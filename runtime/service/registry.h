@@ -13,6 +13,18 @@
 
 #define MT_DEFAULT_MAX_ATTEMPTS 25
 
+/* The ranges a task file's (and config.lua's) limits must lie in. Past
+ * them a value is a typo or a unit mistake, not a wish: a timeout of more
+ * than a day holds a transaction open for that long, a retry is never
+ * delayed more than an hour (the backoff is capped there), and a memory
+ * limit below 1 MiB cannot even hold the sandbox. */
+#define MT_ATTEMPTS_MAX 10000
+#define MT_TIMEOUT_MIN 0.001
+#define MT_TIMEOUT_MAX 86400.0
+#define MT_RETRY_DELAY_MAX 3600.0
+#define MT_MEMORY_LIMIT_MIN (1024.0 * 1024)
+#define MT_MEMORY_LIMIT_MAX (1024.0 * 1024 * 1024 * 1024)
+
 /* A recurring schedule declared in a task file (`schedule = {...}`); the
  * runtime keeps moontask.schedules row "<task>:<index>" in step with it. */
 typedef struct mt_task_sched_s {
@@ -28,6 +40,7 @@ typedef struct mt_task_def_s {
   int max_attempts;   /* attempts before the task is failed */
   double timeout;     /* seconds a handler may run */
   double retry_delay; /* base of the exponential backoff, seconds */
+  size_t memory_limit; /* bytes the worker's Lua state may hold meanwhile */
   char *schema_name;  /* "attendance.merge_pools", "(inline)", or NULL */
   mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
   mt_task_sched_t *schedules; /* recurring schedules from the task file */

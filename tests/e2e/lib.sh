@@ -59,3 +59,13 @@ mt_start() {
   "$MOONTASK_BIN" --config "${MT_CONFIG:-tests/e2e/config.lua}" --database-url "$DATABASE_URL" "$@" 2>/dev/null &
   MT_PID=$!
 }
+
+# The hardening probes (tests/e2e/hardening/probe/*.lua): tasks that attack
+# the runtime, and a table they write what they found into.
+probe() { mt --tasks tests/e2e/hardening "$@"; }
+probe_setup() {
+  reset_db
+  sql "DROP TABLE IF EXISTS probe_log; DROP SEQUENCE IF EXISTS probe_seq;
+       CREATE TABLE probe_log (id serial, task text, note text);
+       CREATE SEQUENCE probe_seq" >/dev/null
+}

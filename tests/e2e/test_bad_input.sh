@@ -48,7 +48,7 @@ expect_exit 2 mt --tasks "$tmp/tasks" check
 assert_contains "$ERR" "nohandler.lua: handler must be a function" "missing handler"
 printf 'return { workers = "many" }\n' > "$tmp/config.lua"
 expect_exit 2 "$MOONTASK_BIN" --config "$tmp/config.lua" --database-url "$DATABASE_URL" list
-assert_contains "$ERR" "workers must be a number" "bad config"
+assert_contains "$ERR" "workers must be a whole number" "bad config"
 expect_exit 2 "$MOONTASK_BIN" --config "$tmp/nope.lua" list
 
 # A malformed schema is refused when tasks load, naming its file and path.

@@ -80,7 +80,15 @@ TEST(tasks_bad_definitions_are_refused) {
       {"return 42\n", "must return a table"},
       {"return { handler = 1 }\n", "handler must be a function"},
       {"return { handler = function() end, max_attempts = 0 }\n",
-       "max_attempts must be an integer >= 1"},
+       "max_attempts must be a whole number from 1 to 10000, not 0"},
+      {"return { handler = function() end, max_attempts = 1e12 }\n",
+       "max_attempts must be a whole number from 1 to 10000, not 1000000000000.0"},
+      {"return { handler = function() end, max_attempts = 2.5 }\n",
+       "max_attempts must be a whole number from 1 to 10000, not 2.5"},
+      {"return { handler = function() end, timeout = 1e9 }\n",
+       "timeout must be a number from 0.001 to 86400, not 1000000000.0"},
+      {"return { handler = function() end, memory_limit = 64 }\n",
+       "memory_limit must be a whole number from 1048576 to"},
       {"return { handler = function() end, name = \"bad name\" }\n",
        "not a valid task name"},
       {"error('boom at load')\n", "boom at load"},
@@ -98,6 +106,22 @@ TEST(tasks_bad_definitions_are_refused) {
     mt_registry_free(&reg);
     remove_dir();
   }
+}
+
+TEST(tasks_symlink_loop_is_refused) {
+  fresh_dir();
+  write_file("a/b.lua", "return { handler = function() end }\n");
+  char link[600];
+  snprintf(link, sizeof link, "%s/a/again", dir);
+  ASSERT_EQ_INT(0, symlink("..", link));
+  mt_registry_t reg = {0};
+  mt_task_defaults_t defaults = {.timeout = 60};
+  mt_err_t err;
+  ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &reg, &err));
+  if (strstr(err.msg, "a/again: a symlink loop") == NULL)
+    MT__FAIL("\"%s\" does not name the loop", err.msg);
+  mt_registry_free(&reg);
+  remove_dir();
 }
 
 TEST(tasks_duplicate_names_are_refused) {

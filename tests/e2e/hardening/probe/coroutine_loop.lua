@@ -1,0 +1,11 @@
+-- Coroutines made while the file loads, run by the handler.
+local spin = coroutine.create(function() while true do end end)
+local wrapped = coroutine.wrap(function() while true do pcall(function() end) end end)
+return {
+  timeout = 1, max_attempts = 1,
+  handler = function(tx, payload, ctx)
+    if payload.wrap then wrapped() end
+    coroutine.resume(spin)
+    while true do coroutine.resume(spin) end
+  end,
+}

@@ -1,0 +1,13 @@
+# A task that allocates past its memory_limit fails with a clear reason, its
+# worker survives, and the memory is given back: the next run of the same
+# file finds its globals gone and room to work.
+source "$(dirname "$0")/lib.sh"
+probe_setup
+hog=$(probe schedule probe.hog '{}')
+modest=$(probe schedule probe.hog '{"modest": true}')
+probe run --workers 1 --drain 2>/dev/null
+assert_eq "failed|1" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $hog")" "the hog"
+assert_contains "$(sql "SELECT last_error FROM moontask.tasks WHERE id = $hog")" "memory limit of 16 MiB exceeded" "the hog's error"
+assert_eq 0 "$(sql "SELECT count(*) FROM probe_log WHERE note = 'survived the limit'")" "the hog caught its limit"
+assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $modest")" "the next run, on the same worker"
+assert_eq 1 "$(sql "SELECT count(*) FROM probe_log WHERE note = 'modest ok'")" "modest run"

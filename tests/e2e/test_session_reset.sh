@@ -1,0 +1,15 @@
+# Nothing a handler does to its session survives into the next task on the
+# same connection, whether the handler committed or failed.
+source "$(dirname "$0")/lib.sh"
+clean="ro=off path=\"\$user\", public timeout=0 app=moontask worker 0 prepared=0 advisory=0 temp=0 listen=0 cursors=0 lastval=none"
+for payload in '{}' '{"fail": true}'; do
+  probe_setup
+  dirty=$(probe schedule probe.session_dirty "$payload")
+  check=$(probe schedule probe.session_check '{}')
+  probe run --workers 1 --drain 2>/dev/null
+  want=completed
+  [ "$payload" = '{}' ] || want=failed
+  assert_eq "$want" "$(sql "SELECT state FROM moontask.tasks WHERE id = $dirty")" "dirty task $payload"
+  assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $check")" "next task after $payload"
+  assert_eq "$clean" "$(sql "SELECT note FROM probe_log WHERE task = 'check'")" "session after $payload"
+done

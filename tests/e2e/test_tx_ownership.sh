@@ -1,0 +1,34 @@
+# The runtime owns the task's transaction: no statement a handler sends can
+# end, chain or prepare it, in the runtime or in `moontask try` (whose
+# --sql setup is held to the same rule). Savepoints stay allowed.
+source "$(dirname "$0")/lib.sh"
+probe_setup
+statements=("COMMIT" "COMMIT AND CHAIN" "commit work and chain" "END" "ROLLBACK"
+            "ROLLBACK AND CHAIN" "ABORT" "PREPARE TRANSACTION 'x'" "BEGIN"
+            "START TRANSACTION" "/* a comment */ COMMIT" "-- line comment
+COMMIT" "COMMIT PREPARED 'x'")
+for s in "${statements[@]}"; do
+  probe schedule probe.escape "{\"sql\": \"${s//$'\n'/\\n}\"}" >/dev/null
+done
+probe run --workers 1 --drain 2>/dev/null
+assert_eq "${#statements[@]}" "$(sql "SELECT count(*) FROM moontask.tasks WHERE state = 'failed' AND last_error LIKE '%refused as it should be%is not allowed: the runtime owns%'")" "every escape refused"
+assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "rows left committed by escaping handlers"
+
+sp=$(probe schedule probe.savepoint '{}')
+probe run --workers 1 --drain 2>/dev/null
+assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $sp")" "savepoint task"
+assert_eq "kept" "$(sql "SELECT string_agg(note, ',') FROM probe_log WHERE task = 'savepoint'")" "savepoint rows"
+
+# moontask try: the handler's escape fails the run and leaves nothing, and
+# a setup statement that would commit is refused before it runs.
+sql "DELETE FROM probe_log" >/dev/null
+out=$(probe try probe.escape '{"sql": "COMMIT AND CHAIN"}' --json)
+assert_contains "$out" '"ok":false' "try of an escaping handler"
+assert_contains "$out" "is not allowed" "try's error"
+expect_exit 2 probe try probe.noop '{"n": 1}' --sql "INSERT INTO probe_log (task) VALUES ('setup'); COMMIT; INSERT INTO probe_log (task) VALUES ('after')"
+assert_contains "$ERR" "setup statement 1" "try --sql error names the statement"
+assert_contains "$ERR" "is not allowed" "try --sql refusal"
+expect_exit 2 probe try probe.noop '{"n": 1}' --sql 'DO $$ BEGIN NULL; END $$; END'
+assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "rows left by try"
+# Quotes, dollar quotes and comments are not statements.
+probe try probe.noop '{"n": 1}' --sql "SELECT 'COMMIT; ROLLBACK', \$x\$ END; \$x\$, \"commit\" FROM (SELECT 1 AS \"commit\") t /* ; COMMIT */" --json >/dev/null
