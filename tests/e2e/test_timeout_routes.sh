@@ -25,3 +25,21 @@ done
 assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $last")" "the task after them"
 # Generous: each should end within its 1s plus a few milliseconds.
 [ "$(echo "$elapsed < 60" | bc)" = 1 ] || fail "took ${elapsed}s"
+
+# SIGTERM reaches the same places: a handler looping in an xpcall message
+# handler is aborted once shutdown_grace (5s) is over, rolled back, and
+# released with its attempt not counted.
+probe_setup
+stuck=$(probe schedule probe.stuck '{}')
+"$MOONTASK_BIN" --config tests/e2e/config.lua --database-url "$DATABASE_URL" \
+  --tasks tests/e2e/hardening run --workers 1 2>/dev/null &
+MT_PID=$!
+trap 'kill -KILL $MT_PID 2>/dev/null || true' EXIT
+wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'moontask worker 0' AND state = 'idle in transaction'" 20
+start=$SECONDS
+kill -TERM $MT_PID
+wait $MT_PID || true
+echo "stopped $((SECONDS - start))s after SIGTERM (shutdown_grace 5s)"
+[ $((SECONDS - start)) -le 30 ] || fail "SIGTERM took $((SECONDS - start))s"
+assert_eq "scheduled|0" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $stuck")" "the aborted task"
+assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "the aborted task's row"
