@@ -150,7 +150,7 @@ static void wait_backoff(worker_t *w) {
  * may have killed it), the worker reconnects and retries, backing off,
  * still holding the task, so that its lease is kept and last_error gets
  * the real cause rather than "lease expired". Only the shutdown's abort
- * gives up; the lease then returns the task. */
+ * (or the executor stopping) gives up; the lease then returns the task. */
 static void record_outcome(worker_t *w, const char *sql, int nparams,
                            const char *const *params) {
   mt_executor_t *ex = w->ex;
@@ -177,7 +177,7 @@ static void record_outcome(worker_t *w, const char *sql, int nparams,
     pthread_mutex_lock(&ex->lock);
     if (!atomic_load(&ex->abort))
       wait_backoff(w);
-    int give_up = atomic_load(&ex->abort);
+    int give_up = atomic_load(&ex->abort) || ex->stopping;
     pthread_mutex_unlock(&ex->lock);
     if (give_up)
       return;

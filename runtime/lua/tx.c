@@ -248,8 +248,10 @@ static int tx_schedule(lua_State *L) {
   }
   mt_buf_t payload = MT_BUF_INIT;
   mt_err_t err;
-  if (mt_json_encode(L, 3, &payload, &err) != 0)
+  if (mt_json_encode(L, 3, &payload, &err) != 0) {
+    mt_buf_free(&payload);
     return luaL_error(L, "tx:schedule(%s): payload: %s", req.name, err.msg);
+  }
   req.payload = payload.data;
   int rc = mt_service_check(tx->registry, &req, &err);
   PGresult *res = NULL;
