@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/text.h"
 #include "lua/tasks.h"
 #include "postgres/embedded.h"
 #include "postgres/migrate.h"
@@ -126,7 +128,12 @@ int mt_cli_option(int argc, char **argv, int *i, const char *name,
 }
 
 int mt_cli_fail(int rc, const mt_err_t *err) {
-  fprintf(stderr, "moontask: %s\n", err->msg[0] ? err->msg : mt_strerror(rc));
+  /* Messages quote what they refuse (a task name, a database error about
+   * a value): control characters in it must not reach the terminal. */
+  mt_buf_t text = MT_BUF_INIT;
+  mt_text_escape(&text, err->msg[0] ? err->msg : mt_strerror(rc), 1);
+  fprintf(stderr, "moontask: %s\n", text.data != NULL ? text.data : err->msg);
+  mt_buf_free(&text);
   return mt_exit_code(rc);
 }
 

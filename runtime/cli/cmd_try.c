@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "common/text.h"
 #include "executor/task.h"
 #include "executor/task_tx.h"
 #include "lua/json.h"
@@ -255,8 +256,12 @@ static void print_json(const try_result_t *r) {
 static void print_text(const try_result_t *r) {
   printf("valid: %s\nok: %s\n", r->valid ? "yes" : "no",
          r->ok ? "yes" : "no");
-  if (r->has_error)
-    printf("error: %s\n", r->error.msg);
+  if (r->has_error) {
+    mt_buf_t text = MT_BUF_INIT;
+    mt_text_escape(&text, r->error.msg, 1);
+    printf("error: %s\n", text.data != NULL ? text.data : r->error.msg);
+    mt_buf_free(&text);
+  }
   printf("scheduled: %s\n", r->scheduled ? r->scheduled : "[]");
   for (int i = 0; i < r->nchecks; i++)
     printf("check %d: %s\n", i + 1, r->checks[i]);

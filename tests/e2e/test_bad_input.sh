@@ -61,3 +61,9 @@ assert_contains "$ERR" '/properties/qty/type: unknown type "integr"' "schema pat
 printf 'return { type = "object", required = "qty" }\n' > "$tmp/schemas/broken/order.lua"
 expect_exit 2 mt --tasks "$tmp/tasks" --schemas "$tmp/schemas" run --drain
 assert_contains "$ERR" "required" "required not a list"
+
+# What an error quotes back reaches the terminal with its control
+# characters escaped.
+expect_exit 2 mt schedule "$(printf 'evil\x1b]0;owned\x07')" '{}'
+assert_contains "$ERR" 'unknown task "evil\x1b]0;owned\x07"' "escaped task name"
+[[ "$ERR" != *$'\x1b'* ]] || fail "a raw ESC reached stderr"
