@@ -99,7 +99,7 @@ static int check_keys(lua_State *L, const char *file, mt_err_t *err) {
 static int read_string(lua_State *L, const char *file, const char *key,
                        char **slot, mt_err_t *err) {
   int rc = 0;
-  int type = lua_getfield(L, -1, key);
+  int type = mt_lua_rawfield(L, -1, key);
   if (type == LUA_TSTRING)
     replace(slot, lua_tostring(L, -1));
   else if (type != LUA_TNIL)
@@ -115,7 +115,7 @@ static int read_number(lua_State *L, const char *file, const char *key,
                        double *slot, double min, double max, int integer,
                        mt_err_t *err) {
   int rc = 0;
-  int type = lua_getfield(L, -1, key);
+  int type = mt_lua_rawfield(L, -1, key);
   double v = lua_tonumber(L, -1);
   if (type == LUA_TNUMBER && v >= min && v <= max &&
       (!integer || v == (double)(long long)v))
@@ -143,7 +143,7 @@ static int run_config_file(lua_State *L, const char *file, mt_err_t *err) {
   /* Offer os.getenv only. Stack: -> os -> (empty). */
   luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
   lua_newtable(L);
-  lua_getfield(L, -2, "getenv");
+  mt_lua_rawfield(L, -2, "getenv");
   lua_setfield(L, -2, "getenv");
   lua_setglobal(L, "os");
   lua_pop(L, 1);
@@ -175,7 +175,7 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
 
   double workers = cfg->workers, migrate = cfg->migrate_on_run;
   double memory_limit = (double)cfg->memory_limit;
-  int type = lua_getfield(L, -1, "migrate");
+  int type = mt_lua_rawfield(L, -1, "migrate");
   if (type == LUA_TBOOLEAN)
     migrate = lua_toboolean(L, -1);
   else if (type != LUA_TNIL)

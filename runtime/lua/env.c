@@ -326,6 +326,12 @@ void mt_lua_env_push(lua_State *L) {
   lua_remove(L, template);
 }
 
+int mt_lua_rawfield(lua_State *L, int idx, const char *key) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, key);
+  return lua_rawget(L, idx);
+}
+
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx,
                      mt_err_t *err) {
   env_idx = lua_absindex(L, env_idx);

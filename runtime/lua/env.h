@@ -85,6 +85,12 @@ void mt_lua_env_open(lua_State *L);
  * shared with another script, and it has no metatable to reach through. */
 void mt_lua_env_push(lua_State *L);
 
+/* Stack: -> t[key]. lua_getfield without metamethods, for reading the
+ * table an operator file returned: C code reading it runs outside any
+ * protected call and any time limit, so it must run none of the file's
+ * code (an __index that raises or loops). Returns the value's type. */
+int mt_lua_rawfield(lua_State *L, int idx, const char *key);
+
 /* Loads a file in text mode as a chunk whose _ENV is the table at env_idx.
  * Stack: -> chunk on success; nothing on error (err has file:line). */
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx, mt_err_t *err);

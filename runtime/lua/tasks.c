@@ -135,16 +135,19 @@ static int read_number(lua_State *L, const char *file, const char *field,
                        double *slot, double min, double max, int integer,
                        mt_err_t *err) {
   int rc = 0;
-  int type = lua_getfield(L, -1, field);
+  int type = mt_lua_rawfield(L, -1, field);
   double v = lua_tonumber(L, -1);
   if (type == LUA_TNUMBER && v >= min && v <= max &&
       (!integer || v == (double)(long long)v))
     *slot = v;
   else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be %s from %.15g to %.15g, not %s",
-                    file, field, integer ? "a whole number" : "a number", min,
-                    max, luaL_tolstring(L, -1, NULL));
-  lua_settop(L, lua_gettop(L) - (rc != 0 ? 2 : 1));
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: %s must be %s from %.15g to %.15g, not %s", file,
+                    field, integer ? "a whole number" : "a number", min, max,
+                    type == LUA_TNUMBER || type == LUA_TSTRING
+                        ? lua_tostring(L, -1)
+                        : lua_typename(L, type));
+  lua_pop(L, 1);
   return rc;
 }
 
@@ -202,7 +205,7 @@ static int read_schema(lua_State *L, const char *file,
   int rc = 0;
   def->schema = NULL;
   def->schema_name = NULL;
-  switch (lua_getfield(L, -1, "schema")) {
+  switch (mt_lua_rawfield(L, -1, "schema")) {
   case LUA_TNIL:
     lua_pop(L, 1);
     return 0;
@@ -227,7 +230,7 @@ static int read_schema(lua_State *L, const char *file,
  * Stack: t -> t. */
 static int sched_string(lua_State *L, const char *key, const char *dflt,
                         char **out) {
-  int type = lua_getfield(L, -1, key);
+  int type = mt_lua_rawfield(L, -1, key);
   const char *v = type == LUA_TNIL ? dflt : lua_tostring(L, -1);
   *out = (type == LUA_TNIL || type == LUA_TSTRING) ? strdup(v) : NULL;
   lua_pop(L, 1);
@@ -253,7 +256,7 @@ static int read_one_schedule(lua_State *L, const char *file, int index,
                     file, index);
     goto fail;
   }
-  if (lua_getfield(L, -1, "cron") != LUA_TSTRING) {
+  if (mt_lua_rawfield(L, -1, "cron") != LUA_TSTRING) {
     lua_pop(L, 1);
     rc = mt_err_set(err, MT_ECONFIG,
                     "%s: schedule[%d].cron must be a cron or rate expression",
@@ -287,7 +290,7 @@ static int read_one_schedule(lua_State *L, const char *file, int index,
                     why.msg);
     goto fail;
   }
-  if (lua_getfield(L, -1, "payload") == LUA_TNIL)
+  if (mt_lua_rawfield(L, -1, "payload") == LUA_TNIL)
     rc = mt_buf_puts(&payload, "{}") ? MT_ENOMEM : 0;
   else if (!lua_istable(L, -1))
     rc = mt_err_set(&why, MT_EPAYLOAD, "the payload must be a table");
@@ -319,7 +322,7 @@ static int read_schedules(lua_State *L, const char *file, mt_task_def_t *def,
   int rc = 0;
   def->schedules = NULL;
   def->nschedules = 0;
-  if (lua_getfield(L, -1, "schedule") == LUA_TNIL) {
+  if (mt_lua_rawfield(L, -1, "schedule") == LUA_TNIL) {
     lua_pop(L, 1);
     return 0;
   }
@@ -330,7 +333,7 @@ static int read_schedules(lua_State *L, const char *file, mt_task_def_t *def,
                       "with cron, tz and payload",
                       file);
   }
-  int single = lua_getfield(L, -1, "cron") != LUA_TNIL;
+  int single = mt_lua_rawfield(L, -1, "cron") != LUA_TNIL;
   lua_pop(L, 1);
   size_t n = single ? 1 : (size_t)lua_rawlen(L, -1);
   def->schedules = calloc(n ? n : 1, sizeof *def->schedules);
@@ -366,7 +369,7 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
     return mt_err_set(err, MT_ECONFIG,
                       "%s: a task file must return a table, not %s", file,
                       luaL_typename(L, -1));
-  if (lua_getfield(L, -1, "handler") != LUA_TFUNCTION) {
+  if (mt_lua_rawfield(L, -1, "handler") != LUA_TFUNCTION) {
     rc = mt_err_set(err, MT_ECONFIG,
                     "%s: handler must be a function(tx, payload, ctx), not %s",
                     file, luaL_typename(L, -1));
@@ -376,7 +379,7 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   lua_pop(L, 1);
 
   name_from_path(rel, name, name_size);
-  int type = lua_getfield(L, -1, "name");
+  int type = mt_lua_rawfield(L, -1, "name");
   if (type == LUA_TSTRING)
     snprintf(name, name_size, "%s", lua_tostring(L, -1));
   else if (type != LUA_TNIL) {
@@ -430,7 +433,7 @@ static int load_task_file(lua_State *L, int tasks, const char *dir,
   mt_task_def_t def = {0};
   int rc = check_definition(L, file, rel, defaults, &def, name, sizeof name,
                             err);
-  if (rc == 0 && lua_getfield(L, tasks, name) != LUA_TNIL)
+  if (rc == 0 && mt_lua_rawfield(L, tasks, name) != LUA_TNIL)
     rc = mt_err_set(err, MT_ECONFIG, "%s: task %s is already defined", file,
                     name);
   else if (rc == 0)
@@ -528,11 +531,11 @@ int mt_lua_tasks_check(const char *tasks_dir,
 
 int mt_lua_tasks_push_handler(lua_State *L, const char *name) {
   lua_getfield(L, LUA_REGISTRYINDEX, TASKS_KEY);
-  if (!lua_istable(L, -1) || lua_getfield(L, -1, name) != LUA_TTABLE) {
+  if (!lua_istable(L, -1) || mt_lua_rawfield(L, -1, name) != LUA_TTABLE) {
     lua_pop(L, 2);
     return 0;
   }
-  lua_getfield(L, -1, "handler");
+  mt_lua_rawfield(L, -1, "handler");
   lua_replace(L, -3);
   lua_pop(L, 1);
   return 1;

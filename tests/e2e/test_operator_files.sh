@@ -29,6 +29,15 @@ expect_exit 2 mt --tasks "$tmp/tasks" --schemas "$tmp/schemas" check
 assert_contains "$ERR" "s/loop.lua: did not finish loading within 5s" "schema file loop"
 rm "$tmp/tasks/t/uses.lua"
 
+# The returned table is read without running its code: an __index that
+# loops or raises is not called.
+printf 'return setmetatable({}, { __index = function() while true do end end })\n' > "$tmp/tasks/t/meta.lua"
+expect_exit 2 mt --tasks "$tmp/tasks" check
+assert_contains "$ERR" "t/meta.lua: handler must be a function(tx, payload, ctx), not nil" "definition with an __index"
+rm "$tmp/tasks/t/meta.lua"
+printf 'return setmetatable({}, { __index = function() error("boom") end })\n' > "$tmp/c.lua"
+"$MOONTASK_BIN" --config "$tmp/c.lua" --database-url "$DATABASE_URL" list >/dev/null
+
 # A task file that allocates without end is stopped by the memory limit.
 printf 'local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(100) .. i end\n' > "$tmp/tasks/t/big.lua"
 expect_exit 2 mt --tasks "$tmp/tasks" check
