@@ -168,7 +168,7 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
   lua_State *L = mt_lua_state_new(&guard);
   if (L == NULL)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
-  guard.limit = (size_t)MT_LUA_DEFAULT_MEMORY_LIMIT;
+  guard.load_limit = (size_t)MT_LUA_DEFAULT_MEMORY_LIMIT;
   if ((rc = run_config_file(L, file, err)) != 0 ||
       (rc = check_keys(L, file, err)) != 0)
     goto done;

@@ -131,15 +131,16 @@ static int ensure_connection(worker_t *w, mt_err_t *err) {
 }
 
 /* Sleeps until the worker's next connection attempt, or until the
- * executor stops. Called and returns with ex->lock held. */
-static void wait_backoff(worker_t *w) {
+ * executor stops (or aborts, when abortable). Called and returns with
+ * ex->lock held. */
+static void wait_backoff(worker_t *w, int abortable) {
   mt_executor_t *ex = w->ex;
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   double at = (double)until.tv_sec + until.tv_nsec / 1e9 + w->backoff;
   until.tv_sec = (time_t)at;
   until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
-  while (!ex->stopping &&
+  while (!ex->stopping && !(abortable && atomic_load(&ex->abort)) &&
          pthread_cond_timedwait(&ex->ready, &ex->lock, &until) != ETIMEDOUT)
     ;
   w->backoff = w->backoff * 2 < BACKOFF_MAX ? w->backoff * 2 : BACKOFF_MAX;
@@ -176,7 +177,7 @@ static void record_outcome(worker_t *w, const char *sql, int nparams,
             w->index, err.msg, w->backoff);
     pthread_mutex_lock(&ex->lock);
     if (!atomic_load(&ex->abort))
-      wait_backoff(w);
+      wait_backoff(w, 1);
     int give_up = atomic_load(&ex->abort) || ex->stopping;
     pthread_mutex_unlock(&ex->lock);
     if (give_up)
@@ -316,7 +317,7 @@ static void go_offline(worker_t *w, const mt_err_t *err) {
   pthread_mutex_unlock(&ex->lock);
   ex->opts.wake(ex->opts.wake_arg);
   pthread_mutex_lock(&ex->lock);
-  wait_backoff(w);
+  wait_backoff(w, 0);
 }
 
 static void *worker_main(void *arg) {
@@ -518,7 +519,13 @@ mt_task_t *mt_executor_take_queued(mt_executor_t *ex) {
   return tasks;
 }
 
-void mt_executor_abort(mt_executor_t *ex) { atomic_store(&ex->abort, 1); }
+void mt_executor_abort(mt_executor_t *ex) {
+  atomic_store(&ex->abort, 1);
+  /* A worker backing off in record_outcome gives up at once. */
+  pthread_mutex_lock(&ex->lock);
+  pthread_cond_broadcast(&ex->ready);
+  pthread_mutex_unlock(&ex->lock);
+}
 
 void mt_executor_stop(mt_executor_t *ex) {
   if (ex == NULL)

@@ -133,6 +133,7 @@ void mt_lua_guard_arm(mt_lua_guard_t *g, double seconds, size_t limit,
 void mt_lua_guard_disarm(mt_lua_guard_t *g) {
   g->deadline = 0;
   g->abort = NULL;
+  g->limit = 0;
 }
 
 /* ---- The sandbox ------------------------------------------------------- */
@@ -149,13 +150,37 @@ static const char *const safe_globals[] = {
  * state's guard is stopping: then they raise again, and an xpcall message
  * handler is not even called (the error that stops a script may be raised
  * from the hook, where hooks are off, so a handler that loops would loop
- * for ever). Written in Lua so that they keep pcall's behaviour across
- * coroutine yields. */
+ * for ever). A coroutine the guard stopped died in its hook, with hooks
+ * off for good: closing it would run its __close handlers unbounded, so
+ * coroutine.close refuses it and coroutine.wrap (rebuilt here on the
+ * guarded resume) never closes it. Written in Lua so that they keep
+ * pcall's behaviour across coroutine yields. */
 static const char guarded_calls[] =
-    "local pcall, xpcall, resume, error, stopping = ...\n"
+    "local pcall, xpcall, resume, create, close, error, type, select,\n"
+    "  setmetatable, stopping = ...\n"
+    "local stopped = setmetatable({}, { __mode = 'k' })\n"
     "local function pass(ok, ...)\n"
     "  if not ok and stopping() then error((...), 0) end\n"
     "  return ok, ...\n"
+    "end\n"
+    "local function pass_co(co, ok, ...)\n"
+    "  if not ok and stopping() then stopped[co] = true; error((...), 0) end\n"
+    "  return ok, ...\n"
+    "end\n"
+    "local function guarded_resume(co, ...) return pass_co(co, resume(co, ...)) end\n"
+    "local function guarded_close(co)\n"
+    "  if stopped[co] then return false, 'the coroutine was stopped by the runtime' end\n"
+    "  return close(co)\n"
+    "end\n"
+    "local function unwrap(co, ok, ...)\n"
+    "  if ok then return ... end\n"
+    "  local err = select(2, close(co))\n" /* runs its __close handlers */
+    "  if type(err) == 'string' then error(err, 2) end\n"
+    "  error(err, 0)\n"
+    "end\n"
+    "local function guarded_wrap(f)\n"
+    "  local co = create(f)\n"
+    "  return function(...) return unwrap(co, guarded_resume(co, ...)) end\n"
     "end\n"
     "return function(f, ...) return pass(pcall(f, ...)) end,\n"
     "  function(f, h, ...)\n"
@@ -164,7 +189,7 @@ static const char guarded_calls[] =
     "      return h(m)\n"
     "    end, ...))\n"
     "  end,\n"
-    "  function(co, ...) return pass(resume(co, ...)) end\n";
+    "  guarded_resume, guarded_close, guarded_wrap\n";
 
 static int guard_stopping(lua_State *L) {
   mt_lua_guard_t *guard = mt_lua_guard(L);
@@ -172,26 +197,130 @@ static int guard_stopping(lua_State *L) {
   return 1;
 }
 
-/* Replaces base.pcall, base.xpcall and base.coroutine.resume with guarded
- * versions. */
+/* Replaces base.pcall, base.xpcall and base.coroutine's resume, close and
+ * wrap with guarded versions. */
 static void install_guarded_calls(lua_State *L, int base) {
   if (luaL_loadbufferx(L, guarded_calls, sizeof guarded_calls - 1,
                        "=moontask", "t") != LUA_OK)
     lua_error(L);
-  lua_getglobal(L, "pcall");
-  lua_getglobal(L, "xpcall");
+  static const char *const globals[] = {"pcall", "xpcall"};
+  static const char *const co_fields[] = {"resume", "create", "close"};
+  static const char *const more[] = {"error", "type", "select",
+                                     "setmetatable"};
+  for (size_t i = 0; i < 2; i++)
+    lua_getglobal(L, globals[i]);
   lua_getglobal(L, "coroutine");
-  lua_getfield(L, -1, "resume");
-  lua_remove(L, -2);
-  lua_getglobal(L, "error");
+  for (size_t i = 0; i < 3; i++)
+    lua_getfield(L, -1 - (int)i, co_fields[i]);
+  lua_remove(L, -4); /* the coroutine library */
+  for (size_t i = 0; i < 4; i++)
+    lua_getglobal(L, more[i]);
   lua_pushcfunction(L, guard_stopping);
-  lua_call(L, 5, 3);
+  lua_call(L, 10, 5);
+  /* Stack: pcall xpcall resume close wrap */
   lua_getfield(L, base, "coroutine");
-  lua_insert(L, -2);
+  lua_insert(L, -4);
+  lua_setfield(L, -4, "wrap");
+  lua_setfield(L, -3, "close");
   lua_setfield(L, -2, "resume");
   lua_pop(L, 1);
   lua_setfield(L, base, "xpcall");
   lua_setfield(L, base, "pcall");
+}
+
+/* table.move, insert and remove loop in C over ranges a script chooses
+ * (table.move({}, 1, math.maxinteger - 1, 2) is 2^63 steps that allocate
+ * nothing), out of the hook's sight. These are the same functions written
+ * in Lua, where every step is a VM instruction the hook counts. */
+static const char guarded_table[] =
+    "local tointeger, maxinteger, select, type, error = ...\n"
+    "local function int(v, i, name)\n"
+    "  local n = tointeger(v)\n"
+    "  if n ~= nil then return n end\n"
+    "  error(('bad argument #%d to \\'%s\\' (%s)'):format(i, name,\n"
+    "    type(v) == 'number' and 'number has no integer representation'\n"
+    "      or 'number expected, got ' .. (v == nil and 'no value' or type(v))), 3)\n"
+    "end\n"
+    "local function move(a1, f, e, t, a2)\n"
+    "  f, e, t = int(f, 2, 'move'), int(e, 3, 'move'), int(t, 4, 'move')\n"
+    "  if a2 == nil then a2 = a1 end\n"
+    "  if e >= f then\n"
+    "    if not (f > 0 or e < maxinteger + f) then\n"
+    "      error(\"bad argument #3 to 'move' (too many elements to move)\", 2)\n"
+    "    end\n"
+    "    if t > maxinteger - (e - f) then\n"
+    "      error(\"bad argument #4 to 'move' (destination wrap around)\", 2)\n"
+    "    end\n"
+    "    if t > e or t <= f or a1 ~= a2 then\n"
+    "      for i = 0, e - f do a2[t + i] = a1[f + i] end\n"
+    "    else\n"
+    "      for i = e - f, 0, -1 do a2[t + i] = a1[f + i] end\n"
+    "    end\n"
+    "  end\n"
+    "  return a2\n"
+    "end\n"
+    "local function insert(t, ...)\n"
+    "  local n, e = select('#', ...), #t + 1\n"
+    "  if n == 1 then t[e] = ...; return end\n"
+    "  if n ~= 2 then error(\"wrong number of arguments to 'insert'\", 2) end\n"
+    "  local pos, v = ...\n"
+    "  pos = int(pos, 2, 'insert')\n"
+    "  if pos < 1 or pos > e then\n"
+    "    error(\"bad argument #2 to 'insert' (position out of bounds)\", 2)\n"
+    "  end\n"
+    "  for i = e, pos + 1, -1 do t[i] = t[i - 1] end\n"
+    "  t[pos] = v\n"
+    "end\n"
+    "local function remove(t, pos)\n"
+    "  local size = #t\n"
+    "  if pos == nil then pos = size else pos = int(pos, 2, 'remove') end\n"
+    "  if pos ~= size and (pos < 1 or pos > size + 1) then\n"
+    "    error(\"bad argument #2 to 'remove' (position out of bounds)\", 2)\n"
+    "  end\n"
+    "  local v = t[pos]\n"
+    "  while pos < size do t[pos] = t[pos + 1]; pos = pos + 1 end\n"
+    "  t[pos] = nil\n"
+    "  return v\n"
+    "end\n"
+    "return move, insert, remove\n";
+
+/* Stack: -> (base.table's move, insert and remove replaced). */
+static void install_guarded_table(lua_State *L, int base) {
+  if (luaL_loadbufferx(L, guarded_table, sizeof guarded_table - 1,
+                       "=moontask", "t") != LUA_OK)
+    lua_error(L);
+  lua_getglobal(L, "math");
+  lua_getfield(L, -1, "tointeger");
+  lua_getfield(L, -2, "maxinteger");
+  lua_remove(L, -3);
+  lua_getglobal(L, "select");
+  lua_getglobal(L, "type");
+  lua_getglobal(L, "error");
+  lua_call(L, 5, 3);
+  lua_getfield(L, base, "table");
+  lua_insert(L, -4);
+  lua_setfield(L, -4, "remove");
+  lua_setfield(L, -3, "insert");
+  lua_setfield(L, -2, "move");
+  lua_pop(L, 1);
+}
+
+/* string.rep(s, n, sep) loops n times even when s and sep are empty,
+ * allocating nothing: ("").rep("", math.maxinteger) would never return.
+ * Otherwise the result's size bounds the loop, and the memory limit that. */
+static int sandbox_rep(lua_State *L) {
+  size_t l, lsep;
+  luaL_checklstring(L, 1, &l);
+  luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (l == 0 && lsep == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
 }
 
 /* setmetatable without __gc: a finalizer runs whenever the collector gets
@@ -259,6 +388,9 @@ void mt_lua_env_open(lua_State *L) {
    * ("x"):upper() goes through. */
   lua_getglobal(L, "string");
   mt_lua_pattern_open(L, -1, mt_lua_guard_check);
+  lua_getfield(L, -1, "rep");
+  lua_pushcclosure(L, sandbox_rep, 1);
+  lua_setfield(L, -2, "rep");
   lua_pop(L, 1);
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);
@@ -294,6 +426,7 @@ void mt_lua_env_open(lua_State *L) {
   lua_setfield(L, base, "os");
   lua_pop(L, 1);
   install_guarded_calls(L, base);
+  install_guarded_table(L, base);
   mt_json_open(L);
   lua_setfield(L, base, "json");
   /* Decoded arrays and objects of every task share these marker
@@ -377,7 +510,7 @@ int mt_lua_pcall_load(lua_State *L, const char *what, int nargs, int nresults,
                       mt_err_t *err) {
   mt_lua_guard_t *g = mt_lua_guard(L);
   char buf[64];
-  mt_lua_guard_arm(g, MT_LUA_LOAD_TIMEOUT, g->limit, NULL);
+  mt_lua_guard_arm(g, MT_LUA_LOAD_TIMEOUT, g->load_limit, NULL);
   int rc = mt_lua_pcall(L, nargs, nresults, err);
   if (rc != 0 && g->stopping == MT_LUA_TIMED_OUT)
     mt_err_set(err, MT_ECONFIG, "%s: did not finish loading within %gs",

@@ -45,7 +45,8 @@ typedef struct mt_lua_guard_s {
   double deadline;         /* mt_now() seconds; 0: no time limit */
   const atomic_int *abort; /* stops the script when non-zero; may be NULL */
   size_t used;             /* bytes allocated by the state */
-  size_t limit;            /* bytes; 0: no memory limit */
+  size_t limit;            /* bytes, while armed; 0: no memory limit */
+  size_t load_limit;       /* what mt_lua_pcall_load arms with */
   int refused;             /* the last allocation that grew was refused */
   mt_lua_stop_t stopping;
 } mt_lua_guard_t;
@@ -63,8 +64,10 @@ mt_lua_guard_t *mt_lua_guard(lua_State *L);
 void mt_lua_guard_arm(mt_lua_guard_t *g, double seconds, size_t limit,
                       const atomic_int *abort);
 
-/* Ends a guarded stretch: no deadline, no abort flag. The memory limit
- * stays, so that an idle state does not grow either. */
+/* Ends a guarded stretch: no deadline, no abort flag, no memory limit.
+ * The limits hold only inside protected calls: the C code around them
+ * (pushing a handler, reading a file's table) must never meet a refused
+ * allocation, which would raise where nothing can catch it. */
 void mt_lua_guard_disarm(mt_lua_guard_t *g);
 
 /* For C functions that can run long without returning to the VM (pattern

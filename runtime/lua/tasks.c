@@ -487,7 +487,7 @@ int mt_lua_tasks_check(const char *tasks_dir,
     report(arg, "out of memory");
     return 1;
   }
-  guard.limit = defaults->memory_limit;
+  guard.load_limit = defaults->memory_limit;
   mt_lua_env_open(L);
 
   if (collect(tasks_dir, "", &tasks, &err) != 0) {
@@ -547,7 +547,7 @@ int mt_lua_registry_load(const char *dir, const mt_task_defaults_t *defaults,
   lua_State *L = mt_lua_state_new(&guard);
   if (L == NULL)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
-  guard.limit = defaults->memory_limit;
+  guard.load_limit = defaults->memory_limit;
   mt_lua_env_open(L);
   int rc = mt_lua_tasks_load(L, dir, defaults, reg, err);
   lua_close(L);

@@ -78,7 +78,7 @@ static int load_state(const mt_lua_worker_t *w, lua_State **L_out,
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto fail;
   }
-  guard->limit = w->defaults.memory_limit;
+  guard->load_limit = w->defaults.memory_limit;
   mt_lua_env_open(L);
   mt_lua_tx_open(L);
   if ((rc = mt_lua_tasks_load(L, w->tasks_dir, &w->defaults, reg, err)) != 0)
@@ -156,6 +156,29 @@ int mt_lua_worker_renew(mt_lua_worker_t *w, mt_err_t *err) {
   return 0;
 }
 
+/* What call_handler needs, passed as a light userdata. */
+typedef struct handler_call_s {
+  const mt_task_t *task;
+  const mt_task_def_t *def;
+  mt_err_t *err;
+  int rc; /* MT_EPAYLOAD when the payload is not JSON */
+} handler_call_t;
+
+/* Stack: call handler tx -> (whatever). Decodes the payload, builds ctx
+ * and runs the handler. It runs inside mt_lua_pcall with the task's limits
+ * armed, so that a payload too big for the memory limit fails the task
+ * instead of raising where nothing catches it. */
+static int call_handler(lua_State *L) {
+  handler_call_t *c = lua_touserdata(L, 1);
+  if (mt_json_decode(L, c->task->payload, strlen(c->task->payload), c->err)) {
+    c->rc = MT_EPAYLOAD;
+    return 0;
+  }
+  push_ctx(L, c->task, c->def);
+  lua_call(L, 3, 0); /* handler(tx, payload, ctx) */
+  return 0;
+}
+
 int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
                       mt_err_t *err) {
   lua_State *L = w->L;
@@ -166,24 +189,21 @@ int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
     return mt_err_set(err, MT_ENOTASK,
                       "unknown task \"%s\": no task file defines it",
                       task->name);
-  /* Armed before the payload is decoded: a huge payload counts against
-   * the task's memory limit too. */
-  mt_lua_guard_arm(guard, 0, def->memory_limit, tx->abort);
-  guard->deadline = tx->deadline;
+  /* Stack: handler tx. The tx stays referenced below the call so that it
+   * can be closed after the handler returns, however it returns. */
   mt_lua_tx_push(L, tx);
   int tx_idx = lua_gettop(L);
-  int rc = mt_json_decode(L, task->payload, strlen(task->payload), err);
-  if (rc == 0) {
-    push_ctx(L, task, def);
-    /* Stack: handler tx payload ctx. The tx stays referenced below the
-     * call so that it can be closed after the handler returns. */
-    lua_pushvalue(L, tx_idx);
-    lua_insert(L, tx_idx - 1);
-    rc = mt_lua_pcall(L, 3, 0, err);
-    mt_lua_tx_close(L, -1);
-  } else {
-    rc = MT_EPAYLOAD;
-  }
+  handler_call_t call = {task, def, err, 0};
+  lua_pushcfunction(L, call_handler);
+  lua_pushlightuserdata(L, &call);
+  lua_pushvalue(L, tx_idx - 1);
+  lua_pushvalue(L, tx_idx);
+  mt_lua_guard_arm(guard, 0, def->memory_limit, tx->abort);
+  guard->deadline = tx->deadline;
+  int rc = mt_lua_pcall(L, 3, 0, err);
+  if (rc == 0)
+    rc = call.rc;
+  mt_lua_tx_close(L, tx_idx);
   char reason[64];
   if (rc != 0 && guard->stopping == MT_LUA_OUT_OF_MEMORY) {
     rc = mt_err_set(err, MT_ENOMEM, "%s",
@@ -193,7 +213,8 @@ int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
     guard->stopping = MT_LUA_OUT_OF_MEMORY;
     rc = mt_err_set(err, MT_ENOMEM, "%s",
                     mt_lua_guard_reason(guard, reason, sizeof reason));
-  } else if (rc != 0 && guard->stopping != MT_LUA_RUNNING) {
+  } else if (rc != 0 && rc != MT_EPAYLOAD &&
+             guard->stopping != MT_LUA_RUNNING) {
     rc = MT_ETIMEDOUT;
   }
   mt_lua_guard_disarm(guard);

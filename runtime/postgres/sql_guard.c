@@ -62,7 +62,7 @@ static const char *skip_space(const char *p) {
     while (isspace((unsigned char)*p))
       p++;
     if (p[0] == '-' && p[1] == '-') {
-      while (*p && *p != '\n')
+      while (*p && *p != '\n' && *p != '\r') /* either ends it */
         p++;
     } else if (p[0] == '/' && p[1] == '*') {
       int depth = 1;
@@ -79,8 +79,10 @@ static const char *skip_space(const char *p) {
 }
 
 /* Reads the next token of a statement: a word (returned in *w), or any
- * other token, skipped. Stops at ';' and at the end. */
-static const char *next_token(const char *p, word_t *w) {
+ * other token, skipped. Stops at ';' and at the end. With backslashes set,
+ * a backslash escapes the next character in plain '...' strings too, as
+ * it does when standard_conforming_strings is off. */
+static const char *next_token(const char *p, word_t *w, int backslashes) {
   w->p = NULL;
   w->len = 0;
   p = skip_space(p);
@@ -88,8 +90,10 @@ static const char *next_token(const char *p, word_t *w) {
     return p;
   if ((*p == 'E' || *p == 'e') && p[1] == '\'')
     return skip_quoted(p + 1, '\'', 1);
-  if (*p == '\'' || *p == '"')
-    return skip_quoted(p, *p, 0);
+  if (*p == '\'')
+    return skip_quoted(p, '\'', backslashes);
+  if (*p == '"')
+    return skip_quoted(p, '"', 0);
   if (*p == '$')
     return skip_dollar(p);
   if (is_ident_start((unsigned char)*p)) {
@@ -119,7 +123,9 @@ static int controls_transaction(word_t a, word_t b, word_t c) {
   return 0;
 }
 
-int mt_sql_guard_check(const char *sql, mt_err_t *err) {
+/* Scans every statement of sql, reading plain strings one way or the
+ * other (see next_token). */
+static int scan(const char *sql, int backslashes, mt_err_t *err) {
   const char *p = sql;
   while (*p) {
     const char *start = skip_space(p);
@@ -128,7 +134,7 @@ int mt_sql_guard_check(const char *sql, mt_err_t *err) {
     p = start;
     while (*p && *p != ';') {
       word_t w;
-      p = next_token(p, &w);
+      p = next_token(p, &w, backslashes);
       if (w.p != NULL && n < 3)
         words[n++] = w;
       else if (n == 0 && w.p == NULL && *p != ';' && *p != '\0')
@@ -148,4 +154,12 @@ int mt_sql_guard_check(const char *sql, mt_err_t *err) {
       p++;
   }
   return 0;
+}
+
+int mt_sql_guard_check(const char *sql, mt_err_t *err) {
+  /* Where a string ends depends on standard_conforming_strings, which the
+   * same text may set: 'a\'; COMMIT; ...' hides a COMMIT from one reading
+   * and not from the other. Both readings must find no way out. */
+  int rc = scan(sql, 0, err);
+  return rc != 0 ? rc : scan(sql, 1, err);
 }

@@ -9,10 +9,15 @@ ids=()
 ids+=("$(probe schedule probe.xpcall_loop '{}')")
 ids+=("$(probe schedule probe.coroutine_loop '{}')")
 ids+=("$(probe schedule probe.coroutine_loop '{"wrap": true}')")
+ids+=("$(probe schedule probe.coroutine_loop '{"close": true}')")
+ids+=("$(probe schedule probe.c_loops '{"op": "move"}')")
+ids+=("$(probe schedule probe.c_loops '{"op": "remove"}')")
 ids+=("$(probe schedule probe.close_loop '{}')")
 ids+=("$(probe schedule probe.close_loop '{"tostring": true}')")
 ids+=("$(probe schedule probe.pattern '{}')")
 ids+=("$(probe schedule probe.pattern '{"method": true}')")
+# string.rep of empty strings returns at once instead of looping.
+rep=$(probe schedule probe.c_loops '{"op": "rep"}')
 last=$(probe schedule probe.noop '{"n": 1}')
 start=$(date +%s.%N)
 probe run --workers 1 --drain 2>/dev/null
@@ -22,6 +27,7 @@ for id in "${ids[@]}"; do
   assert_eq "failed|1|task timed out after 1s" \
     "$(sql "SELECT state, attempts, last_error FROM moontask.tasks WHERE id = $id")" "task $id"
 done
+assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $rep")" "string.rep of nothing"
 assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $last")" "the task after them"
 # Generous: each should end within its 1s plus a few milliseconds.
 [ "$(echo "$elapsed < 60" | bc)" = 1 ] || fail "took ${elapsed}s"

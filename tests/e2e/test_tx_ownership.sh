@@ -6,9 +6,10 @@ probe_setup
 statements=("COMMIT" "COMMIT AND CHAIN" "commit work and chain" "END" "ROLLBACK"
             "ROLLBACK AND CHAIN" "ABORT" "PREPARE TRANSACTION 'x'" "BEGIN"
             "START TRANSACTION" "/* a comment */ COMMIT" "-- line comment
-COMMIT" "COMMIT PREPARED 'x'")
+COMMIT" "COMMIT PREPARED 'x'" $'-- carriage return ends a comment too\rCOMMIT AND CHAIN')
 for s in "${statements[@]}"; do
-  probe schedule probe.escape "{\"sql\": \"${s//$'\n'/\\n}\"}" >/dev/null
+  s=${s//$'\n'/\\n}
+  probe schedule probe.escape "{\"sql\": \"${s//$'\r'/\\r}\"}" >/dev/null
 done
 probe run --workers 1 --drain 2>/dev/null
 assert_eq "${#statements[@]}" "$(sql "SELECT count(*) FROM moontask.tasks WHERE state = 'failed' AND last_error LIKE '%refused as it should be%is not allowed: the runtime owns%'")" "every escape refused"
@@ -29,6 +30,9 @@ expect_exit 2 probe try probe.noop '{"n": 1}' --sql "INSERT INTO probe_log (task
 assert_contains "$ERR" "setup statement 1" "try --sql error names the statement"
 assert_contains "$ERR" "is not allowed" "try --sql refusal"
 expect_exit 2 probe try probe.noop '{"n": 1}' --sql 'DO $$ BEGIN NULL; END $$; END'
+# A string read with standard_conforming_strings off ends elsewhere.
+expect_exit 2 probe try probe.noop '{"n": 1}' --sql "SET standard_conforming_strings = off" \
+  --sql "INSERT INTO probe_log (task) VALUES ('setup'); SELECT '\\''; COMMIT; SELECT ''"
 assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "rows left by try"
 # Quotes, dollar quotes and comments are not statements.
 probe try probe.noop '{"n": 1}' --sql "SELECT 'COMMIT; ROLLBACK', \$x\$ END; \$x\$, \"commit\" FROM (SELECT 1 AS \"commit\") t /* ; COMMIT */" --json >/dev/null

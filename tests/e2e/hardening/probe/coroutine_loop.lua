@@ -4,6 +4,14 @@ local wrapped = coroutine.wrap(function() while true do pcall(function() end) en
 return {
   timeout = 1, max_attempts = 1,
   handler = function(tx, payload, ctx)
+    if payload.close then
+      -- Stopped in its hook, then closed by wrap: its __close must not run
+      -- with hooks off.
+      coroutine.wrap(function()
+        local x <close> = setmetatable({}, { __close = function() while true do end end })
+        while true do end
+      end)()
+    end
     if payload.wrap then wrapped() end
     coroutine.resume(spin)
     while true do coroutine.resume(spin) end
