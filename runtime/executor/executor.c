@@ -329,7 +329,8 @@ static void *worker_main(void *arg) {
       pthread_cond_wait(&ex->ready, &ex->lock);
       w->verified = 0;
     }
-    if (ex->stopping && ex->head == NULL)
+    /* A worker without a connection has nothing to finish. */
+    if (ex->stopping && (ex->head == NULL || w->offline))
       break;
     /* A connection first: a task taken without one would be lost to its
      * lease, and an attempt with it. The check does not block, so it is

@@ -23,6 +23,9 @@ static const char reset_session_sql[] =
     "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
     "DEALLOCATE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; ";
 
+/* Seconds a rollback (and the session reset after it) may take. */
+#define ROLLBACK_WAIT 10.0
+
 static int check_usable(mt_tx_t *tx, mt_err_t *err) {
   if (atomic_load(tx->abort))
     return mt_err_set(err, MT_ETIMEDOUT,
@@ -91,13 +94,19 @@ int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
 }
 
 void mt_tx_rollback(mt_tx_t *tx) {
+  /* Bounded like everything else on a task's path: a server that stopped
+   * answering must not hold the worker. On a timeout the statement is
+   * cancelled and the connection left busy, so the worker replaces it
+   * before its next use. */
+  double deadline = mt_now() + ROLLBACK_WAIT;
   if (PQstatus(tx->conn) == CONNECTION_OK &&
       PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
-    PQclear(PQexec(tx->conn, "ROLLBACK"));
+    mt_pg_exec_script(tx->conn, "ROLLBACK", deadline, NULL);
   /* A rollback undoes settings but not everything: prepared statements,
    * session advisory locks and sequence state outlive it. The next task
    * gets a clean session either way; this path is not the hot one. */
-  if (tx->begun && PQstatus(tx->conn) == CONNECTION_OK)
-    PQclear(PQexec(tx->conn, "DISCARD ALL"));
+  if (tx->begun && PQstatus(tx->conn) == CONNECTION_OK &&
+      PQtransactionStatus(tx->conn) == PQTRANS_IDLE)
+    mt_pg_exec_script(tx->conn, "DISCARD ALL", deadline, NULL);
   tx->begun = 0;
 }

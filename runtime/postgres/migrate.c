@@ -350,12 +350,15 @@ static const migration_t migrations[] = {
      "\n"
      /* New functions are executable by PUBLIC by default, and the
       * functions above are now the way around the tables' privileges: each
-      * role gets only what the README's grants give it. A later migration
-      * that adds a function must repeat the first statement. */
+      * role gets only what the README's grants give it. */
      "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA moontask FROM PUBLIC;\n"
      "REVOKE ALL ON ALL TABLES IN SCHEMA moontask FROM PUBLIC;\n"
      "REVOKE ALL ON ALL SEQUENCES IN SCHEMA moontask FROM PUBLIC;\n"
-     "REVOKE ALL ON SCHEMA moontask FROM PUBLIC;\n"},
+     "REVOKE ALL ON SCHEMA moontask FROM PUBLIC;\n"
+     /* And so for the functions later migrations add, when the same role
+      * runs them. */
+     "ALTER DEFAULT PRIVILEGES IN SCHEMA moontask\n"
+     "  REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;\n"},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
