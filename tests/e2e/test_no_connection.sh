@@ -25,6 +25,9 @@ sql "INSERT INTO moontask.tasks (name, payload, run_at)
        FROM generate_series(1, 200) i" >/dev/null
 # A session opened now can still look while no new one may open.
 coproc WATCH { psql -X -q -At -d "$DATABASE_URL"; }
+echo "SELECT 'connected';" >&"${WATCH[1]}"
+read -r -t 20 ready <&"${WATCH[0]}" || true
+assert_eq connected "${ready:-}" "the watching session"
 # From the maintenance database: no new session may open in the test one.
 psql -X -q -At "${DATABASE_URL/\/$db\?//postgres?}" -c "
   ALTER DATABASE \"$db\" WITH ALLOW_CONNECTIONS false;
