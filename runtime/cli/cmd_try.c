@@ -86,20 +86,6 @@ static int parse_try_args(mt_cli_t *cli, try_args_t *a, mt_err_t *err) {
   return 0;
 }
 
-/* Runs text that may hold several statements (setup may create a function
- * and a trigger at once), which PQexecParams refuses. */
-static int exec_script(PGconn *conn, const char *sql, mt_err_t *err) {
-  PGresult *res = PQexec(conn, sql);
-  ExecStatusType st = PQresultStatus(res);
-  int rc = 0;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    mt_pg_result_error(res, conn, err);
-    rc = MT_EDB;
-  }
-  PQclear(res);
-  return rc;
-}
-
 /* Runs one --check query wrapped so that the server returns its rows as a
  * JSON array; a trailing semicolon would end the subquery early, so it goes. */
 static int run_check(PGconn *conn, const char *check, char **out,
@@ -165,7 +151,7 @@ static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
   const mt_registry_t *wreg = mt_lua_worker_registry(w);
   const mt_task_def_t *def = mt_registry_find(wreg, task->name);
   atomic_int abort_flag = 0;
-  int rc = exec_script(conn, "SAVEPOINT moontask_try", err);
+  int rc = mt_pg_exec_script(conn, "SAVEPOINT moontask_try", 0, err);
   if (rc != 0)
     return rc;
   mt_tx_t tx = {
@@ -199,7 +185,7 @@ static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
                       "%s\n(the handler ended the transaction: try cannot "
                       "undo what it committed)",
                       out->error.msg);
-  return exec_script(conn, "ROLLBACK TO SAVEPOINT moontask_try", err);
+  return mt_pg_exec_script(conn, "ROLLBACK TO SAVEPOINT moontask_try", 0, err);
 }
 
 static int collect_scheduled(PGconn *conn, int64_t after, char **out,
@@ -283,13 +269,13 @@ int mt_cmd_try(mt_cli_t *cli) {
   if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
       (rc = mt_lua_worker_new(&w, cli->cfg.tasks_dir, &defaults, &err)) != 0 ||
       (rc = mt_cli_connect(cli, &conn, &err)) != 0 ||
-      (rc = exec_script(conn, "BEGIN", &err)) != 0)
+      (rc = mt_pg_exec_script(conn, "BEGIN", 0, &err)) != 0)
     goto done;
   for (int i = 0; i < a.nsetup; i++) {
     /* Setup shares the handler's transaction, and the same rule: a
      * COMMIT here would leave rows behind in a real database. */
     if ((rc = mt_sql_guard_check(a.setup[i], &err)) != 0 ||
-        (rc = exec_script(conn, a.setup[i], &err)) != 0) {
+        (rc = mt_pg_exec_script(conn, a.setup[i], 0, &err)) != 0) {
       mt_err_t detail = err;
       rc = mt_err_set(&err, rc, "setup statement %d: %s", i + 1,
                       detail.msg);

@@ -109,28 +109,6 @@ static int read_string(lua_State *L, const char *file, const char *key,
   return rc;
 }
 
-/* Reads t[key] as a number in [min, max], a whole one when integer is set
- * (2.5 workers is a mistake, not 2). */
-static int read_number(lua_State *L, const char *file, const char *key,
-                       double *slot, double min, double max, int integer,
-                       mt_err_t *err) {
-  int rc = 0;
-  int type = mt_lua_rawfield(L, -1, key);
-  double v = lua_tonumber(L, -1);
-  if (type == LUA_TNUMBER && v >= min && v <= max &&
-      (!integer || v == (double)(long long)v))
-    *slot = v;
-  else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG,
-                    "%s: %s must be %s from %.15g to %.15g, not %s", file, key,
-                    integer ? "a whole number" : "a number", min, max,
-                    type == LUA_TNUMBER || type == LUA_TSTRING
-                        ? lua_tostring(L, -1)
-                        : lua_typename(L, type));
-  lua_pop(L, 1);
-  return rc;
-}
-
 /* Runs config.lua with only what a configuration needs: os.getenv and the
  * pure libraries, under the load time limit. Stack: pushes the returned
  * table on success. */
@@ -187,17 +165,17 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
       (rc = read_string(L, file, "backend", &cfg->backend, err)) ||
       (rc = read_string(L, file, "tasks_dir", &cfg->tasks_dir, err)) ||
       (rc = read_string(L, file, "schemas_dir", &cfg->schemas_dir, err)) ||
-      (rc = read_number(L, file, "workers", &workers, 1, MT_WORKERS_MAX, 1,
+      (rc = mt_lua_read_number(L, file, "workers", &workers, 1, MT_WORKERS_MAX, 1,
                         err)) ||
-      (rc = read_number(L, file, "poll_interval", &cfg->poll_interval, 0.001,
+      (rc = mt_lua_read_number(L, file, "poll_interval", &cfg->poll_interval, 0.001,
                         3600, 0, err)) ||
-      (rc = read_number(L, file, "lease_timeout", &cfg->lease_timeout, 1,
+      (rc = mt_lua_read_number(L, file, "lease_timeout", &cfg->lease_timeout, 1,
                         86400, 0, err)) ||
-      (rc = read_number(L, file, "task_timeout", &cfg->task_timeout,
+      (rc = mt_lua_read_number(L, file, "task_timeout", &cfg->task_timeout,
                         MT_TIMEOUT_MIN, MT_TIMEOUT_MAX, 0, err)) ||
-      (rc = read_number(L, file, "shutdown_grace", &cfg->shutdown_grace, 0,
+      (rc = mt_lua_read_number(L, file, "shutdown_grace", &cfg->shutdown_grace, 0,
                         86400, 0, err)) ||
-      (rc = read_number(L, file, "memory_limit", &memory_limit,
+      (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
                         MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1, err)))
     goto done;
   cfg->workers = (int)workers;

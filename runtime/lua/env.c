@@ -146,6 +146,13 @@ static const char *const safe_globals[] = {
     "xpcall", "rawequal", "rawget", "rawset",       "rawlen",
     "getmetatable", "_VERSION", NULL};
 
+/* Stack: -> chunk. Compiles one of the Lua sources below (ours: an error
+ * here is a bug, raised as such). */
+static void push_chunk(lua_State *L, const char *src, size_t len) {
+  if (luaL_loadbufferx(L, src, len, "=moontask", "t") != LUA_OK)
+    lua_error(L);
+}
+
 /* Wrappers that hand errors to the caller as usual, except while the
  * state's guard is stopping: then they raise again, and an xpcall message
  * handler is not even called (the error that stops a script may be raised
@@ -200,9 +207,7 @@ static int guard_stopping(lua_State *L) {
 /* Replaces base.pcall, base.xpcall and base.coroutine's resume, close and
  * wrap with guarded versions. */
 static void install_guarded_calls(lua_State *L, int base) {
-  if (luaL_loadbufferx(L, guarded_calls, sizeof guarded_calls - 1,
-                       "=moontask", "t") != LUA_OK)
-    lua_error(L);
+  push_chunk(L, guarded_calls, sizeof guarded_calls - 1);
   static const char *const globals[] = {"pcall", "xpcall"};
   static const char *const co_fields[] = {"resume", "create", "close"};
   static const char *const more[] = {"error", "type", "select",
@@ -286,9 +291,7 @@ static const char guarded_table[] =
 
 /* Stack: -> (base.table's move, insert and remove replaced). */
 static void install_guarded_table(lua_State *L, int base) {
-  if (luaL_loadbufferx(L, guarded_table, sizeof guarded_table - 1,
-                       "=moontask", "t") != LUA_OK)
-    lua_error(L);
+  push_chunk(L, guarded_table, sizeof guarded_table - 1);
   lua_getglobal(L, "math");
   lua_getfield(L, -1, "tointeger");
   lua_getfield(L, -2, "maxinteger");
@@ -463,6 +466,27 @@ int mt_lua_rawfield(lua_State *L, int idx, const char *key) {
   idx = lua_absindex(L, idx);
   lua_pushstring(L, key);
   return lua_rawget(L, idx);
+}
+
+int mt_lua_read_number(lua_State *L, const char *file, const char *field,
+                       double *slot, double min, double max, int integer,
+                       mt_err_t *err) {
+  int rc = 0;
+  int type = mt_lua_rawfield(L, -1, field);
+  double v = lua_tonumber(L, -1);
+  /* The range is checked first: only then is the cast defined. */
+  if (type == LUA_TNUMBER && v >= min && v <= max &&
+      (!integer || v == (double)(long long)v))
+    *slot = v;
+  else if (type != LUA_TNIL)
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: %s must be %s from %.15g to %.15g, not %s", file,
+                    field, integer ? "a whole number" : "a number", min, max,
+                    type == LUA_TNUMBER || type == LUA_TSTRING
+                        ? lua_tostring(L, -1)
+                        : lua_typename(L, type));
+  lua_pop(L, 1);
+  return rc;
 }
 
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx,

@@ -94,6 +94,14 @@ void mt_lua_env_push(lua_State *L);
  * code (an __index that raises or loops). Returns the value's type. */
 int mt_lua_rawfield(lua_State *L, int idx, const char *key);
 
+/* Stack: t -> t. Reads the optional number t[field] (raw) of an operator
+ * file into *slot. It must lie in [min, max], and be whole when integer is
+ * set (5.0 is as whole as 5); otherwise MT_ECONFIG names file, field and
+ * range. An absent field leaves *slot. */
+int mt_lua_read_number(lua_State *L, const char *file, const char *field,
+                       double *slot, double min, double max, int integer,
+                       mt_err_t *err);
+
 /* Loads a file in text mode as a chunk whose _ENV is the table at env_idx.
  * Stack: -> chunk on success; nothing on error (err has file:line). */
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx, mt_err_t *err);

@@ -128,29 +128,6 @@ static int valid_name(const char *s) {
   return !start;
 }
 
-/* Reads an optional numeric field of the definition at index -1, which
- * must lie in [min, max] (and be a whole number when integer is set; 5.0
- * is as whole as 5). */
-static int read_number(lua_State *L, const char *file, const char *field,
-                       double *slot, double min, double max, int integer,
-                       mt_err_t *err) {
-  int rc = 0;
-  int type = mt_lua_rawfield(L, -1, field);
-  double v = lua_tonumber(L, -1);
-  if (type == LUA_TNUMBER && v >= min && v <= max &&
-      (!integer || v == (double)(long long)v))
-    *slot = v;
-  else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG,
-                    "%s: %s must be %s from %.15g to %.15g, not %s", file,
-                    field, integer ? "a whole number" : "a number", min, max,
-                    type == LUA_TNUMBER || type == LUA_TSTRING
-                        ? lua_tostring(L, -1)
-                        : lua_typename(L, type));
-  lua_pop(L, 1);
-  return rc;
-}
-
 /* Stack: schema -> (empty). Compiles the schema table on top of the stack
  * (Lua keys spelled as in JSON Schema, e.g. ["$ref"]). */
 static int compile_schema_table(lua_State *L, const char *where,
@@ -397,13 +374,13 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   double memory_limit = (double)defaults->memory_limit;
   def->timeout = defaults->timeout;
   def->retry_delay = 1;
-  if ((rc = read_number(L, file, "max_attempts", &max_attempts, 1,
+  if ((rc = mt_lua_read_number(L, file, "max_attempts", &max_attempts, 1,
                         MT_ATTEMPTS_MAX, 1, err)) ||
-      (rc = read_number(L, file, "timeout", &def->timeout, MT_TIMEOUT_MIN,
+      (rc = mt_lua_read_number(L, file, "timeout", &def->timeout, MT_TIMEOUT_MIN,
                         MT_TIMEOUT_MAX, 0, err)) ||
-      (rc = read_number(L, file, "retry_delay", &def->retry_delay, 0,
+      (rc = mt_lua_read_number(L, file, "retry_delay", &def->retry_delay, 0,
                         MT_RETRY_DELAY_MAX, 0, err)) ||
-      (rc = read_number(L, file, "memory_limit", &memory_limit,
+      (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
                         MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1, err)))
     return rc;
   def->max_attempts = (int)max_attempts;

@@ -9,6 +9,41 @@
  * up. The number is arbitrary but fixed: "moontask" in ASCII, truncated. */
 #define MT_MIGRATE_LOCK "7885667961616273"
 
+/* The argument checks of moontask.schedule and moontask.schedule_recurring:
+ * migrations 1 and 2 created the functions with them, and migration 3
+ * recreates the functions with the same checks. */
+#define SCHEDULE_ARG_CHECKS \
+  "  IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n" \
+  "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n" \
+  "  END IF;\n" \
+  "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n" \
+  "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n" \
+  "  END IF;\n"
+
+#define SCHEDULE_RECURRING_ARG_CHECKS \
+  "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n" \
+  "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n" \
+  "  END IF;\n" \
+  "  IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n" \
+  "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n" \
+  "  END IF;\n" \
+  "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: payload must be a JSON object, not %',\n" \
+  "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n" \
+  "  END IF;\n" \
+  "  IF expression IS NULL OR btrim(expression) = '' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n" \
+  "      USING ERRCODE = '22023';\n" \
+  "  END IF;\n" \
+  "  IF tz IS NULL OR btrim(tz) = '' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n" \
+  "      USING ERRCODE = '22023';\n" \
+  "  END IF;\n"
+
 typedef struct migration_s {
   int version;
   const char *sql;
@@ -50,14 +85,7 @@ static const migration_t migrations[] = {
      "  task_id bigint;\n"
      "  due timestamptz := coalesce(run_at, now());\n"
      "BEGIN\n"
-     "  IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n"
-     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n"
-     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
+     SCHEDULE_ARG_CHECKS
      /* A key already held by a live task returns that task. ON CONFLICT
       * waits for a concurrent insert of the same key to commit or roll back,
       * so the loop ends after at most one retry in practice. */
@@ -128,26 +156,7 @@ static const migration_t migrations[] = {
      "RETURNS void LANGUAGE plpgsql AS $fn$\n"
      "#variable_conflict use_column\n"
      "BEGIN\n"
-     "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n"
-     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n"
-     "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: payload must be a JSON object, not %',\n"
-     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF expression IS NULL OR btrim(expression) = '' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n"
-     "      USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF tz IS NULL OR btrim(tz) = '' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n"
-     "      USING ERRCODE = '22023';\n"
-     "  END IF;\n"
+     SCHEDULE_RECURRING_ARG_CHECKS
      /* A changed expression or zone makes the old next fire meaningless:
       * NULL lets the next runtime recompute it from now, without firing
       * for the old definition. The error is cleared so that runtimes look
@@ -214,14 +223,7 @@ static const migration_t migrations[] = {
      "  task_id bigint;\n"
      "  due timestamptz := coalesce(run_at, now());\n"
      "BEGIN\n"
-     "  IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n"
-     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n"
-     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
+     SCHEDULE_ARG_CHECKS
      /* A key names a task ("invoice:42:reminder", a hash): 512 bytes is
       * ample for that and well below the ~2700 bytes a btree entry of
       * tasks_live_key may take, so the caller meets this message instead
@@ -292,26 +294,7 @@ static const migration_t migrations[] = {
      "SET search_path = pg_catalog, pg_temp AS $fn$\n"
      "#variable_conflict use_column\n"
      "BEGIN\n"
-     "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n"
-     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n"
-     "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: payload must be a JSON object, not %',\n"
-     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF expression IS NULL OR btrim(expression) = '' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n"
-     "      USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF tz IS NULL OR btrim(tz) = '' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n"
-     "      USING ERRCODE = '22023';\n"
-     "  END IF;\n"
+     SCHEDULE_RECURRING_ARG_CHECKS
      "  INSERT INTO moontask.schedules AS s\n"
      "    (name, task, payload, expression, tz, created_by)\n"
      "  VALUES ($1, $2, $3, $4, $5, session_user)\n"
@@ -363,16 +346,6 @@ static const migration_t migrations[] = {
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
-static int exec_simple(PGconn *conn, const char *sql, mt_err_t *err) {
-  PGresult *res = PQexec(conn, sql);
-  ExecStatusType st = PQresultStatus(res);
-  int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-               ? 0
-               : mt_pg_result_error(res, conn, err);
-  PQclear(res);
-  return rc;
-}
-
 static int current_version(PGconn *conn, int *version, mt_err_t *err) {
   PGresult *res = mt_pg_exec(
       conn, "SELECT coalesce(max(version), 0) FROM moontask.migrations", 0,
@@ -386,15 +359,15 @@ static int current_version(PGconn *conn, int *version, mt_err_t *err) {
 
 int mt_pg_migrate(PGconn *conn, int *applied, mt_err_t *err) {
   int rc, version = 0, count = 0;
-  if ((rc = exec_simple(conn, "SELECT pg_advisory_lock(" MT_MIGRATE_LOCK ")",
-                        err)) != 0)
+  if ((rc = mt_pg_exec_script(
+           conn, "SELECT pg_advisory_lock(" MT_MIGRATE_LOCK ")", 0, err)) != 0)
     return rc;
-  if ((rc = exec_simple(conn,
-                        "CREATE SCHEMA IF NOT EXISTS moontask;"
-                        "CREATE TABLE IF NOT EXISTS moontask.migrations ("
-                        " version integer PRIMARY KEY,"
-                        " applied_at timestamptz NOT NULL DEFAULT now())",
-                        err)) != 0)
+  if ((rc = mt_pg_exec_script(conn,
+                              "CREATE SCHEMA IF NOT EXISTS moontask;"
+                              "CREATE TABLE IF NOT EXISTS moontask.migrations ("
+                              " version integer PRIMARY KEY,"
+                              " applied_at timestamptz NOT NULL DEFAULT now())",
+                              0, err)) != 0)
     goto done;
   if ((rc = current_version(conn, &version, err)) != 0)
     goto done;
@@ -412,23 +385,24 @@ int mt_pg_migrate(PGconn *conn, int *applied, mt_err_t *err) {
     snprintf(record, sizeof record,
              "INSERT INTO moontask.migrations (version) VALUES (%d)",
              migrations[i].version);
-    if ((rc = exec_simple(conn, "BEGIN", err)) != 0)
+    if ((rc = mt_pg_exec_script(conn, "BEGIN", 0, err)) != 0)
       goto done;
-    if ((rc = exec_simple(conn, migrations[i].sql, err)) != 0 ||
-        (rc = exec_simple(conn, record, err)) != 0) {
+    if ((rc = mt_pg_exec_script(conn, migrations[i].sql, 0, err)) != 0 ||
+        (rc = mt_pg_exec_script(conn, record, 0, err)) != 0) {
       char detail[MT_ERR_MAX];
       snprintf(detail, sizeof detail, "%s", err ? err->msg : "");
-      exec_simple(conn, "ROLLBACK", NULL);
+      mt_pg_exec_script(conn, "ROLLBACK", 0, NULL);
       rc = mt_err_set(err, MT_EDB, "migration %d failed: %s",
                       migrations[i].version, detail);
       goto done;
     }
-    if ((rc = exec_simple(conn, "COMMIT", err)) != 0)
+    if ((rc = mt_pg_exec_script(conn, "COMMIT", 0, err)) != 0)
       goto done;
     count++;
   }
 done:
-  exec_simple(conn, "SELECT pg_advisory_unlock(" MT_MIGRATE_LOCK ")", NULL);
+  mt_pg_exec_script(conn, "SELECT pg_advisory_unlock(" MT_MIGRATE_LOCK ")", 0,
+                    NULL);
   if (applied != NULL)
     *applied = count;
   return rc;

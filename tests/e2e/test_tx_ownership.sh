@@ -33,6 +33,7 @@ expect_exit 2 probe try probe.noop '{"n": 1}' --sql 'DO $$ BEGIN NULL; END $$; E
 # A string read with standard_conforming_strings off ends elsewhere.
 expect_exit 2 probe try probe.noop '{"n": 1}' --sql "SET standard_conforming_strings = off" \
   --sql "INSERT INTO probe_log (task) VALUES ('setup'); SELECT '\\''; COMMIT; SELECT ''"
+assert_contains "$ERR" "setup statement 2: \"COMMIT\" is not allowed" "the COMMIT a backslash would hide"
 assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "rows left by try"
 # Quotes, dollar quotes and comments are not statements.
 probe try probe.noop '{"n": 1}' --sql "SELECT 'COMMIT; ROLLBACK', \$x\$ END; \$x\$, \"commit\" FROM (SELECT 1 AS \"commit\") t /* ; COMMIT */" --json >/dev/null
