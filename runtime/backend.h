@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "executor/task.h"
+#include "task.h"
 
 typedef struct mt_backend_s mt_backend_t;
 

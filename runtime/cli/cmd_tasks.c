@@ -10,6 +10,7 @@
 #include "lua/json.h"
 #include "postgres/pg.h"
 #include "scheduler/scheduler.h"
+#include "postgres/pg_service.h"
 #include "service/service.h"
 
 int mt_cmd_schedule(mt_cli_t *cli) {
@@ -63,7 +64,7 @@ int mt_cmd_schedule(mt_cli_t *cli) {
     goto done;
   req.run_at = in != NULL ? run_at : at;
   int64_t id;
-  if ((rc = mt_service_schedule(&reg, conn, &req, &id, &err)) != 0)
+  if ((rc = mt_pg_schedule(&reg, conn, &req, &id, &err)) != 0)
     goto done;
   printf("%" PRId64 "\n", id);
 done:

@@ -18,12 +18,13 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/text.h"
-#include "executor/task.h"
-#include "executor/task_tx.h"
+#include "task.h"
+#include "postgres/task_tx.h"
 #include "lua/json.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
 #include "postgres/sql_guard.h"
+#include "postgres/pg_service.h"
 #include "service/service.h"
 
 typedef struct try_args_s {
@@ -121,8 +122,8 @@ static int insert_task(PGconn *conn, const try_args_t *a, mt_task_t **task,
                        mt_err_t *err) {
   mt_schedule_req_t req = {.name = a->name, .payload = a->payload};
   const char *params[4];
-  mt_service_params(&req, params);
-  PGresult *res = mt_pg_exec(conn, mt_service_schedule_sql, 4, params, err);
+  mt_pg_schedule_params(&req, params);
+  PGresult *res = mt_pg_exec(conn, mt_pg_schedule_sql, 4, params, err);
   if (res == NULL)
     return MT_EDB;
   int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

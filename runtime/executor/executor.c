@@ -14,7 +14,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/text.h"
-#include "executor/task_tx.h"
+#include "postgres/task_tx.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
 #include "postgres/pg_backend.h"

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "executor/task.h"
+#include "task.h"
 #include "lua/tasks.h"
 
 typedef struct mt_executor_s mt_executor_t;

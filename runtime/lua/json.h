@@ -18,14 +18,14 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "common/json_limits.h"
+#include "json/limits.h"
 
 /* Registry names of the marker metatables. They hold only __name. */
 #define MT_JSON_ARRAY "moontask.json.array"
 #define MT_JSON_OBJECT "moontask.json.object"
 
 /* The nesting limit, for both directions, is MT_JSON_MAX_DEPTH from
- * common/json_limits.h, the one the validator's parser obeys too; deeper
+ * json/limits.h, the one the validator's parser obeys too; deeper
  * input is an error naming it, not a crash. */
 
 /* Pushes the Lua value of the JSON text onto L. On bad JSON returns

@@ -9,6 +9,7 @@
 #include "lua/env.h"
 #include "lua/json.h"
 #include "scheduler/scheduler.h"
+#include "postgres/pg_service.h"
 #include "service/service.h"
 
 #define TX_META "moontask.tx"
@@ -257,8 +258,8 @@ static int tx_schedule(lua_State *L) {
   PGresult *res = NULL;
   if (rc == 0) {
     const char *params[4];
-    mt_service_params(&req, params);
-    rc = mt_tx_query(tx, mt_service_schedule_sql, 4, params, &res, &err);
+    mt_pg_schedule_params(&req, params);
+    rc = mt_tx_query(tx, mt_pg_schedule_sql, 4, params, &res, &err);
   }
   mt_buf_free(&payload);
   if (rc == MT_ETIMEDOUT)

@@ -9,7 +9,7 @@
 
 #include <lua.h>
 
-#include "executor/task_tx.h"
+#include "postgres/task_tx.h"
 
 /* Registers the "moontask.tx" metatable. */
 void mt_lua_tx_open(lua_State *L);

@@ -10,8 +10,8 @@
 #define MT_LUA_WORKER_H
 
 #include "common/error.h"
-#include "executor/task.h"
-#include "executor/task_tx.h"
+#include "task.h"
+#include "postgres/task_tx.h"
 #include "lua/tasks.h"
 
 typedef struct mt_lua_worker_s mt_lua_worker_t;

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "service/schema.h"
+#include "schema/schema.h"
 
 #define MT_DEFAULT_MAX_ATTEMPTS 25
 

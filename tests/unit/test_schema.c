@@ -4,8 +4,8 @@
 #include <time.h>
 
 #include "common/buf.h"
-#include "common/json_limits.h"
-#include "service/schema.h"
+#include "json/limits.h"
+#include "schema/schema.h"
 #include "test.h"
 
 static mt_schema_t *compile_ok(const char *json) {

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "service/json_doc.h"
-#include "service/schema.h"
+#include "json/doc.h"
+#include "schema/schema.h"
 #include "test.h"
 
 #define SUITE_DIR                                                              \

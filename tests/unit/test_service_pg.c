@@ -5,6 +5,7 @@
 
 #include "postgres/migrate.h"
 #include "postgres/pg.h"
+#include "postgres/pg_service.h"
 #include "service/service.h"
 #include "test.h"
 
@@ -71,7 +72,7 @@ TEST(service_schedule_rolls_back_with_caller) {
   mt_schedule_req_t req = {.name = "unit.job", .payload = "{}",
                            .key = "unit-rollback"};
   exec_ok(conn, "BEGIN");
-  ASSERT_EQ_INT(0, mt_service_schedule(&reg, conn, &req, &id, &err));
+  ASSERT_EQ_INT(0, mt_pg_schedule(&reg, conn, &req, &id, &err));
   ASSERT_TRUE(id > 0);
   ASSERT_EQ_INT(1, count_key(conn, "unit-rollback"));
   exec_ok(conn, "ROLLBACK");
@@ -89,8 +90,8 @@ TEST(service_schedule_deduplicates_keys) {
                            .run_at = "2999-01-01T00:00:00Z",
                            .key = "unit-dedup"};
   exec_ok(conn, "BEGIN");
-  ASSERT_EQ_INT(0, mt_service_schedule(&reg, conn, &req, &first, &err));
-  ASSERT_EQ_INT(0, mt_service_schedule(&reg, conn, &req, &second, &err));
+  ASSERT_EQ_INT(0, mt_pg_schedule(&reg, conn, &req, &first, &err));
+  ASSERT_EQ_INT(0, mt_pg_schedule(&reg, conn, &req, &second, &err));
   ASSERT_EQ_INT(first, second);
   ASSERT_EQ_INT(1, count_key(conn, "unit-dedup"));
   exec_ok(conn, "ROLLBACK");
@@ -103,12 +104,12 @@ TEST(service_schedule_reports_bad_json_as_bad_input) {
   PGconn *conn = test_conn();
   mt_err_t err;
   mt_schedule_req_t req = {.name = "unit.job", .payload = "{\"a\": }"};
-  ASSERT_EQ_INT(MT_EPAYLOAD, mt_service_schedule(&reg, conn, &req, NULL, &err));
+  ASSERT_EQ_INT(MT_EPAYLOAD, mt_pg_schedule(&reg, conn, &req, NULL, &err));
   ASSERT_TRUE(strstr(err.msg, "22P02") != NULL);
   mt_schedule_req_t bad_time = {.name = "unit.job", .payload = "{}",
                                 .run_at = "yesterday-ish"};
   ASSERT_EQ_INT(MT_EPAYLOAD,
-                mt_service_schedule(&reg, conn, &bad_time, NULL, &err));
+                mt_pg_schedule(&reg, conn, &bad_time, NULL, &err));
   PQfinish(conn);
   mt_registry_free(&reg);
 }

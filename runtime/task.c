@@ -1,4 +1,4 @@
-#include "executor/task.h"
+#include "task.h"
 
 #include <stdlib.h>
 #include <string.h>

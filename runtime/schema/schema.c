@@ -1,4 +1,4 @@
-#include "service/schema.h"
+#include "schema/schema.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/json_limits.h"
-#include "service/json_doc.h"
+#include "json/limits.h"
+#include "json/doc.h"
 
 /* Validation spends schema levels (nesting plus $ref hops) under two
  * budgets. MAX_SCHEMA_DEPTH bounds those spent at one place in the

@@ -1,7 +1,7 @@
 /*
  * How deep a JSON document may nest, one rule for every JSON path a
  * payload takes: the Lua decoder and encoder (lua/json.c), the validator's
- * document parser (service/json_doc.c), and so the schema validator, which
+ * document parser (json/doc.c), and so the schema validator, which
  * validates whatever that parser accepts. A header only, plain C, so that
  * both sides include it without reaching into each other.
  */

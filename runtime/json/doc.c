@@ -1,4 +1,4 @@
-#include "service/json_doc.h"
+#include "json/doc.h"
 
 #include "common/utf8.h"
 

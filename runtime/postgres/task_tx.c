@@ -1,4 +1,4 @@
-#include "executor/task_tx.h"
+#include "postgres/task_tx.h"
 
 #include <inttypes.h>
 #include <stdio.h>

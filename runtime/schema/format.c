@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-#include "service/schema.h"
+#include "schema/schema.h"
 
 typedef struct str_s {
   const char *s;

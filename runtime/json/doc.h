@@ -21,9 +21,9 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "common/json_limits.h"
+#include "json/limits.h"
 
-/* The nesting limit is MT_JSON_MAX_DEPTH (common/json_limits.h), the same
+/* The nesting limit is MT_JSON_MAX_DEPTH (json/limits.h), the same
  * as the Lua decoder's; deeper input is an error, not a stack overflow. */
 
 typedef enum mt_jtype_e {
