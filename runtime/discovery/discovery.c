@@ -49,7 +49,7 @@ struct mt_discovery_s {
 static double epoch_now(void) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec + tv.tv_usec / 1e6;
+  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
 static void fail(mt_discovery_t *d, int rc) {

@@ -137,7 +137,7 @@ static void wait_backoff(worker_t *w, int abortable) {
   mt_executor_t *ex = w->ex;
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
-  double at = (double)until.tv_sec + until.tv_nsec / 1e9 + w->backoff;
+  double at = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + w->backoff;
   until.tv_sec = (time_t)at;
   until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
   while (!ex->stopping && !(abortable && atomic_load(&ex->abort)) &&
@@ -406,7 +406,7 @@ int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
     worker_t *w = &ex->workers[i];
     w->ex = ex;
     w->index = i;
-    w->seed = (unsigned int)time(NULL) ^ (unsigned int)(i * 2654435761u);
+    w->seed = (unsigned int)time(NULL) ^ (unsigned int)i * 2654435761u;
     if ((rc = mt_lua_worker_new(&w->lua, opts->tasks_dir, &opts->defaults,
                                 err)) != 0 ||
         (rc = ensure_connection(w, err)) != 0)

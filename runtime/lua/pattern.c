@@ -438,7 +438,7 @@ static int find_or_match(lua_State *L, int find) {
     const char *hit = memmem(s + init, ls - init, p, lp);
     if (hit != NULL) {
       lua_pushinteger(L, hit - s + 1);
-      lua_pushinteger(L, (lua_Integer)(hit - s + lp));
+      lua_pushinteger(L, (lua_Integer)(hit - s) + (lua_Integer)lp);
       return 2;
     }
     luaL_pushfail(L);

@@ -47,9 +47,10 @@ static int collect_params(lua_State *L, int first, const char ***out,
   int n = lua_gettop(L) - first + 1;
   if (n < 0)
     n = 0;
-  const char **params = lua_newuserdatauv(L, sizeof *params * (n + 1), 0);
-  mt_buf_t *bufs = lua_newuserdatauv(L, sizeof *bufs * (n + 1), 0);
-  memset(bufs, 0, sizeof *bufs * (n + 1));
+  size_t slots = (size_t)n + 1;
+  const char **params = lua_newuserdatauv(L, sizeof *params * slots, 0);
+  mt_buf_t *bufs = lua_newuserdatauv(L, sizeof *bufs * slots, 0);
+  memset(bufs, 0, sizeof *bufs * slots);
   for (int i = 0; i < n; i++) {
     int idx = first + i;
     mt_err_t err;

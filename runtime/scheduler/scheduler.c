@@ -86,5 +86,5 @@ int mt_scheduler_after(double delay, char buf[MT_RUN_AT_MAX]) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   return mt_scheduler_format_epoch(
-      (double)now.tv_sec + now.tv_nsec / 1e9 + delay, buf);
+      (double)now.tv_sec + (double)now.tv_nsec / 1e9 + delay, buf);
 }
