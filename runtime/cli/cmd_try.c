@@ -5,9 +5,10 @@
  * spec's check queries all live in one transaction, so specs need no
  * cleanup and never see each other's rows.
  *
- * The handler runs exactly as the executor runs it (same worker state, same
- * mt_tx_t, same payload validation first), except that the transaction is
- * begun here and never committed: moontask.complete() is not called. */
+ * The handler runs exactly as the executor runs it (the same task-run
+ * policy, executor/attempt.h: worker state, timeout, payload validation and
+ * verdict), except that the transaction is begun here and never committed:
+ * moontask.complete() is not called. */
 #include <inttypes.h>
 #include <lauxlib.h>
 #include <stdatomic.h>
@@ -18,14 +19,15 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/text.h"
-#include "task.h"
-#include "postgres/task_tx.h"
+#include "executor/attempt.h"
+#include "json/write.h"
 #include "lua/json.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
-#include "postgres/sql_guard.h"
 #include "postgres/pg_service.h"
+#include "postgres/sql_guard.h"
 #include "service/service.h"
+#include "task.h"
 
 typedef struct try_args_s {
   const char *name;
@@ -144,41 +146,31 @@ static int insert_task(PGconn *conn, const try_args_t *a, mt_task_t **task,
   return *task != NULL ? 0 : MT_ENOMEM;
 }
 
-/* Runs the handler the way the executor's run_task does, and leaves the
- * transaction as the runtime would: a failed handler's writes are undone (to
- * a savepoint, so that the setup rows stay for the checks). */
+/* Runs the handler under the executor's own task-run policy
+ * (executor/attempt.h), and leaves the transaction as the runtime would: a
+ * failed handler's writes are undone (to a savepoint, so that the setup rows
+ * stay for the checks). */
 static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
-                       try_result_t *out, mt_err_t *err) {
-  const mt_registry_t *wreg = mt_lua_worker_registry(w);
-  const mt_task_def_t *def = mt_registry_find(wreg, task->name);
+                       double default_timeout, try_result_t *out,
+                       mt_err_t *err) {
   atomic_int abort_flag = 0;
   int rc = mt_pg_exec_script(conn, "SAVEPOINT moontask_try", 0, err);
   if (rc != 0)
     return rc;
-  mt_tx_t tx = {
+  const mt_attempt_env_t env = {
       .conn = conn,
       .owner = "moontask try",
-      .registry = wreg,
-      .task_id = task->id,
-      .deadline = mt_now() + (def != NULL ? def->timeout : 60),
+      .in_transaction = 1, /* BEGIN was sent here: the handler joins it */
+      .default_timeout = default_timeout,
       .abort = &abort_flag,
-      .begun = 1, /* BEGIN was sent here: the handler joins our transaction */
   };
-  int hrc = mt_lua_worker_run(w, task, &tx, &out->error);
-  if (hrc == 0 && mt_now() > tx.deadline)
-    hrc = mt_err_set(&out->error, MT_ETIMEDOUT, "task timed out after %gs",
-                     def != NULL ? def->timeout : 60);
-  else if (hrc == 0 && tx.sql_failed)
-    /* The runtime's COMMIT would fail here: the handler caught a SQL error
-     * and carried on in an aborted transaction. */
-    hrc = mt_err_set(&out->error, MT_EDB,
-                     "the handler returned after a SQL error aborted its "
-                     "transaction: %s",
-                     tx.first_error.msg);
-  out->ok = hrc == 0;
-  out->has_error = hrc != 0;
-  if (hrc == 0)
+  mt_attempt_t at;
+  mt_attempt_run(&at, w, task, &env);
+  out->ok = at.outcome == MT_ATTEMPT_DONE;
+  out->has_error = !out->ok;
+  if (out->ok)
     return 0;
+  out->error = at.err;
   if (PQtransactionStatus(conn) == PQTRANS_IDLE)
     /* The handler ended the transaction itself (the runtime refuses that
      * too); there is nothing left to roll back to or to check in. */
@@ -208,32 +200,16 @@ static int collect_scheduled(PGconn *conn, int64_t after, char **out,
   return *out != NULL ? 0 : MT_ENOMEM;
 }
 
-static void put_json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': fputs("\\\"", f); break;
-    case '\\': fputs("\\\\", f); break;
-    case '\n': fputs("\\n", f); break;
-    case '\r': fputs("\\r", f); break;
-    case '\t': fputs("\\t", f); break;
-    default:
-      if (*p < 0x20)
-        fprintf(f, "\\u%04x", *p);
-      else
-        fputc(*p, f);
-    }
-  }
-  fputc('"', f);
-}
-
 static void print_json(const try_result_t *r) {
   printf("{\"valid\":%s,\"ok\":%s,\"error\":", r->valid ? "true" : "false",
          r->ok ? "true" : "false");
-  if (r->has_error)
-    put_json_string(stdout, r->error.msg);
+  mt_buf_t error = MT_BUF_INIT;
+  if (r->has_error && mt_json_write_string(&error, r->error.msg,
+                                           strlen(r->error.msg)) == 0)
+    fputs(error.data, stdout);
   else
     fputs("null", stdout);
+  mt_buf_free(&error);
   printf(",\"scheduled\":%s,\"checks\":[", r->scheduled ? r->scheduled : "[]");
   for (int i = 0; i < r->nchecks; i++)
     printf("%s%s", i ? "," : "", r->checks[i]);
@@ -292,7 +268,7 @@ int mt_cmd_try(mt_cli_t *cli) {
   r.has_error = !r.valid;
   if (r.valid) {
     if ((rc = insert_task(conn, &a, &task, &err)) != 0 ||
-        (rc = run_handler(conn, w, task, &r, &err)) != 0 ||
+        (rc = run_handler(conn, w, task, defaults.timeout, &r, &err)) != 0 ||
         (rc = collect_scheduled(conn, task->id, &r.scheduled, &err)) != 0)
       goto done;
   }

@@ -14,11 +14,11 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/text.h"
-#include "postgres/task_tx.h"
+#include "executor/attempt.h"
 #include "lua/worker.h"
 #include "postgres/pg.h"
 #include "postgres/pg_backend.h"
-#include "service/service.h"
+#include "postgres/task_tx.h"
 
 typedef struct worker_s {
   mt_executor_t *ex;
@@ -234,54 +234,39 @@ static void add_done(mt_executor_t *ex, int64_t id) {
   pthread_mutex_unlock(&ex->lock);
 }
 
+/* Runs one claimed task under the task-run policy (executor/attempt.h) and
+ * ends it: commit with moontask.complete(), or an acknowledgement for a
+ * handler that opened no transaction; otherwise roll back and record the
+ * failure outside the transaction, or give the task back at shutdown. */
 static void run_task(worker_t *w, mt_task_t *task) {
   mt_executor_t *ex = w->ex;
-  mt_err_t err;
-  const mt_task_def_t *def =
-      mt_registry_find(mt_lua_worker_registry(w->lua), task->name);
-  double timeout = def ? def->timeout : ex->opts.defaults.timeout;
-  mt_tx_t tx = {
+  mt_attempt_t at;
+  const mt_attempt_env_t env = {
       .conn = w->conn,
       .owner = ex->opts.owner,
-      .registry = mt_lua_worker_registry(w->lua),
-      .task_id = task->id,
-      .deadline = mt_now() + timeout,
+      .default_timeout = ex->opts.defaults.timeout,
       .abort = &ex->abort,
   };
-  /* A payload that reached the table without the TaskService's check (the
-   * SQL function cannot see task files) fails at once, before its handler
-   * ever runs. */
-  int rc = def != NULL ? mt_service_validate(def, task->payload, &err) : 0;
-  if (rc == 0)
-    rc = mt_lua_worker_run(w->lua, task, &tx, &err);
-  if (rc == 0 && mt_now() > tx.deadline)
-    rc = MT_ETIMEDOUT; /* it returned, but too late to count */
-  if (rc == 0 && tx.begun) {
-    rc = mt_tx_commit(&tx, &err);
-    if (rc != 0 && tx.sql_failed)
-      mt_err_set(&err, rc,
-                 "the handler returned after a SQL error aborted its "
-                 "transaction: %s",
-                 tx.first_error.msg);
-  } else if (rc == 0) {
-    add_done(ex, task->id);
-    return;
+  mt_attempt_run(&at, w->lua, task, &env);
+  if (at.outcome == MT_ATTEMPT_DONE) {
+    if (!at.tx.begun) {
+      add_done(ex, task->id);
+      return;
+    }
+    mt_err_t why;
+    int rc = mt_tx_commit(&at.tx, &why);
+    if (rc == 0)
+      return;
+    mt_attempt_fail(&at, rc, &why);
   }
-  if (rc == 0)
-    return;
-  mt_tx_rollback(&tx);
-  if (atomic_load(&ex->abort)) {
+  mt_tx_rollback(&at.tx);
+  if (at.outcome == MT_ATTEMPT_ABORTED)
     release_task(w, task);
-  } else if (rc == MT_ETIMEDOUT) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "task timed out after %gs", timeout);
-    record_failure(w, task, def, 0, msg);
-  } else {
-    record_failure(w, task, def, rc == MT_ENOTASK || rc == MT_EPAYLOAD,
-                   err.msg);
-  }
-  if (rc == MT_ENOMEM) {
-    /* Whatever the handler kept reachable goes with the old state. def
+  else
+    record_failure(w, task, at.def, at.outcome == MT_ATTEMPT_PERMANENT,
+                   at.err.msg);
+  if (at.rc == MT_ENOMEM) {
+    /* Whatever the handler kept reachable goes with the old state. at.def
      * points into it: nothing below may use it. */
     mt_err_t why;
     if (mt_lua_worker_renew(w->lua, &why) != 0)

@@ -1,0 +1,56 @@
+#include "executor/attempt.h"
+
+#include <stdio.h>
+
+#include "common/clock.h"
+#include "service/service.h"
+
+/* The verdict on a failed attempt. Unknown tasks and invalid payloads fail
+ * for good: running them again cannot change the answer. */
+static mt_attempt_outcome_t judge(const mt_attempt_t *a) {
+  if (a->tx.abort != NULL && atomic_load(a->tx.abort))
+    return MT_ATTEMPT_ABORTED;
+  if (a->rc == MT_ENOTASK || a->rc == MT_EPAYLOAD)
+    return MT_ATTEMPT_PERMANENT;
+  return MT_ATTEMPT_FAILED;
+}
+
+void mt_attempt_fail(mt_attempt_t *a, int rc, const mt_err_t *why) {
+  a->rc = rc;
+  if (why != &a->err)
+    a->err = *why;
+  a->outcome = judge(a);
+}
+
+void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
+                    const mt_attempt_env_t *env) {
+  a->def = mt_registry_find(mt_lua_worker_registry(w), task->name);
+  a->timeout = a->def != NULL ? a->def->timeout : env->default_timeout;
+  a->tx = (mt_tx_t){
+      .conn = env->conn,
+      .owner = env->owner,
+      .registry = mt_lua_worker_registry(w),
+      .task_id = task->id,
+      .deadline = mt_now() + a->timeout,
+      .abort = env->abort,
+      .begun = env->in_transaction,
+  };
+  a->err.msg[0] = '\0';
+  a->rc = a->def != NULL ? mt_service_validate(a->def, task->payload, &a->err)
+                         : 0;
+  if (a->rc == 0)
+    a->rc = mt_lua_worker_run(w, task, &a->tx, &a->err);
+  if (a->rc == 0 && mt_now() > a->tx.deadline)
+    a->rc = MT_ETIMEDOUT; /* it returned, but too late to count */
+  if (a->rc == MT_ETIMEDOUT && !(a->tx.abort && atomic_load(a->tx.abort)))
+    /* One message however the time ran out: in Lua, in SQL, or after. */
+    mt_err_set(&a->err, MT_ETIMEDOUT, "task timed out after %gs", a->timeout);
+  else if (a->rc == 0 && a->tx.sql_failed)
+    /* Its COMMIT would fail: the handler caught a SQL error and carried on
+     * in an aborted transaction. Say which error aborted it. */
+    a->rc = mt_err_set(&a->err, MT_EDB,
+                       "the handler returned after a SQL error aborted its "
+                       "transaction: %s",
+                       a->tx.first_error.msg);
+  a->outcome = a->rc == 0 ? MT_ATTEMPT_DONE : judge(a);
+}

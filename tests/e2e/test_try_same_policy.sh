@@ -1,0 +1,45 @@
+# `moontask try` and the runtime run a handler under one task-run policy
+# (executor/attempt.h): the same timeout (the task's, else the configured
+# task_timeout), the same payload validation and the same verdict and
+# message. Each case runs both ways and compares what try reports with what
+# the runtime recorded in last_error.
+source "$(dirname "$0")/lib.sh"
+reset_db
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/tasks/policy"
+cat >"$work/tasks/policy/spin.lua" <<'LUA'
+-- No timeout of its own: the configured task_timeout applies.
+return {
+  max_attempts = 1,
+  handler = function() while true do end end,
+}
+LUA
+cat >"$work/tasks/policy/swallow.lua" <<'LUA'
+-- Catches a SQL error and returns as if nothing happened.
+return {
+  max_attempts = 1,
+  handler = function(tx) pcall(tx.exec, tx, "SELECT 1/0") end,
+}
+LUA
+cat >"$work/config.lua" <<LUA
+return { tasks_dir = "$work/tasks", task_timeout = 1, poll_interval = 0.2 }
+LUA
+pmt() { "$MOONTASK_BIN" --config "$work/config.lua" --database-url "$DATABASE_URL" "$@"; }
+try_error() {
+  pmt try "$1" '{}' --json | lua5.4 -e '
+    local s = io.read("a")
+    print(((s:match([["error":"(.-)","scheduled"]]) or "none"):gsub("\\n", "\n")))'
+}
+
+spin_try=$(try_error policy.spin)
+assert_eq "task timed out after 1s" "$spin_try" "try on a task without a timeout of its own"
+swallow_try=$(try_error policy.swallow)
+assert_contains "$swallow_try" "the handler returned after a SQL error aborted its transaction" "try on a swallowed SQL error"
+assert_contains "$swallow_try" "division by zero" "try names the SQL error"
+
+spin=$(pmt schedule policy.spin '{}')
+swallow=$(pmt schedule policy.swallow '{}')
+pmt run --drain 2>/dev/null
+assert_eq "failed|$spin_try" "$(sql "SELECT state, last_error FROM moontask.tasks WHERE id = $spin")" "the runtime's verdict on the spinning task"
+assert_eq "failed|$swallow_try" "$(sql "SELECT state, last_error FROM moontask.tasks WHERE id = $swallow")" "the runtime's verdict on the swallowed error"
