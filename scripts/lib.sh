@@ -4,9 +4,10 @@
 MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages moontask needs to build, run and test.
+# clang-format checks the committed .clang-format in scripts/test.
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
-             libuv1-dev libpcre2-dev lua-cjson lua-busted postgresql
-             postgresql-client)
+             libuv1-dev libpcre2-dev lua-busted postgresql postgresql-client
+             clang-format)
 
 mt_log() { printf '==> %s\n' "$*" >&2; }
 
