@@ -6,6 +6,14 @@
  * needs). Strings arrive as UTF-8 with an explicit length and may contain
  * NUL bytes, so nothing here relies on termination. Only ASCII is ever
  * accepted: Unicode digits and raw (U-label) IDN names are rejected.
+ *
+ * Hand-written rather than regexes, because the rules that matter are
+ * arithmetic or not regular at all: days per month in leap years, the
+ * leap second at 23:59:60 UTC, one "::" in IPv6, Punycode. Each check_*
+ * takes the string and its length and allocates nothing that outlives the
+ * call. The table at the end maps format names to MT__FMT_* ids
+ * (internal.h) for compile.c and to checks for validate.c; a format not
+ * in it is an annotation, never asserted.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -15,12 +23,7 @@
 #include <string.h>
 
 #include "common/utf8.h"
-#include "schema/schema.h"
-
-typedef struct str_s {
-  const char *s;
-  size_t n;
-} str_t;
+#include "schema/internal.h"
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_alpha(char c) {
@@ -165,7 +168,8 @@ static int check_duration(const char *s, size_t n) {
 
 /* ---- addresses ---- */
 
-/* One IPv4 dotted quad: decimal octets, no leading zeros. */
+/* One IPv4 dotted quad: decimal octets, no leading zeros (some parsers
+ * read "010" as octal, so the spelling is refused as ambiguous). */
 static int check_ipv4(const char *s, size_t n) {
   size_t i = 0;
   for (int part = 0; part < 4; part++) {
@@ -208,6 +212,8 @@ static int ipv6_groups(const char *s, size_t n, int ipv4_ok) {
   }
 }
 
+/* Eight groups, or fewer around one "::" that stands for at least one
+ * zero group; the last two groups may be written as an IPv4 address. */
 static int check_ipv6(const char *s, size_t n) {
   const char *dbl = NULL;
   for (size_t i = 0; i + 1 < n; i++)
@@ -242,7 +248,9 @@ static int check_uuid(const char *s, size_t n) {
 
 #define IDNA_MAX 64
 
-/* Decodes the Punycode after "xn--" into cps; returns the count or -1. */
+/* Decodes the Punycode after "xn--" into cps (RFC 3492 6.2, with the
+ * overflow checks of 6.4); returns the count or -1. Labels are at most 63
+ * bytes, so IDNA_MAX code points always suffice for a valid one. */
 static int punycode_decode(const char *s, size_t n, uint32_t *cps) {
   enum { BASE = 36, TMIN = 1, TMAX = 26, SKEW = 38, DAMP = 700 };
   size_t out = 0, b = 0, in;
@@ -295,7 +303,9 @@ static int punycode_decode(const char *s, size_t n, uint32_t *cps) {
 }
 
 /* True if code point cp has the Unicode property prop (as "\\p{M}"). PCRE2
- * carries the Unicode tables, so we ask it rather than copy them. */
+ * carries the Unicode tables, so we ask it rather than copy them. The
+ * pattern is compiled per call, which is cheap enough for the few code
+ * points of "xn--" labels, the only ones that get here. */
 static int has_prop(uint32_t cp, const char *prop) {
   char utf8[4];
   size_t len = mt_utf8_put(utf8, cp);
@@ -363,7 +373,9 @@ static int check_a_label(const char *s, size_t n) {
   return count > 0 && idna_label_ok(cps, count);
 }
 
-/* RFC 1123 host names: dot-separated LDH labels of 1-63 characters. */
+/* RFC 1123 host names: dot-separated LDH labels of 1-63 characters, 253
+ * in all. A label starting "xn--" claims to be an IDN A-label, so it must
+ * also decode to a valid one. */
 static int check_hostname(const char *s, size_t n) {
   if (n == 0 || n > 253)
     return 0;
@@ -395,6 +407,8 @@ static int is_atext(char c) {
          (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
+/* A local part that is a dot-atom or a quoted string, '@', and a domain
+ * that is a host name or an address literal ("[1.2.3.4]", "[IPv6:...]"). */
 static int check_email(const char *s, size_t n) {
   size_t i = 0;
   if (n > 0 && s[0] == '"') {
@@ -532,7 +546,9 @@ static int check_uri(const char *s, size_t n) {
   return 1;
 }
 
-/* ---- dispatch ---- */
+/* ---- dispatch ----
+ * Few enough entries for linear search; the name lookup happens once per
+ * schema, at compile time. */
 
 static const struct {
   const char *name;

@@ -18,6 +18,10 @@
  * The schema owns all its nodes and the parsed schema document;
  * mt_schema_free() releases them. Error arrays belong to the caller and are
  * released with mt_schema_errors_free().
+ *
+ * The implementation is split by concern in this folder (compile.c,
+ * validate.c, regex.c, format.c, uri.c) around a private header,
+ * internal.h, that code outside runtime/schema/ never includes.
  */
 #ifndef MT_SCHEMA_H
 #define MT_SCHEMA_H
@@ -49,7 +53,8 @@ void mt_schema_free(mt_schema_t *s);
  * line, as "<pointer or (root)>: <message>" (long lists end with
  * "... and N more"). If errors is not NULL it receives the violations as an
  * array (NULL when there are none) the caller frees with
- * mt_schema_errors_free(); nerrors may then not be NULL. */
+ * mt_schema_errors_free(); nerrors may then not be NULL. MT_ENOMEM if
+ * memory runs out. */
 int mt_schema_validate(const mt_schema_t *s, const char *json, size_t len,
                        mt_schema_error_t **errors, size_t *nerrors,
                        mt_err_t *err);
@@ -59,26 +64,5 @@ int mt_schema_check(const mt_schema_t *s, const char *json, size_t len,
                     mt_err_t *err);
 
 void mt_schema_errors_free(mt_schema_error_t *errors, size_t n);
-
-/* Internal, shared with schema_format.c: the asserted formats. */
-enum {
-  MT__FMT_NONE,
-  MT__FMT_DATE_TIME,
-  MT__FMT_DATE,
-  MT__FMT_TIME,
-  MT__FMT_EMAIL,
-  MT__FMT_UUID,
-  MT__FMT_IPV4,
-  MT__FMT_IPV6,
-  MT__FMT_URI,
-  MT__FMT_HOSTNAME,
-  MT__FMT_DURATION
-};
-/* The MT__FMT_* id of a format name, MT__FMT_NONE if it is not asserted. */
-int mt__schema_format_id(const char *name);
-/* True if the UTF-8 string s (n bytes) is valid for the format. */
-int mt__schema_format_check(int id, const char *s, size_t n);
-/* The name of a MT__FMT_* id, for messages. */
-const char *mt__schema_format_name(int id);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for the JSON Schema validator (runtime/service/schema.c). */
+/* Unit tests for the JSON Schema validator (runtime/schema/). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
