@@ -8,9 +8,11 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/text.h"
+#include "json/write.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
 #include "scheduler/cron.h"
+#include "scheduler/fires.h"
 #include "service/service.h"
 
 #define ADD_USAGE                                                              \
@@ -69,10 +71,11 @@ static int cmd_add(mt_cli_t *cli, mt_err_t *err) {
   }
   if (rc == 0 && npos < 4)
     rc = mt_err_set(err, MT_EINVAL, ADD_USAGE);
-  if (rc == 0 && catch_up != NULL && strcmp(catch_up, "once") != 0 &&
-      strcmp(catch_up, "skip") != 0 && strcmp(catch_up, "all") != 0)
-    rc = mt_err_set(err, MT_EINVAL,
-                    "--catch-up: \"%s\" is not once, skip or all", catch_up);
+  mt_catch_up_t policy = MT_CATCH_UP_ONCE;
+  mt_err_t why;
+  if (rc == 0 && catch_up != NULL &&
+      mt_catch_up_parse(catch_up, &policy, &why) != 0)
+    rc = mt_err_set(err, MT_EINVAL, "--catch-up: %s", why.msg);
   if (rc == 0 && (pos[0][0] == '\0' || strlen(pos[0]) > 200))
     rc =
         mt_err_set(err, MT_EINVAL, "schedule name must be 1 to 200 characters");
@@ -83,7 +86,9 @@ static int cmd_add(mt_cli_t *cli, mt_err_t *err) {
   /* One transaction: the definition and its catch-up policy appear
    * together to the runtimes. */
   const char *params[] = {pos[0], pos[1], pos[2], pos[3], zone};
-  const char *cparams[] = {pos[0], catch_up};
+  /* The name that goes to the database is the parsed one, so the column
+   * only ever receives what mt_catch_up_parse() accepted. */
+  const char *cparams[] = {pos[0], mt_catch_up_name(policy)};
   if ((res = mt_pg_exec(conn, "BEGIN", 0, NULL, err)) == NULL)
     goto db_fail;
   PQclear(res);
@@ -114,21 +119,10 @@ db_fail:
   goto done;
 }
 
-/* Appends s as a JSON string (or null). */
-static int put_json_str(mt_buf_t *b, const char *s) {
-  if (s == NULL)
-    return mt_buf_puts(b, "null");
-  int rc = mt_buf_putc(b, '"');
-  for (; rc == 0 && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      rc = mt_buf_printf(b, "\\%c", c);
-    else if (c < 0x20)
-      rc = mt_buf_printf(b, "\\u%04x", c);
-    else
-      rc = mt_buf_putc(b, (char)c);
-  }
-  return rc ? rc : mt_buf_putc(b, '"');
+/* Appends s as a JSON string, or null when s is NULL (a NULL column). */
+static int json_str_or_null(mt_buf_t *b, const char *s) {
+  return s == NULL ? mt_buf_puts(b, "null")
+                   : mt_json_write_string(b, s, strlen(s));
 }
 
 /* Formats an epoch column in the schedule's zone, or NULL when the column
@@ -183,15 +177,15 @@ int mt_cli_print_schedules(PGconn *conn, const char *task, int json,
       rc = mt_buf_puts(&out, r ? ",{" : "{");
       for (int k = 0; rc == 0 && k < 5; k++)
         if ((rc = mt_buf_printf(&out, "\"%s\":", keys[k])) == 0)
-          rc = put_json_str(&out, PQgetvalue(res, r, k)) ||
+          rc = json_str_or_null(&out, PQgetvalue(res, r, k)) ||
                mt_buf_putc(&out, ',');
       if (rc == 0)
         rc = mt_buf_printf(&out, "\"payload\":%s,\"next_fire_at\":",
                            PQgetvalue(res, r, 8)) ||
-             put_json_str(&out, next) ||
+             json_str_or_null(&out, next) ||
              mt_buf_puts(&out, ",\"last_fire_at\":") ||
-             put_json_str(&out, last) || mt_buf_puts(&out, ",\"error\":") ||
-             put_json_str(&out, error) || mt_buf_putc(&out, '}');
+             json_str_or_null(&out, last) || mt_buf_puts(&out, ",\"error\":") ||
+             json_str_or_null(&out, error) || mt_buf_putc(&out, '}');
     } else {
       /* Names, expression, zone and error come from the database, the
        * error possibly from a handler or a hand-made row: each is escaped

@@ -64,7 +64,7 @@ static int sync_file_schedules(PGconn *conn, const mt_registry_t *reg,
       snprintf(name, sizeof name, "%s:%zu", def->name, j + 1);
       const char *params[] = {name, def->name, s->payload, s->expression,
                               s->tz};
-      const char *cparams[] = {name, s->catch_up};
+      const char *cparams[] = {name, mt_catch_up_name(s->catch_up)};
       if ((rc = exec_one(conn,
                          "SELECT moontask.schedule_recurring($1, $2, "
                          "$3::jsonb, $4, $5)",

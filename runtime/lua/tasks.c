@@ -12,6 +12,7 @@
 #include "lua/env.h"
 #include "lua/json.h"
 #include "scheduler/cron.h"
+#include "scheduler/fires.h"
 #include "service/service.h"
 
 #define TASKS_KEY "moontask.tasks"
@@ -225,6 +226,7 @@ static int read_one_schedule(lua_State *L, const char *file, int index,
   mt_cron_t *cron = NULL;
   mt_tz_t *tz = NULL;
   mt_buf_t payload = MT_BUF_INIT;
+  char *catch_up = NULL; /* the name, until parsed into out->catch_up */
   int rc = 0;
   if (!lua_istable(L, -1)) {
     rc = mt_err_set(err, MT_ECONFIG,
@@ -243,22 +245,19 @@ static int read_one_schedule(lua_State *L, const char *file, int index,
   out->expression = strdup(lua_tostring(L, -1));
   lua_pop(L, 1);
   if (sched_string(L, "tz", "UTC", &out->tz) != 0 ||
-      sched_string(L, "catch_up", "once", &out->catch_up) != 0) {
+      sched_string(L, "catch_up", "once", &catch_up) != 0) {
     rc = mt_err_set(err, MT_ECONFIG,
                     "%s: schedule[%d]: tz and catch_up must be strings", file,
                     index);
     goto fail;
   }
-  if (out->expression == NULL || out->tz == NULL || out->catch_up == NULL) {
+  if (out->expression == NULL || out->tz == NULL || catch_up == NULL) {
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto fail;
   }
-  if (strcmp(out->catch_up, "once") != 0 &&
-      strcmp(out->catch_up, "skip") != 0 && strcmp(out->catch_up, "all") != 0) {
-    rc = mt_err_set(err, MT_ECONFIG,
-                    "%s: schedule[%d].catch_up: \"%s\" is not once, skip or "
-                    "all",
-                    file, index, out->catch_up);
+  if (mt_catch_up_parse(catch_up, &out->catch_up, &why) != 0) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: schedule[%d].catch_up: %s", file,
+                    index, why.msg);
     goto fail;
   }
   if (mt_cron_parse(out->expression, &cron, &why) != 0 ||
@@ -282,10 +281,12 @@ static int read_one_schedule(lua_State *L, const char *file, int index,
     goto fail;
   }
   out->payload = payload.data;
+  free(catch_up);
   mt_cron_free(cron);
   mt_tz_free(tz);
   return 0;
 fail:
+  free(catch_up);
   mt_buf_free(&payload);
   mt_cron_free(cron);
   mt_tz_free(tz);

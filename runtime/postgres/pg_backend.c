@@ -1,34 +1,16 @@
 #include "postgres/pg_backend.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "postgres/pg.h"
-#include "scheduler/cron.h"
+#include "scheduler/fires.h"
 
 #define MT_XSTR(x) #x
 #define MT_STR(x) MT_XSTR(x)
-
-/* A recurring schedule's parsed expression and loaded zone, kept while its
- * definition is unchanged, so that a poll does not reparse every schedule
- * and reread tzdata. */
-typedef struct sched_cache_s {
-  char *key; /* name, expression and zone, separated by \x1f */
-  mt_cron_t *cron;
-  mt_tz_t *tz;
-} sched_cache_t;
-
-/* Past this many entries the cache starts over: schedules that were
- * removed or redefined must not pile up in a long-lived runtime. */
-#define SCHED_CACHE_MAX 256
-
-/* At most this many tasks for the fires missed while no runtime was up,
- * with catch_up = 'all'. */
-#define CATCH_UP_MAX 100
 
 typedef struct pg_backend_s {
   mt_backend_t base;
@@ -39,8 +21,7 @@ typedef struct pg_backend_s {
   char *names;    /* the task names this runtime can run, as a text[] */
   char *max_attempts; /* their max_attempts, as an int[] in the same order */
   unsigned generation; /* counts connections, for wake_fd */
-  sched_cache_t *cache;
-  size_t ncache;
+  mt_fires_cache_t cache; /* parsed schedules, for fire_one */
 } pg_backend_t;
 
 /* Completes the tasks whose handlers ran no transaction (they had no
@@ -331,196 +312,59 @@ static int pg_outstanding(mt_backend_t *base, long *count, mt_err_t *err) {
   return 0;
 }
 
-static void cache_clear(pg_backend_t *b) {
-  for (size_t i = 0; i < b->ncache; i++) {
-    free(b->cache[i].key);
-    mt_cron_free(b->cache[i].cron);
-    mt_tz_free(b->cache[i].tz);
-  }
-  free(b->cache);
-  b->cache = NULL;
-  b->ncache = 0;
-}
-
-/* Finds or makes the parsed form of a schedule. A bad expression or zone
- * is not cached: the schedule is marked with the error and not looked at
- * again until it is redefined. */
-static int cache_get(pg_backend_t *b, const char *name, const char *expr,
-                     const char *zone, const sched_cache_t **out,
-                     mt_err_t *err) {
-  mt_buf_t key = MT_BUF_INIT;
-  sched_cache_t e = {0};
-  int rc;
-  if (mt_buf_printf(&key, "%s\x1f%s\x1f%s", name, expr, zone) != 0) {
-    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < b->ncache; i++) {
-    if (strcmp(b->cache[i].key, key.data) == 0) {
-      *out = &b->cache[i];
-      mt_buf_free(&key);
-      return 0;
-    }
-  }
-  if ((rc = mt_cron_parse(expr, &e.cron, err)) != 0 ||
-      (rc = mt_tz_load(zone, &e.tz, err)) != 0)
-    goto fail;
-  if (b->ncache >= SCHED_CACHE_MAX)
-    cache_clear(b);
-  sched_cache_t *grown = realloc(b->cache, (b->ncache + 1) * sizeof *grown);
-  if (grown == NULL) {
-    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    goto fail;
-  }
-  b->cache = grown;
-  e.key = key.data;
-  b->cache[b->ncache] = e;
-  *out = &b->cache[b->ncache++];
-  return 0;
-fail:
-  mt_buf_free(&key);
-  mt_cron_free(e.cron);
-  mt_tz_free(e.tz);
-  return rc;
-}
-
-/* Enumerates the fires from *f (itself a fire) up to now, keeping the
- * latest `keep` in ring (slot total % keep). *f ends on the first fire after
- * now, or -1 when the schedule has none. */
-static int scan_fires(const sched_cache_t *s, int64_t *f, int64_t now, int keep,
-                      int64_t *ring, long *total, mt_err_t *err) {
-  *total = 0;
-  while (*f <= now) {
-    ring[*total % keep] = *f;
-    (*total)++;
-    int rc = mt_cron_next(s->cron, s->tz, *f, f, err);
-    if (rc == MT_ENOTFOUND) {
-      *f = -1;
-      return 0;
-    }
-    if (rc != 0)
-      return rc;
-  }
-  return 0;
-}
-
-/* The fires of one due schedule under its catch-up policy. first is the
- * schedule's next_fire_at (-1: not computed yet, so only the next fire is
- * computed, from now). Fires go to fires[*n] in order; *next is the first
- * fire after now, or -1 when there is none. */
-static int compute_fires(const sched_cache_t *s, const char *expr,
-                         const char *policy, int64_t first, double now_db,
-                         double grace, int64_t *fires, int *n, int64_t *next,
-                         mt_err_t *err) {
-  int64_t now = (int64_t)floor(now_db);
-  /* Widening windows back from now: a long outage of a frequent schedule
-   * needs only the latest fires, not a walk over every missed one. */
-  static const int64_t windows[] = {60,         3600,        86400,
-                                    32 * 86400, 367 * 86400, 0};
-  int64_t ring[CATCH_UP_MAX];
-  int keep = strcmp(policy, "all") == 0 ? CATCH_UP_MAX : 1;
-  long total = 0;
-  int rc;
-  *n = 0;
-  if (first < 0) {
-    rc = mt_cron_next(s->cron, s->tz, now, next, err);
-    if (rc == MT_ENOTFOUND) {
-      *next = -1;
-      rc = 0;
-    }
-    return rc;
-  }
-  while (*expr == ' ')
-    expr++;
-  if (strncmp(expr, "rate(", 5) == 0) {
-    /* A rate is anchored at its previous fire, so a window cannot start
-     * anywhere: skip whole intervals instead. */
-    int64_t second;
-    if ((rc = mt_cron_next(s->cron, s->tz, first, &second, err)) != 0)
-      return rc;
-    int64_t step = second - first;
-    if (step > 0 && (now - first) / step > keep)
-      first += ((now - first) / step - keep) * step;
-    *next = first;
-    rc = scan_fires(s, next, now, keep, ring, &total, err);
-  } else {
-    for (size_t w = 0; w < sizeof windows / sizeof *windows; w++) {
-      int64_t f = first;
-      if (windows[w] != 0 && now - windows[w] > first) {
-        rc = mt_cron_next(s->cron, s->tz, now - windows[w], &f, err);
-        if (rc == MT_ENOTFOUND)
-          continue;
-        if (rc != 0)
-          return rc;
-      }
-      int64_t start = f;
-      if ((rc = scan_fires(s, &f, now, keep, ring, &total, err)) != 0)
-        return rc;
-      *next = f;
-      if (total >= keep || start == first)
-        break;
-    }
-  }
-  if (rc != 0 || total == 0)
-    return rc;
-  int64_t latest = ring[(total - 1) % keep];
-  if (keep > 1) {
-    long kept = total < keep ? total : keep;
-    for (long j = 0; j < kept; j++)
-      fires[(*n)++] = ring[(total - kept + j) % keep];
-  } else if (strcmp(policy, "skip") != 0 || (double)latest >= now_db - grace) {
-    /* 'once' runs the latest missed fire; 'skip' only a fire that is
-     * merely late, not missed. */
-    fires[(*n)++] = latest;
-  }
-  return 0;
-}
-
 /* Materialises one locked schedule (row i of res) inside the open
  * transaction. */
 static int fire_one(pg_backend_t *b, PGresult *res, int i, double grace,
                     double *next_fire, mt_err_t *err) {
-  const char *name = PQgetvalue(res, i, 0), *expr = PQgetvalue(res, i, 3);
-  int64_t first =
-      PQgetisnull(res, i, 6) ? -1 : strtoll(PQgetvalue(res, i, 6), NULL, 10);
-  double now = strtod(PQgetvalue(res, i, 7), NULL);
-  int64_t fires[CATCH_UP_MAX], next = -1;
-  int nfires = 0;
-  const sched_cache_t *s = NULL;
+  mt_fires_req_t req = {
+      .name = PQgetvalue(res, i, 0),
+      .expression = PQgetvalue(res, i, 3),
+      .tz = PQgetvalue(res, i, 4),
+      .due = PQgetisnull(res, i, 6) ? -1
+                                    : strtoll(PQgetvalue(res, i, 6), NULL, 10),
+      .now = strtod(PQgetvalue(res, i, 7), NULL),
+      .grace = grace,
+  };
+  mt_fires_t fires = {.n = 0, .next = -1};
   mt_err_t why = {{0}};
   const char *error = NULL;
-  int rc = cache_get(b, name, expr, PQgetvalue(res, i, 4), &s, &why);
+  /* The column's CHECK admits only the three names; a row that somehow
+   * holds another is marked with the error like a bad expression. */
+  int rc = mt_catch_up_parse(PQgetvalue(res, i, 5), &req.catch_up, &why);
   if (rc == 0)
-    rc = compute_fires(s, expr, PQgetvalue(res, i, 5), first, now, grace, fires,
-                       &nfires, &next, &why);
+    rc = mt_fires_compute(&b->cache, &req, &fires, &why);
   if (rc == MT_ENOMEM)
     return mt_err_set(err, rc, "out of memory");
   if (rc != 0)
     error = why.msg;
-  else if (next < 0)
+  else if (fires.next < 0)
     error = "the schedule has no more fire times";
   if (error != NULL)
-    fprintf(stderr, "moontask: schedule %s: %s\n", name, error);
+    fprintf(stderr, "moontask: schedule %s: %s\n", req.name, error);
 
   mt_buf_t ids = MT_BUF_INIT;
   char last[32], nextbuf[32];
-  snprintf(last, sizeof last, "%" PRId64, nfires ? fires[nfires - 1] : 0);
-  snprintf(nextbuf, sizeof nextbuf, "%" PRId64, next);
-  if (id_array(&ids, fires, (size_t)nfires) != 0) {
+  snprintf(last, sizeof last, "%" PRId64,
+           fires.n ? fires.at[fires.n - 1] : 0);
+  snprintf(nextbuf, sizeof nextbuf, "%" PRId64, fires.next);
+  if (id_array(&ids, fires.at, (size_t)fires.n) != 0) {
     mt_buf_free(&ids);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   }
-  const char *params[] = {
-      name,     PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-      ids.data, nfires ? last : NULL,  next >= 0 ? nextbuf : NULL,
-      error};
+  const char *params[] = {req.name,
+                          PQgetvalue(res, i, 1),
+                          PQgetvalue(res, i, 2),
+                          ids.data,
+                          fires.n ? last : NULL,
+                          fires.next >= 0 ? nextbuf : NULL,
+                          error};
   PGresult *r = mt_pg_exec(b->conn, fire_sql, 7, params, err);
   mt_buf_free(&ids);
   if (r == NULL)
     return MT_EDB;
   PQclear(r);
-  if (next >= 0 && (double)next < *next_fire)
-    *next_fire = (double)next;
+  if (fires.next >= 0 && (double)fires.next < *next_fire)
+    *next_fire = (double)fires.next;
   return 0;
 }
 
@@ -579,7 +423,7 @@ static void pg_free(mt_backend_t *base) {
   free(b->owner);
   free(b->names);
   free(b->max_attempts);
-  cache_clear(b);
+  mt_fires_cache_clear(&b->cache);
   free(b);
 }
 

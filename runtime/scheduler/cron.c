@@ -403,127 +403,142 @@ static const struct {
               {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
               {"@hourly", "0 * * * *"}};
 
-int mt_cron_parse(const char *expr, mt_cron_t **out, mt_err_t *err) {
-  *out = NULL;
-  if (expr == NULL)
-    return mt_err_set(err, MT_EINVAL, "no cron expression");
-  size_t len = strlen(expr);
-  mt_cron_t *c = calloc(1, sizeof *c);
-  char *buf = malloc(len + 1);
-  int rc = 0;
+/* EventBridge's cron(minutes hours day-of-month month day-of-week year):
+ * body is the text between the parentheses, split in place. */
+static int parse_eb_cron(mt_cron_t *c, char *body, const char *expr,
+                         mt_err_t *err) {
+  static const int order[6] = {F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_YEAR};
+  parser_t p = {c, eb_fields, err};
   char *fields[8];
-  if (c == NULL || buf == NULL) {
-    rc = MT_ENOMEM;
-    goto fail;
-  }
-  /* Trim outer blanks; the body is worked on in a copy split in place. */
-  const char *s = expr;
-  while (*s == ' ' || *s == '\t')
-    s++;
-  len = strlen(s);
-  while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-                     s[len - 1] == '\n' || s[len - 1] == '\r'))
-    len--;
-  memcpy(buf, s, len);
-  buf[len] = '\0';
-
-  int eb = strncmp(buf, "cron(", 5) == 0, rate = strncmp(buf, "rate(", 5) == 0;
-  parser_t p = {c, unix_fields, err};
-  if (eb || rate) {
-    c->dialect = D_EVENTBRIDGE;
-    p.defs = eb_fields;
-    if (len < 6 || buf[len - 1] != ')') {
-      rc = mt_err_set(err, MT_EINVAL, "\"%s\" is missing its closing \")\"",
-                      buf);
-      goto fail;
-    }
-    buf[len - 1] = '\0';
-    if (rate) {
-      rc = parse_rate(c, buf + 5, expr, err);
-      goto done;
-    }
-    int n = split_fields(buf + 5, fields, 8);
-    if (n != 6) {
-      rc = mt_err_set(err, MT_EINVAL,
+  int rc, n = split_fields(body, fields, 8);
+  if (n != 6)
+    return mt_err_set(err, MT_EINVAL,
                       "cron(...): expected 6 fields (minute hour "
                       "day-of-month month day-of-week year), got %d in \"%s\"",
                       n, expr);
-      goto fail;
-    }
-    static const int order[6] = {F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_YEAR};
-    for (int i = 0; i < 6; i++)
-      if ((rc = parse_field(&p, order[i], fields[i])) != 0)
-        goto fail;
-    /* EventBridge seconds are always :00. */
-    set_add(&c->f[F_SEC], 0);
-    int qdom = strcmp(fields[2], "?") == 0, qdow = strcmp(fields[4], "?") == 0;
-    if (qdom == qdow) {
-      rc = mt_err_set(
-          err, MT_EINVAL,
-          "day-of-month \"%s\" and day-of-week \"%s\": exactly one of them "
-          "must be \"?\"",
-          fields[2], fields[4]);
-      goto fail;
-    }
-    goto done;
-  }
+  for (int i = 0; i < 6; i++)
+    if ((rc = parse_field(&p, order[i], fields[i])) != 0)
+      return rc;
+  /* EventBridge seconds are always :00. */
+  set_add(&c->f[F_SEC], 0);
+  int qdom = strcmp(fields[2], "?") == 0, qdow = strcmp(fields[4], "?") == 0;
+  if (qdom == qdow)
+    return mt_err_set(
+        err, MT_EINVAL,
+        "day-of-month \"%s\" and day-of-week \"%s\": exactly one of them "
+        "must be \"?\"",
+        fields[2], fields[4]);
+  /* A year field that selects nothing could never fire: refused here,
+   * with the field named, rather than answered "no fire" on every call. */
+  if (!c->star[F_YEAR] && set_next(&c->f[F_YEAR], 0, 255) < 0)
+    return mt_err_set(err, MT_EINVAL, "year: no year selected");
+  return 0;
+}
 
-  if (buf[0] == '@') {
-    for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
-      if (strcasecmp(buf, macros[i].name) == 0) {
-        free(buf);
-        buf = strdup(macros[i].expansion);
-        if (buf == NULL) {
-          rc = MT_ENOMEM;
-          goto fail;
-        }
-        break;
-      }
-    if (buf[0] == '@') {
-      rc = mt_err_set(err, MT_EINVAL,
-                      "\"%s\" is not a supported macro (@yearly @annually "
-                      "@monthly @weekly @daily @midnight @hourly)",
+/* The two EventBridge forms, `cron(...)` and `rate(...)`: buf is the
+ * trimmed expression, which must end in the closing parenthesis. */
+static int parse_eventbridge(mt_cron_t *c, char *buf, const char *expr,
+                             mt_err_t *err) {
+  size_t len = strlen(buf);
+  c->dialect = D_EVENTBRIDGE;
+  if (len < 6 || buf[len - 1] != ')')
+    return mt_err_set(err, MT_EINVAL, "\"%s\" is missing its closing \")\"",
                       buf);
-      goto fail;
-    }
-  }
-  int n = split_fields(buf, fields, 8);
-  if (n != 5 && n != 6) {
-    rc = mt_err_set(err, MT_EINVAL,
-                    "expected 5 fields (minute hour day-of-month month "
-                    "day-of-week), 6 with a leading second, an @macro, "
-                    "cron(...) or rate(...); got %d in \"%s\"",
-                    n, expr);
-    goto fail;
-  }
+  buf[len - 1] = '\0';
+  return strncmp(buf, "rate(", 5) == 0 ? parse_rate(c, buf + 5, expr, err)
+                                       : parse_eb_cron(c, buf + 5, expr, err);
+}
+
+/* Classic Unix cron, five fields, or six with a leading second. buf is
+ * split in place; expr is what messages quote. */
+static int parse_unix(mt_cron_t *c, char *buf, const char *expr,
+                      mt_err_t *err) {
+  parser_t p = {c, unix_fields, err};
+  char *fields[8];
+  int rc, n = split_fields(buf, fields, 8);
+  if (n != 5 && n != 6)
+    return mt_err_set(err, MT_EINVAL,
+                      "expected 5 fields (minute hour day-of-month month "
+                      "day-of-week), 6 with a leading second, an @macro, "
+                      "cron(...) or rate(...); got %d in \"%s\"",
+                      n, expr);
   c->dialect = n == 5 ? D_UNIX5 : D_UNIX6;
   int first = n == 5 ? F_MIN : F_SEC;
   if (n == 5)
     set_add(&c->f[F_SEC], 0);
   for (int i = 0; i < n; i++)
     if ((rc = parse_field(&p, first + i, fields[i])) != 0)
-      goto fail;
+      return rc;
+  /* Unix cron has no year field: every year the engine can reach. */
   c->star[F_YEAR] = 1;
   for (int y = YEAR_MIN; y <= YEAR_MAX; y++)
     set_add(&c->f[F_YEAR], y - YEAR_MIN);
-done:
-  if (rc != 0)
-    goto fail;
-  if (c->dialect == D_EVENTBRIDGE && c->rate == 0 && c->star[F_YEAR] == 0 &&
-      set_next(&c->f[F_YEAR], 0, 255) < 0)
-    rc = mt_err_set(err, MT_EINVAL, "year: no year selected");
-  if (rc != 0)
-    goto fail;
+  return 0;
+}
+
+/* A Vixie @macro, parsed as the five fields it stands for. */
+static int parse_macro(mt_cron_t *c, const char *buf, const char *expr,
+                       mt_err_t *err) {
+  for (size_t i = 0; i < sizeof macros / sizeof macros[0]; i++)
+    if (strcasecmp(buf, macros[i].name) == 0) {
+      /* split_fields() writes into its text, and the table is const. */
+      char fields[16];
+      snprintf(fields, sizeof fields, "%s", macros[i].expansion);
+      return parse_unix(c, fields, expr, err);
+    }
+  return mt_err_set(err, MT_EINVAL,
+                    "\"%s\" is not a supported macro (@yearly @annually "
+                    "@monthly @weekly @daily @midnight @hourly)",
+                    buf);
+}
+
+/* A copy of expr without its outer blanks (and a trailing line end, as
+ * text read from a file may have), for the dialect parsers to split in
+ * place. NULL when out of memory. */
+static char *trimmed_copy(const char *expr) {
+  while (*expr == ' ' || *expr == '\t')
+    expr++;
+  size_t len = strlen(expr);
+  while (len > 0 && (expr[len - 1] == ' ' || expr[len - 1] == '\t' ||
+                     expr[len - 1] == '\n' || expr[len - 1] == '\r'))
+    len--;
+  char *buf = malloc(len + 1);
+  if (buf != NULL) {
+    memcpy(buf, expr, len);
+    buf[len] = '\0';
+  }
+  return buf;
+}
+
+/* The dialect is told by the expression's form alone, so each dialect's
+ * parser sees only its own syntax and names its own errors. */
+int mt_cron_parse(const char *expr, mt_cron_t **out, mt_err_t *err) {
+  *out = NULL;
+  if (expr == NULL)
+    return mt_err_set(err, MT_EINVAL, "no cron expression");
+  mt_cron_t *c = calloc(1, sizeof *c);
+  char *buf = trimmed_copy(expr);
+  int rc;
+  if (c == NULL || buf == NULL)
+    rc = MT_ENOMEM;
+  else if (strncmp(buf, "cron(", 5) == 0 || strncmp(buf, "rate(", 5) == 0)
+    rc = parse_eventbridge(c, buf, expr, err);
+  else if (buf[0] == '@')
+    rc = parse_macro(c, buf, expr, err);
+  else
+    rc = parse_unix(c, buf, expr, err);
   free(buf);
+  if (rc != 0) {
+    free(c);
+    return rc;
+  }
   *out = c;
   return 0;
-fail:
-  free(buf);
-  free(c);
-  return rc;
 }
 
 void mt_cron_free(mt_cron_t *c) { free(c); }
+
+int64_t mt_cron_rate(const mt_cron_t *c) { return c->rate; }
 
 /* ---- matching ----------------------------------------------------------- */
 

@@ -35,6 +35,11 @@ typedef struct mt_cron_s mt_cron_t;
 int mt_cron_parse(const char *expr, mt_cron_t **out, mt_err_t *err);
 void mt_cron_free(mt_cron_t *c);
 
+/* The seconds between two fires of a rate() schedule, or 0 for a cron
+ * one: a rate is anchored at its previous fire rather than at wall-clock
+ * fields, and the catch-up arithmetic (scheduler/fires.h) must know. */
+int64_t mt_cron_rate(const mt_cron_t *c);
+
 /* The first fire strictly after `after` (epoch seconds, UTC) with wall-clock
  * fields read in tz. Returns 0 and *next, or MT_ENOTFOUND when there is none
  * (a year list in the past, an impossible date such as Feb 30, a rate()

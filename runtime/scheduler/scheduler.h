@@ -2,8 +2,9 @@
  * TaskScheduler: when a task should run. For one-off tasks that is an
  * instant given as RFC 3339 text, epoch seconds, or a delay from now, all
  * normalised here to the RFC 3339 text that moontask.schedule() takes.
- * (Recurring schedules will live here too.) Plain C, no I/O; the caller
- * owns every buffer.
+ * Recurring schedules live beside it: cron.h parses expressions and finds
+ * the next fire, fires.h decides which fires a runtime materialises. Plain
+ * C, no I/O; the caller owns every buffer.
  */
 #ifndef MT_SCHEDULER_H
 #define MT_SCHEDULER_H

@@ -60,7 +60,6 @@ void mt_task_scheds_free(mt_task_sched_t *s, size_t n) {
     free(s[i].expression);
     free(s[i].tz);
     free(s[i].payload);
-    free(s[i].catch_up);
   }
   free(s);
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "scheduler/fires.h"
 #include "schema/schema.h"
 
 #define MT_DEFAULT_MAX_ATTEMPTS 25
@@ -31,7 +32,7 @@ typedef struct mt_task_sched_s {
   char *expression; /* cron/rate expression, already parsed once */
   char *tz;         /* IANA zone, already loaded once */
   char *payload;    /* JSON object text */
-  char *catch_up;   /* "once", "skip" or "all" */
+  mt_catch_up_t catch_up; /* parsed once, from the task file's name */
 } mt_task_sched_t;
 
 typedef struct mt_task_def_s {

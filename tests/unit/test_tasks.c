@@ -136,3 +136,48 @@ TEST(tasks_duplicate_names_are_refused) {
   mt_registry_free(&reg);
   remove_dir();
 }
+
+TEST(tasks_schedule_catch_up_is_parsed_once) {
+  fresh_dir();
+  write_file("tick.lua",
+             "return { handler = function() end, schedule = {\n"
+             "  { cron = '0 9 * * MON', catch_up = 'all' },\n"
+             "  { cron = '0 9 * * TUE' },\n"
+             "  { cron = 'rate(5 minutes)', catch_up = 'skip' } } }\n");
+  mt_registry_t reg = {0};
+  mt_task_defaults_t defaults = {.timeout = 60};
+  mt_err_t err;
+  ASSERT_EQ_INT(0, mt_lua_registry_load(dir, &defaults, &reg, &err));
+  const mt_task_def_t *d = mt_registry_find(&reg, "tick");
+  ASSERT_TRUE(d != NULL);
+  ASSERT_EQ_INT(3, d->nschedules);
+  ASSERT_EQ_INT(MT_CATCH_UP_ALL, d->schedules[0].catch_up);
+  ASSERT_EQ_INT(MT_CATCH_UP_ONCE, d->schedules[1].catch_up); /* the default */
+  ASSERT_EQ_INT(MT_CATCH_UP_SKIP, d->schedules[2].catch_up);
+  ASSERT_EQ_STR("UTC", d->schedules[1].tz);
+  mt_registry_free(&reg);
+  remove_dir();
+
+  const char *cases[][2] = {
+      {"return { handler = function() end,\n"
+       "  schedule = { cron = '0 9 * * *', catch_up = 'never' } }\n",
+       "schedule[1].catch_up: \"never\" is not once, skip or all"},
+      {"return { handler = function() end,\n"
+       "  schedule = { { cron = '0 9 * * *' },\n"
+       "               { cron = '0 9 * * *', catch_up = 'All' } } }\n",
+       "schedule[2].catch_up: \"All\" is not once, skip or all"},
+      {"return { handler = function() end,\n"
+       "  schedule = { cron = '0 9 * * *', catch_up = true } }\n",
+       "schedule[1]: tz and catch_up must be strings"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fresh_dir();
+    write_file("t.lua", cases[i][0]);
+    mt_registry_t bad = {0};
+    ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &bad, &err));
+    if (strstr(err.msg, cases[i][1]) == NULL)
+      MT__FAIL("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i][1]);
+    mt_registry_free(&bad);
+    remove_dir();
+  }
+}
