@@ -1,12 +1,13 @@
 #include "json/doc.h"
 
-#include "common/utf8.h"
-
-#include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "json/read.h"
+#include "json/write.h"
 
 /* The arena: values, strings and arrays are carved out of large chunks so
  * that a payload costs a handful of mallocs instead of one per value, which
@@ -22,19 +23,18 @@ struct mt_jdoc_s {
   mt_jval_t root;
 };
 
-typedef struct parser_s {
-  const char *s;
-  size_t len, pos;
-  int depth;
+/* The builder: children of the open containers wait on scratch stacks and
+ * are copied into the arena in one piece when their container closes (the
+ * reader says how many there are). A member is pushed at its key, and its
+ * value filled in when that value completes. */
+typedef struct builder_s {
   mt_jdoc_t *doc;
   mt_err_t *err;
-  /* Scratch stacks: the children of every open container, copied into the
-   * arena in one piece when the container closes. */
   mt_jval_t *vals;
   size_t nvals, capvals;
   mt_jmember_t *mems;
   size_t nmems, capmems;
-} parser_t;
+} builder_t;
 
 static void *arena_alloc(mt_jdoc_t *doc, size_t n) {
   n = (n + 15) & ~(size_t)15;
@@ -70,379 +70,154 @@ void mt_jdoc_free(mt_jdoc_t *doc) {
 
 const mt_jval_t *mt_jdoc_root(const mt_jdoc_t *doc) { return &doc->root; }
 
-static int fail(parser_t *p, const char *what) {
-  if (p->pos >= p->len)
-    return mt_err_set(p->err, MT_EPAYLOAD,
-                      "invalid JSON: unexpected end of text, expected %s",
-                      what);
-  return mt_err_set(p->err, MT_EPAYLOAD,
-                    "invalid JSON at byte %zu: expected %s", p->pos, what);
+static int nomem(builder_t *b) {
+  return mt_err_set(b->err, MT_ENOMEM, "out of memory parsing JSON");
 }
 
-static int nomem(parser_t *p) {
-  return mt_err_set(p->err, MT_ENOMEM, "out of memory parsing JSON");
-}
-
-static void skip_ws(parser_t *p) {
-  while (p->pos < p->len) {
-    char c = p->s[p->pos];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-      break;
-    p->pos++;
-  }
-}
-
-static int literal(parser_t *p, const char *word, mt_jval_t *out,
-                   mt_jtype_t type, int b) {
-  size_t n = strlen(word);
-  if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0)
-    return fail(p, "a JSON value");
-  p->pos += n;
-  out->type = type;
-  out->u.b = b;
-  return 0;
-}
-
-/* ---- numbers ---- */
-
-static size_t scan_digits(parser_t *p) {
-  size_t start = p->pos;
-  while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-    p->pos++;
-  return p->pos - start;
-}
-
-/* Exact int64 from plain integer text; 0 if it does not fit. */
-static int parse_int64(const char *s, size_t n, int64_t *out) {
-  int neg = s[0] == '-';
-  uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-  uint64_t v = 0;
-  for (size_t i = (size_t)neg; i < n; i++) {
-    uint64_t d = (uint64_t)(s[i] - '0');
-    if (v > (limit - d) / 10)
-      return 0;
-    v = v * 10 + d;
-  }
-  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-  return 1;
-}
-
-static int parse_number(parser_t *p, mt_jval_t *out) {
-  size_t start = p->pos;
-  int plain = 1;
-  if (p->s[p->pos] == '-')
-    p->pos++;
-  if (p->pos < p->len && p->s[p->pos] == '0')
-    p->pos++;
-  else if (scan_digits(p) == 0)
-    return fail(p, "a digit");
-  if (p->pos < p->len && p->s[p->pos] == '.') {
-    p->pos++;
-    plain = 0;
-    if (scan_digits(p) == 0)
-      return fail(p, "a digit after the decimal point");
-  }
-  if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-    p->pos++;
-    plain = 0;
-    if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
-      p->pos++;
-    if (scan_digits(p) == 0)
-      return fail(p, "a digit in the exponent");
-  }
-  size_t n = p->pos - start;
-  out->type = MT_JV_NUMBER;
-  if (plain && parse_int64(p->s + start, n, &out->u.num.i)) {
-    out->is_int = 1;
-    out->u.num.d = (double)out->u.num.i;
-    return 0;
-  }
-  /* strtod needs a terminated copy; numbers are short, the arena is cheap. */
-  char *copy = arena_alloc(p->doc, n + 1);
-  if (copy == NULL)
-    return nomem(p);
-  memcpy(copy, p->s + start, n);
-  copy[n] = '\0';
-  double d = strtod(copy, NULL);
-  out->u.num.d = d;
-  /* 1.0 and 1e2 are integers to JSON Schema; storing them exactly makes
-   * equality and comparisons with integer text trivial. */
-  if (isfinite(d) && d == floor(d) && fabs(d) < 9223372036854775808.0) {
-    out->is_int = 1;
-    out->u.num.i = (int64_t)d;
-  }
-  return 0;
-}
-
-/* ---- strings ---- */
-
-static int hex4(const char *s, unsigned *out) {
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = s[i];
-    v <<= 4;
-    if (c >= '0' && c <= '9')
-      v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f')
-      v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F')
-      v |= (unsigned)(c - 'A' + 10);
-    else
-      return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-/* Decodes one escape at p->pos (just after the backslash) into o. */
-static int unescape(parser_t *p, char *o, size_t *olen) {
-  char c = p->s[p->pos++];
-  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-  const char *hit = c != '\0' ? strchr(from, c) : NULL;
-  if (hit != NULL) {
-    *o = to[hit - from];
-    *olen = 1;
-    return 0;
-  }
-  unsigned cp, lo;
-  if (c != 'u' || p->len - p->pos < 4 || hex4(p->s + p->pos, &cp) != 0)
-    return fail(p, "a valid escape sequence");
-  p->pos += 4;
-  if (cp >= 0xD800 && cp <= 0xDBFF && p->len - p->pos >= 6 &&
-      p->s[p->pos] == '\\' && p->s[p->pos + 1] == 'u' &&
-      hex4(p->s + p->pos + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-    p->pos += 6;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-  } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-    cp = 0xFFFD; /* a lone surrogate has no UTF-8 form */
-  }
-  *olen = mt_utf8_put(o, cp);
-  return 0;
-}
-
-/* Parses the string whose opening quote is at p->pos. */
-static int parse_string(parser_t *p, char **out, size_t *outlen) {
-  size_t start = ++p->pos, end = start;
-  /* Find the closing quote first: the raw span bounds the decoded size. */
-  while (end < p->len && p->s[end] != '"')
-    end += p->s[end] == '\\' ? 2 : 1;
-  if (end >= p->len) {
-    p->pos = p->len;
-    return fail(p, "a closing quote");
-  }
-  char *o = arena_alloc(p->doc, end - start + 1);
-  if (o == NULL)
-    return nomem(p);
-  size_t n = 0;
-  while (p->pos < end) {
-    unsigned char c = (unsigned char)p->s[p->pos];
-    if (c == '\\') {
-      p->pos++;
-      size_t k = 0;
-      int rc = unescape(p, o + n, &k);
-      if (rc != 0)
-        return rc;
-      n += k;
-    } else if (c < 0x20) {
-      return fail(p, "no control characters in a string");
-    } else {
-      size_t k = mt_utf8_seq((const unsigned char *)p->s + p->pos, end - p->pos);
-      if (k == 0)
-        return fail(p, "valid UTF-8");
-      memcpy(o + n, p->s + p->pos, k);
-      n += k;
-      p->pos += k;
-    }
-  }
-  p->pos = end + 1;
-  o[n] = '\0';
-  *out = o;
-  *outlen = n;
-  return 0;
-}
-
-/* ---- containers ---- */
-
-static int parse_value(parser_t *p, mt_jval_t *out);
-
-static int push_val(parser_t *p, const mt_jval_t *v) {
-  if (p->nvals == p->capvals) {
-    size_t cap = p->capvals ? p->capvals * 2 : 64;
-    mt_jval_t *vals = realloc(p->vals, cap * sizeof(*vals));
+static int push_val(builder_t *b, const mt_jval_t *v) {
+  if (b->nvals == b->capvals) {
+    size_t cap = b->capvals ? b->capvals * 2 : 64;
+    mt_jval_t *vals = realloc(b->vals, cap * sizeof(*vals));
     if (vals == NULL)
-      return nomem(p);
-    p->vals = vals;
-    p->capvals = cap;
+      return nomem(b);
+    b->vals = vals;
+    b->capvals = cap;
   }
-  p->vals[p->nvals++] = *v;
+  b->vals[b->nvals++] = *v;
   return 0;
 }
 
-static int push_mem(parser_t *p, const mt_jmember_t *m) {
-  if (p->nmems == p->capmems) {
-    size_t cap = p->capmems ? p->capmems * 2 : 32;
-    mt_jmember_t *mems = realloc(p->mems, cap * sizeof(*mems));
+static int push_mem(builder_t *b, const mt_jmember_t *m) {
+  if (b->nmems == b->capmems) {
+    size_t cap = b->capmems ? b->capmems * 2 : 32;
+    mt_jmember_t *mems = realloc(b->mems, cap * sizeof(*mems));
     if (mems == NULL)
-      return nomem(p);
-    p->mems = mems;
-    p->capmems = cap;
+      return nomem(b);
+    b->mems = mems;
+    b->capmems = cap;
   }
-  p->mems[p->nmems++] = *m;
+  b->mems[b->nmems++] = *m;
   return 0;
 }
 
-static int parse_array(parser_t *p, mt_jval_t *out) {
-  size_t mark = p->nvals;
-  p->pos++;
-  skip_ws(p);
-  if (p->pos < p->len && p->s[p->pos] == ']') {
-    p->pos++;
-  } else {
-    for (;;) {
-      mt_jval_t v;
-      int rc = parse_value(p, &v);
-      if (rc == 0)
-        rc = push_val(p, &v);
-      if (rc != 0)
-        return rc;
-      skip_ws(p);
-      if (p->pos < p->len && p->s[p->pos] == ',') {
-        p->pos++;
-        continue;
-      }
-      if (p->pos < p->len && p->s[p->pos] == ']') {
-        p->pos++;
-        break;
-      }
-      return fail(p, "',' or ']'");
+/* Copies the decoded string of tok into the arena, NUL-terminated. */
+static int string_value(builder_t *b, const mt_jtok_t *tok, char **out) {
+  char *o = arena_alloc(b->doc, tok->len + 1);
+  if (o == NULL)
+    return nomem(b);
+  mt_jlex_string(tok, o);
+  o[tok->len] = '\0';
+  *out = o;
+  return 0;
+}
+
+static int scalar_value(builder_t *b, const mt_jtok_t *tok, mt_jval_t *v) {
+  switch (tok->type) {
+  case MT_JT_STRING:
+    v->type = MT_JV_STRING;
+    v->len = tok->len;
+    return string_value(b, tok, &v->u.str);
+  case MT_JT_NUMBER:
+    v->type = MT_JV_NUMBER;
+    v->is_int = tok->is_int;
+    v->u.num.i = tok->i;
+    v->u.num.d = tok->d;
+    /* 1.0 and 1e2 are integers to JSON Schema; storing them exactly makes
+     * equality and comparisons with integer text trivial. */
+    if (!v->is_int && isfinite(tok->d) && tok->d == floor(tok->d) &&
+        fabs(tok->d) < 9223372036854775808.0) {
+      v->is_int = 1;
+      v->u.num.i = (int64_t)tok->d;
     }
-  }
-  out->type = MT_JV_ARRAY;
-  out->len = p->nvals - mark;
-  out->u.items = NULL;
-  if (out->len > 0) {
-    out->u.items = arena_alloc(p->doc, out->len * sizeof(mt_jval_t));
-    if (out->u.items == NULL)
-      return nomem(p);
-    memcpy(out->u.items, p->vals + mark, out->len * sizeof(mt_jval_t));
-  }
-  p->nvals = mark;
-  return 0;
-}
-
-static int parse_member(parser_t *p) {
-  mt_jmember_t m;
-  char *key;
-  skip_ws(p);
-  if (p->pos >= p->len || p->s[p->pos] != '"')
-    return fail(p, "a property name");
-  int rc = parse_string(p, &key, &m.key_len);
-  if (rc != 0)
-    return rc;
-  m.key = key;
-  skip_ws(p);
-  if (p->pos >= p->len || p->s[p->pos] != ':')
-    return fail(p, "':'");
-  p->pos++;
-  rc = parse_value(p, &m.value);
-  return rc != 0 ? rc : push_mem(p, &m);
-}
-
-static int parse_object(parser_t *p, mt_jval_t *out) {
-  size_t mark = p->nmems;
-  p->pos++;
-  skip_ws(p);
-  if (p->pos < p->len && p->s[p->pos] == '}') {
-    p->pos++;
-  } else {
-    for (;;) {
-      int rc = parse_member(p);
-      if (rc != 0)
-        return rc;
-      skip_ws(p);
-      if (p->pos < p->len && p->s[p->pos] == ',') {
-        p->pos++;
-        continue;
-      }
-      if (p->pos < p->len && p->s[p->pos] == '}') {
-        p->pos++;
-        break;
-      }
-      return fail(p, "',' or '}'");
-    }
-  }
-  out->type = MT_JV_OBJECT;
-  out->len = p->nmems - mark;
-  out->u.members = NULL;
-  if (out->len > 0) {
-    out->u.members = arena_alloc(p->doc, out->len * sizeof(mt_jmember_t));
-    if (out->u.members == NULL)
-      return nomem(p);
-    memcpy(out->u.members, p->mems + mark, out->len * sizeof(mt_jmember_t));
-  }
-  p->nmems = mark;
-  return 0;
-}
-
-static int parse_value(parser_t *p, mt_jval_t *out) {
-  memset(out, 0, sizeof(*out));
-  skip_ws(p);
-  if (p->pos >= p->len)
-    return fail(p, "a JSON value");
-  char c = p->s[p->pos];
-  int rc;
-  switch (c) {
-  case '{':
-  case '[':
-    if (++p->depth > MT_JSON_MAX_DEPTH)
-      return mt_err_set(p->err, MT_EPAYLOAD,
-                        "invalid JSON at byte %zu: nested deeper than the "
-                        "limit of %d levels",
-                        p->pos, MT_JSON_MAX_DEPTH);
-    rc = c == '{' ? parse_object(p, out) : parse_array(p, out);
-    p->depth--;
-    return rc;
-  case '"':
-    out->type = MT_JV_STRING;
-    return parse_string(p, &out->u.str, &out->len);
-  case 't':
-    return literal(p, "true", out, MT_JV_BOOL, 1);
-  case 'f':
-    return literal(p, "false", out, MT_JV_BOOL, 0);
-  case 'n':
-    return literal(p, "null", out, MT_JV_NULL, 0);
+    return 0;
+  case MT_JT_TRUE:
+  case MT_JT_FALSE:
+    v->type = MT_JV_BOOL;
+    v->u.b = tok->type == MT_JT_TRUE;
+    return 0;
   default:
-    if (c == '-' || (c >= '0' && c <= '9'))
-      return parse_number(p, out);
-    return fail(p, "a JSON value");
+    v->type = MT_JV_NULL;
+    return 0;
   }
 }
 
+/* Turns the last r->count children on the scratch stacks into the container
+ * that just closed. */
+static int container_value(builder_t *b, const mt_jread_t *r, mt_jval_t *v) {
+  size_t n = r->count;
+  v->len = n;
+  if (r->tok.type == MT_JT_RBRACKET) {
+    v->type = MT_JV_ARRAY;
+    v->u.items = NULL;
+    if (n > 0) {
+      if ((v->u.items = arena_alloc(b->doc, n * sizeof(mt_jval_t))) == NULL)
+        return nomem(b);
+      memcpy(v->u.items, b->vals + b->nvals - n, n * sizeof(mt_jval_t));
+    }
+    b->nvals -= n;
+    return 0;
+  }
+  v->type = MT_JV_OBJECT;
+  v->u.members = NULL;
+  if (n > 0) {
+    if ((v->u.members = arena_alloc(b->doc, n * sizeof(mt_jmember_t))) == NULL)
+      return nomem(b);
+    memcpy(v->u.members, b->mems + b->nmems - n, n * sizeof(mt_jmember_t));
+  }
+  b->nmems -= n;
+  return 0;
+}
+
+/* Duplicate member names are all kept, in text order (mt_jval_get finds
+ * the first); the validator therefore checks every one of them, while the
+ * Lua decoder, like PostgreSQL's jsonb, keeps the last. */
 int mt_jdoc_parse(const char *text, size_t len, mt_jdoc_t **out,
                   mt_err_t *err) {
-  parser_t p = {.s = text, .len = len, .err = err};
+  builder_t b = {.err = err};
+  mt_jread_t r;
+  mt_jevent_t ev;
   int rc;
   *out = NULL;
-  p.doc = calloc(1, sizeof(*p.doc));
-  if (p.doc == NULL)
+  b.doc = calloc(1, sizeof(*b.doc));
+  if (b.doc == NULL)
     return mt_err_set(err, MT_ENOMEM, "out of memory parsing JSON");
-  rc = parse_value(&p, &p.doc->root);
-  if (rc != 0)
-    goto fail;
-  skip_ws(&p);
-  if (p.pos != p.len) {
-    rc = fail(&p, "the end of the text");
-    goto fail;
+  mt_jread_init(&r, text, len, err);
+  while ((rc = mt_jread_next(&r, &ev)) == 0 && ev != MT_JE_DONE) {
+    mt_jval_t v;
+    memset(&v, 0, sizeof v);
+    if (ev == MT_JE_ARRAY || ev == MT_JE_OBJECT)
+      continue; /* its children come first */
+    if (ev == MT_JE_KEY) {
+      mt_jmember_t m;
+      char *key;
+      memset(&m, 0, sizeof m);
+      if ((rc = string_value(&b, &r.tok, &key)) != 0)
+        break;
+      m.key = key;
+      m.key_len = r.tok.len;
+      if ((rc = push_mem(&b, &m)) != 0)
+        break;
+      continue;
+    }
+    rc = ev == MT_JE_SCALAR ? scalar_value(&b, &r.tok, &v)
+                            : container_value(&b, &r, &v);
+    if (rc != 0)
+      break;
+    if (r.depth == 0)
+      b.doc->root = v;
+    else if (r.in_object)
+      b.mems[b.nmems - 1].value = v;
+    else if ((rc = push_val(&b, &v)) != 0)
+      break;
   }
-  free(p.vals);
-  free(p.mems);
-  *out = p.doc;
+  free(b.vals);
+  free(b.mems);
+  if (rc != 0) {
+    mt_jdoc_free(b.doc);
+    return rc;
+  }
+  *out = b.doc;
   return 0;
-fail:
-  free(p.vals);
-  free(p.mems);
-  mt_jdoc_free(p.doc);
-  return rc;
 }
 
 /* ---- queries ---- */
@@ -519,20 +294,6 @@ int mt_jval_equal(const mt_jval_t *a, const mt_jval_t *b) {
 
 /* ---- writing (for messages) ---- */
 
-static int write_string(mt_buf_t *out, const char *s, size_t n) {
-  int rc = mt_buf_putc(out, '"');
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      rc = mt_buf_printf(out, "\\%c", c);
-    else if (c < 0x20)
-      rc = mt_buf_printf(out, "\\u%04x", c);
-    else
-      rc = mt_buf_putc(out, (char)c);
-  }
-  return rc != 0 ? rc : mt_buf_putc(out, '"');
-}
-
 static int write_number(mt_buf_t *out, const mt_jval_t *v) {
   if (v->is_int)
     return mt_buf_printf(out, "%lld", (long long)v->u.num.i);
@@ -541,6 +302,14 @@ static int write_number(mt_buf_t *out, const mt_jval_t *v) {
   snprintf(tmp, sizeof(tmp), "%.15g", v->u.num.d);
   if (strtod(tmp, NULL) != v->u.num.d)
     snprintf(tmp, sizeof(tmp), "%.17g", v->u.num.d);
+  /* printf writes the locale's decimal point; JSON's is '.'. */
+  const char *point = localeconv()->decimal_point;
+  char *at = strcmp(point, ".") != 0 && point[0] ? strstr(tmp, point) : NULL;
+  if (at != NULL) {
+    size_t n = strlen(point);
+    *at = '.';
+    memmove(at + 1, at + n, strlen(at + n) + 1);
+  }
   return mt_buf_puts(out, tmp);
 }
 
@@ -556,7 +325,7 @@ int mt_jval_write(mt_buf_t *out, const mt_jval_t *v, size_t max) {
   case MT_JV_NUMBER:
     return write_number(out, v);
   case MT_JV_STRING:
-    return write_string(out, v->u.str, v->len);
+    return mt_json_write_string(out, v->u.str, v->len);
   case MT_JV_ARRAY:
     rc = mt_buf_putc(out, '[');
     for (size_t i = 0; rc == 0 && i < v->len; i++) {
@@ -573,7 +342,7 @@ int mt_jval_write(mt_buf_t *out, const mt_jval_t *v, size_t max) {
       if (i > 0)
         rc = mt_buf_putc(out, ',');
       if (rc == 0)
-        rc = write_string(out, m->key, m->key_len);
+        rc = mt_json_write_string(out, m->key, m->key_len);
       if (rc == 0)
         rc = mt_buf_putc(out, ':');
       if (rc == 0)

@@ -2,11 +2,14 @@
  * A small read-only JSON document model for plain-C code (the schema
  * validator) that must look at JSON without a Lua state.
  *
- * mt_jdoc_parse() turns JSON text into a tree of mt_jval_t. Numbers keep
+ * mt_jdoc_parse() turns JSON text into a tree of mt_jval_t, reading it
+ * through json/read.h, the grammar the Lua decoder uses too, so the
+ * validator sees exactly the documents a task can decode. Numbers keep
  * their exact value when they are integers that fit int64 (`is_int`); every
  * number also carries its double. Strings are decoded UTF-8, NUL-terminated
  * but measured by `len` since "\u0000" may appear inside. Object members keep
- * their text order, and `[]` and `{}` are different types.
+ * their text order, duplicate names included, and `[]` and `{}` are
+ * different types.
  *
  * The document owns every value, string and array in one arena:
  * mt_jdoc_free() releases them all at once, and pointers into the tree are

@@ -11,8 +11,9 @@
 /* Arrays and objects nested inside one another, the outermost counting as
  * 1: `[[1]]` is 2 deep. Deeper input is refused with a message naming this
  * limit, never a stack overflow. 1000 is far past any real payload (and is
- * Jackson's default too), yet each parser's recursion stays well under a
- * thread's stack, as does the validator's (see MAX_FRAMES in schema.c). */
+ * Jackson's default too). The decoders share one reader (json/read.h) that
+ * enforces it without recursing; the encoder's recursion stays well under a
+ * thread's stack, as does the validator's. */
 #define MT_JSON_MAX_DEPTH 1000
 
 #endif

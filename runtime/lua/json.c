@@ -1,17 +1,15 @@
 #include "lua/json.h"
 
-#include "common/utf8.h"
-
-#include <ctype.h>
-#include <errno.h>
 #include <locale.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
+
+#include "common/utf8.h"
+#include "json/write.h"
 
 /* ---- shared helpers ---------------------------------------------------- */
 
@@ -27,338 +25,80 @@ static void json_marker(lua_State *L, const char *name) {
 
 /* ---- decoding ---------------------------------------------------------- */
 
-typedef struct json_dec_s {
-  lua_State *L;
-  const char *start, *p, *end;
-  int depth;
-  int mt_array, mt_object; /* stack slots of the marker metatables */
-  mt_err_t *err;
-} json_dec_t;
-
-static int dec_fail(json_dec_t *d, const char *at, const char *what) {
-  if (at >= d->end)
-    return mt_err_set(
-        d->err, MT_EPAYLOAD,
-        "invalid JSON at byte %zu: expected %s, found end of input",
-        (size_t)(at - d->start), what);
-  return mt_err_set(d->err, MT_EPAYLOAD,
-                    "invalid JSON at byte %zu: expected %s",
-                    (size_t)(at - d->start), what);
-}
-
-static void dec_skip_ws(json_dec_t *d) {
-  while (d->p < d->end &&
-         (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r'))
-    d->p++;
-}
-
-static int dec_value(json_dec_t *d);
-
-static int hex4(const char *p, const char *end, unsigned *out) {
-  unsigned v = 0;
-  if (end - p < 4)
-    return -1;
-  for (int i = 0; i < 4; i++) {
-    int c = (unsigned char)p[i];
-    if (!isxdigit(c))
-      return -1;
-    v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-  }
-  *out = v;
-  return 0;
-}
-
-/* Decodes the escape at d->p (just past the backslash) into b. */
-static int dec_escape(json_dec_t *d, luaL_Buffer *b) {
-  const char *esc = d->p - 1;
-  unsigned cp, lo;
-  if (d->p >= d->end)
-    return dec_fail(d, d->p, "an escape character");
-  switch (*d->p++) {
-  case '"': luaL_addchar(b, '"'); return 0;
-  case '\\': luaL_addchar(b, '\\'); return 0;
-  case '/': luaL_addchar(b, '/'); return 0;
-  case 'b': luaL_addchar(b, '\b'); return 0;
-  case 'f': luaL_addchar(b, '\f'); return 0;
-  case 'n': luaL_addchar(b, '\n'); return 0;
-  case 'r': luaL_addchar(b, '\r'); return 0;
-  case 't': luaL_addchar(b, '\t'); return 0;
-  case 'u': break;
-  default:
-    return dec_fail(d, esc, "one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u");
-  }
-  if (hex4(d->p, d->end, &cp) != 0)
-    return dec_fail(d, esc, "four hex digits after \\u");
-  d->p += 4;
-  if (cp >= 0xDC00 && cp <= 0xDFFF)
-    return dec_fail(d, esc, "a high surrogate before this low surrogate");
-  if (cp >= 0xD800 && cp <= 0xDBFF) {
-    /* Characters outside the BMP arrive as a UTF-16 surrogate pair; a lone
-     * half has no UTF-8 form, so it is an error rather than mojibake. */
-    if (d->end - d->p < 6 || d->p[0] != '\\' || d->p[1] != 'u' ||
-        hex4(d->p + 2, d->end, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-      return dec_fail(d, d->p, "a \\u low surrogate after a high surrogate");
-    d->p += 6;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-  }
-  /* luaL_addvalue() is the one buffer call that allows a pushed value. */
-  lua_pushfstring(d->L, "%U", (long)cp);
-  luaL_addvalue(b);
-  return 0;
-}
-
-/* Decodes the string starting at the opening quote at d->p.
- * Stack: [] -> [string]; on error the stack may hold a buffer box, which the
- * caller's final lua_settop() removes. */
-static int dec_string(json_dec_t *d) {
-  lua_State *L = d->L;
+/* Pushes the decoded string of tok. A string without escapes is its raw
+ * bytes, pushed straight from the input; the others decode into a Lua
+ * buffer, which a memory error cannot leak.
+ * Stack: [] -> [string] */
+static void dec_string(lua_State *L, const mt_jtok_t *tok) {
   luaL_Buffer b;
-  int buffered = 0, rc;
-  const char *run = ++d->p; /* start of the bytes not yet copied */
-  for (;;) {
-    if (d->p >= d->end)
-      return dec_fail(d, d->p, "'\"' to close the string");
-    unsigned char c = (unsigned char)*d->p;
-    if (c == '"')
-      break;
-    if (c < 0x20)
-      return dec_fail(d, d->p, "an escape for the control character");
-    if (c >= 0x80) {
-      size_t n = mt_utf8_seq((const unsigned char *)d->p, (size_t)(d->end - d->p));
-      if (n == 0)
-        return dec_fail(d, d->p, "valid UTF-8");
-      d->p += n;
-      continue;
-    }
-    if (c != '\\') {
-      d->p++;
-      continue;
-    }
-    /* Only strings with escapes pay for a buffer; plain ones are pushed
-     * straight from the input below. */
-    if (!buffered) {
-      luaL_buffinit(L, &b);
-      buffered = 1;
-    }
-    luaL_addlstring(&b, run, (size_t)(d->p - run));
-    d->p++;
-    if ((rc = dec_escape(d, &b)) != 0)
-      return rc;
-    run = d->p;
+  if (tok->len == tok->raw_len) {
+    lua_pushlstring(L, tok->raw, tok->len);
+    return;
   }
-  if (buffered) {
-    luaL_addlstring(&b, run, (size_t)(d->p - run));
-    luaL_pushresult(&b);
-  } else {
-    lua_pushlstring(L, run, (size_t)(d->p - run));
-  }
-  d->p++;
-  return 0;
-}
-
-/* Decodes a number. Integer literals that fit int64 become Lua integers so
- * that ids such as 9007199254740993 survive; everything else is a double.
- * Stack: [] -> [number] */
-static int dec_number(json_dec_t *d) {
-  const char *s = d->p, *p = d->p;
-  int neg = 0, integral = 1;
-  if (p < d->end && *p == '-')
-    neg = 1, p++;
-  if (p < d->end && *p == '0')
-    p++;
-  else if (p < d->end && *p >= '1' && *p <= '9')
-    while (p < d->end && *p >= '0' && *p <= '9')
-      p++;
-  else
-    return dec_fail(d, p, "a digit");
-  if (p < d->end && *p == '.') {
-    integral = 0, p++;
-    if (p >= d->end || *p < '0' || *p > '9')
-      return dec_fail(d, p, "a digit after '.'");
-    while (p < d->end && *p >= '0' && *p <= '9')
-      p++;
-  }
-  if (p < d->end && (*p == 'e' || *p == 'E')) {
-    integral = 0, p++;
-    if (p < d->end && (*p == '+' || *p == '-'))
-      p++;
-    if (p >= d->end || *p < '0' || *p > '9')
-      return dec_fail(d, p, "a digit in the exponent");
-    while (p < d->end && *p >= '0' && *p <= '9')
-      p++;
-  }
-  d->p = p;
-  if (integral) {
-    uint64_t u = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    const char *q = s + neg;
-    for (; q < p; q++) {
-      unsigned digit = (unsigned)(*q - '0');
-      if (u > (limit - digit) / 10)
-        break;
-      u = u * 10 + digit;
-    }
-    if (q == p) {
-      lua_pushinteger(d->L, neg ? (lua_Integer)(0 - u) : (lua_Integer)u);
-      return 0;
-    }
-  }
-  /* strtod needs a NUL-terminated copy (the input may not be terminated) and
-   * the locale's decimal point, as Lua's own lua_str2number does. */
-  size_t len = (size_t)(p - s);
-  char small[64], *copy = len < sizeof small ? small : malloc(len + 1);
-  if (copy == NULL)
-    return mt_err_set(d->err, MT_ENOMEM, "out of memory decoding a number");
-  memcpy(copy, s, len);
-  copy[len] = '\0';
-  char point = localeconv()->decimal_point[0];
-  for (char *c = copy; *c; c++)
-    if (*c == '.')
-      *c = point;
-  errno = 0;
-  double x = strtod(copy, NULL);
-  int range = errno == ERANGE && isinf(x);
-  if (copy != small)
-    free(copy);
-  if (range)
-    return mt_err_set(d->err, MT_EPAYLOAD,
-                      "invalid JSON at byte %zu: number too large for a double",
-                      (size_t)(s - d->start));
-  lua_pushnumber(d->L, (lua_Number)x);
-  return 0;
-}
-
-/* Stack: [] -> [array table] */
-static int dec_array(json_dec_t *d) {
-  lua_State *L = d->L;
-  lua_Integer n = 0;
-  int rc;
-  d->p++;
-  lua_newtable(L);
-  lua_pushvalue(L, d->mt_array);
-  lua_setmetatable(L, -2);
-  dec_skip_ws(d);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    return 0;
-  }
-  for (;;) {
-    if ((rc = dec_value(d)) != 0)
-      return rc;
-    lua_rawseti(L, -2, ++n);
-    dec_skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-    } else if (d->p < d->end && *d->p == ']') {
-      d->p++;
-      return 0;
-    } else {
-      return dec_fail(d, d->p, "',' or ']'");
-    }
-  }
-}
-
-/* Duplicate names keep the last value, as most parsers do.
- * Stack: [] -> [object table] */
-static int dec_object(json_dec_t *d) {
-  lua_State *L = d->L;
-  int rc;
-  d->p++;
-  lua_newtable(L);
-  lua_pushvalue(L, d->mt_object);
-  lua_setmetatable(L, -2);
-  dec_skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    return 0;
-  }
-  for (;;) {
-    dec_skip_ws(d);
-    if (d->p >= d->end || *d->p != '"')
-      return dec_fail(d, d->p, "a string key");
-    if ((rc = dec_string(d)) != 0)
-      return rc;
-    dec_skip_ws(d);
-    if (d->p >= d->end || *d->p != ':')
-      return dec_fail(d, d->p, "':' after the key");
-    d->p++;
-    if ((rc = dec_value(d)) != 0)
-      return rc;
-    lua_rawset(L, -3);
-    dec_skip_ws(d);
-    if (d->p < d->end && *d->p == ',') {
-      d->p++;
-    } else if (d->p < d->end && *d->p == '}') {
-      d->p++;
-      return 0;
-    } else {
-      return dec_fail(d, d->p, "',' or '}'");
-    }
-  }
-}
-
-static int dec_literal(json_dec_t *d, const char *word) {
-  size_t n = strlen(word);
-  if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0)
-    return dec_fail(d, d->p, "a value");
-  d->p += n;
-  return 0;
+  mt_jlex_string(tok, luaL_buffinitsize(L, &b, tok->len));
+  luaL_pushresultsize(&b, tok->len);
 }
 
 /* Stack: [] -> [value] */
-static int dec_value(json_dec_t *d) {
-  int rc;
-  dec_skip_ws(d);
-  if (d->p >= d->end)
-    return dec_fail(d, d->p, "a value");
-  switch (*d->p) {
-  case '[':
-  case '{':
-    if (d->depth >= MT_JSON_MAX_DEPTH)
-      return mt_err_set(
-          d->err, MT_EPAYLOAD,
-          "invalid JSON at byte %zu: nested deeper than the limit of %d "
-          "levels",
-          (size_t)(d->p - d->start), MT_JSON_MAX_DEPTH);
-    /* Each level holds a table, a key and a value (or a string buffer). */
-    if (!lua_checkstack(d->L, 8))
-      return mt_err_set(d->err, MT_ENOMEM, "Lua stack overflow decoding JSON");
-    d->depth++;
-    rc = *d->p == '[' ? dec_array(d) : dec_object(d);
-    d->depth--;
-    return rc;
-  case '"': return dec_string(d);
-  case 't':
-    if ((rc = dec_literal(d, "true")) == 0)
-      lua_pushboolean(d->L, 1);
-    return rc;
-  case 'f':
-    if ((rc = dec_literal(d, "false")) == 0)
-      lua_pushboolean(d->L, 0);
-    return rc;
-  case 'n':
-    if ((rc = dec_literal(d, "null")) == 0)
-      lua_pushlightuserdata(d->L, NULL);
-    return rc;
-  default:
-    if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9'))
-      return dec_number(d);
-    return dec_fail(d, d->p, "a value");
+static void dec_scalar(lua_State *L, const mt_jtok_t *tok) {
+  switch (tok->type) {
+  case MT_JT_STRING: dec_string(L, tok); break;
+  case MT_JT_NUMBER:
+    if (tok->is_int)
+      lua_pushinteger(L, (lua_Integer)tok->i);
+    else
+      lua_pushnumber(L, (lua_Number)tok->d);
+    break;
+  case MT_JT_TRUE: lua_pushboolean(L, 1); break;
+  case MT_JT_FALSE: lua_pushboolean(L, 0); break;
+  default: lua_pushlightuserdata(L, NULL); /* json.null */
   }
 }
 
+/* Builds the value on the Lua stack as the reader walks the text: every
+ * open container is a table on the stack, with its pending key above it in
+ * an object, and a value that completes is stored into the table below
+ * it. Duplicate names keep the last value, as most parsers do. */
 int mt_json_decode(lua_State *L, const char *text, size_t len, mt_err_t *err) {
   int base = lua_gettop(L), rc;
-  json_dec_t d = {L, text, text, text + len, 0, base + 1, base + 2, err};
+  mt_jread_t r;
+  mt_jevent_t ev;
   if (!lua_checkstack(L, 6))
     return mt_err_set(err, MT_ENOMEM, "Lua stack overflow decoding JSON");
-  json_marker(L, MT_JSON_ARRAY);
-  json_marker(L, MT_JSON_OBJECT);
-  rc = dec_value(&d);
-  if (rc == 0) {
-    dec_skip_ws(&d);
-    if (d.p < d.end)
-      rc = dec_fail(&d, d.p, "end of input after the value");
+  json_marker(L, MT_JSON_ARRAY);  /* base + 1 */
+  json_marker(L, MT_JSON_OBJECT); /* base + 2 */
+  mt_jread_init(&r, text, len, err);
+  while ((rc = mt_jread_next(&r, &ev)) == 0 && ev != MT_JE_DONE) {
+    switch (ev) {
+    case MT_JE_ARRAY:
+    case MT_JE_OBJECT:
+      /* A level holds its table and a key; a string being decoded above
+       * them takes a buffer box, whose creation uses a few slots more. */
+      if (!lua_checkstack(L, 8)) {
+        rc = mt_err_set(err, MT_ENOMEM, "Lua stack overflow decoding JSON");
+        goto done;
+      }
+      lua_newtable(L);
+      lua_pushvalue(L, ev == MT_JE_ARRAY ? base + 1 : base + 2);
+      lua_setmetatable(L, -2);
+      continue;
+    case MT_JE_KEY:
+      dec_string(L, &r.tok);
+      continue;
+    case MT_JE_SCALAR:
+      dec_scalar(L, &r.tok);
+      break;
+    default: /* MT_JE_END: the finished table is on top already */
+      break;
+    }
+    if (r.depth == 0)
+      continue;
+    if (r.in_object)
+      lua_rawset(L, -3);
+    else
+      lua_rawseti(L, -2, (lua_Integer)r.index);
   }
+done:
   if (rc != 0) {
     lua_settop(L, base);
     return rc;
@@ -433,46 +173,20 @@ static int enc_puts(json_enc_t *e, const char *s) {
   return enc_put(e, s, strlen(s));
 }
 
+/* Strings must be valid UTF-8, by the rule the decoder applies, so that
+ * what we write reads back; the check comes first so that the error can
+ * name the path, and the escaping is the one every JSON writer shares. */
 static int enc_string(json_enc_t *e, const char *s, size_t len,
                       const json_path_t *path) {
-  static const char hex[] = "0123456789abcdef";
-  size_t run = 0, i = 0;
-  if (enc_puts(e, "\"") != 0)
-    return MT_ENOMEM;
-  while (i < len) {
-    unsigned char c = (unsigned char)s[i];
-    char esc[7] = {'\\', 0};
-    size_t elen = 2;
-    if (c >= 0x80) {
-      size_t n = mt_utf8_seq((const unsigned char *)s + i, len - i);
-      if (n == 0)
-        return enc_fail(e, path, "a string that is not valid UTF-8");
-      i += n;
-      continue;
-    }
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      i++;
-      continue;
-    }
-    switch (c) {
-    case '"': esc[1] = '"'; break;
-    case '\\': esc[1] = '\\'; break;
-    case '\b': esc[1] = 'b'; break;
-    case '\f': esc[1] = 'f'; break;
-    case '\n': esc[1] = 'n'; break;
-    case '\r': esc[1] = 'r'; break;
-    case '\t': esc[1] = 't'; break;
-    default:
-      memcpy(esc + 1, "u00", 3);
-      esc[4] = hex[c >> 4], esc[5] = hex[c & 15], elen = 6;
-    }
-    if (enc_put(e, s + run, i - run) != 0 || enc_put(e, esc, elen) != 0)
-      return MT_ENOMEM;
-    run = ++i;
+  for (size_t i = 0; i < len;) {
+    size_t n = mt_utf8_seq((const unsigned char *)s + i, len - i);
+    if (n == 0)
+      return enc_fail(e, path, "a string that is not valid UTF-8");
+    i += n;
   }
-  if (enc_put(e, s + run, len - run) != 0)
-    return MT_ENOMEM;
-  return enc_puts(e, "\"");
+  if (mt_json_write_string(e->out, s, len) != 0)
+    return mt_err_set(e->err, MT_ENOMEM, "out of memory encoding JSON");
+  return 0;
 }
 
 /* Floats print in the shortest of %.14g and %.17g that reads back to the
@@ -753,16 +467,4 @@ int mt_json_open(lua_State *L) {
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
   return 1;
-}
-
-int mt_json_check_object(const char *text, mt_err_t *err) {
-  lua_State *L = luaL_newstate();
-  if (L == NULL)
-    return mt_err_set(err, MT_ENOMEM, "out of memory");
-  int rc = mt_json_decode(L, text, strlen(text), err);
-  if (rc == 0 && !(lua_istable(L, -1) && luaL_getmetafield(L, -1, "__name") &&
-                   strcmp(lua_tostring(L, -1), MT_JSON_OBJECT) == 0))
-    rc = mt_err_set(err, MT_EPAYLOAD, "the payload must be a JSON object");
-  lua_close(L);
-  return rc;
 }

@@ -4,6 +4,10 @@
  * `{}` stay distinct (decoded tables carry a marker metatable), and JSON null
  * is the sentinel json.null (a NULL light userdata), never a hole.
  *
+ * Decoding reads the text through json/read.h, the one JSON grammar, which
+ * the validator's document parser (json/doc.h) uses too; strings are
+ * written with json/write.h's escaper.
+ *
  * The C functions never raise on bad input: they return MT_EPAYLOAD with a
  * message in the caller's mt_err_t. Only a Lua memory error can still unwind
  * through them, as with any Lua API call. The caller owns the output buffer;
@@ -19,6 +23,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "json/limits.h"
+#include "json/read.h" /* mt_json_check_object, which needs no Lua state */
 
 /* Registry names of the marker metatables. They hold only __name. */
 #define MT_JSON_ARRAY "moontask.json.array"
@@ -42,10 +47,5 @@ int mt_json_encode(lua_State *L, int idx, mt_buf_t *out, mt_err_t *err);
 /* Registers the marker metatables and pushes the library table: decode,
  * encode, null, array, object, is_array. Usable as a luaopen_ function. */
 int mt_json_open(lua_State *L);
-
-/* Checks that text is a JSON object, decoding it as a task will read it, so
- * that malformed JSON is reported with the byte that is wrong. Uses a
- * throwaway Lua state: for the CLI, not for hot paths. */
-int mt_json_check_object(const char *text, mt_err_t *err);
 
 #endif

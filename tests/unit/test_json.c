@@ -206,7 +206,7 @@ TEST(json_decode_invalid_inputs) {
   /* A NUL byte is not whitespace: the length, not strlen, bounds the input. */
   decode_error(L, "1\0", 2);
   ASSERT_EQ_STR(decode_error(L, "[1,2,]", 6),
-                "invalid JSON at byte 5: expected a value");
+                "invalid JSON at byte 5: expected a JSON value");
   ASSERT_EQ_STR(decode_error(L, "\"abc", 4),
                 "invalid JSON at byte 4: expected '\"' to close the string, "
                 "found end of input");
@@ -314,4 +314,39 @@ TEST(json_round_trip_canonical) {
   run_lua(L, "local v = json.decode('{\"dup\":1,\"dup\":2}')\n"
              "assert(v.dup == 2)\n");
   lua_close(L);
+}
+
+/* mt_json_check_object runs the same grammar without building anything:
+ * syntax errors first, then the object rule. */
+TEST(json_check_object) {
+  mt_err_t err;
+  ASSERT_EQ_INT(mt_json_check_object("{}", &err), 0);
+  ASSERT_EQ_INT(mt_json_check_object(" {\"a\":[1,{\"b\":null}]}\n", &err), 0);
+  ASSERT_EQ_INT(mt_json_check_object("[1, 2]", &err), MT_EPAYLOAD);
+  ASSERT_EQ_STR(err.msg, "the payload must be a JSON object");
+  ASSERT_EQ_INT(mt_json_check_object("\"{}\"", &err), MT_EPAYLOAD);
+  ASSERT_EQ_STR(err.msg, "the payload must be a JSON object");
+  ASSERT_EQ_INT(mt_json_check_object("[1,", &err), MT_EPAYLOAD);
+  ASSERT_EQ_STR(err.msg, "invalid JSON at byte 3: expected a JSON value, "
+                         "found end of input");
+  ASSERT_EQ_INT(mt_json_check_object("{\"n\": 1,}", &err), MT_EPAYLOAD);
+  ASSERT_EQ_STR(err.msg, "invalid JSON at byte 8: expected a string key");
+  ASSERT_EQ_INT(mt_json_check_object("{} {}", &err), MT_EPAYLOAD);
+  ASSERT_EQ_STR(
+      err.msg, "invalid JSON at byte 3: expected end of input after the value");
+  ASSERT_EQ_INT(mt_json_check_object("{\"s\":\"\\udc00\"}", &err), MT_EPAYLOAD);
+  ASSERT_TRUE(strstr(err.msg, "byte 6: expected a high surrogate") != NULL);
+  /* The limit, at the bracket that goes one level too far. */
+  size_t unit = strlen("{\"child\":"), n = MT_JSON_MAX_DEPTH + 1;
+  char *text = malloc(n * (unit + 1) + 3);
+  ASSERT_TRUE(text != NULL);
+  for (size_t i = 0; i < n; i++)
+    memcpy(text + i * unit, "{\"child\":", unit);
+  strcpy(text + n * unit, "{}");
+  memset(text + n * unit + 2, '}', n);
+  text[n * unit + 2 + n] = '\0';
+  ASSERT_EQ_INT(mt_json_check_object(text, &err), MT_EPAYLOAD);
+  ASSERT_EQ_STR(err.msg, "invalid JSON at byte 9000: nested deeper than the "
+                         "limit of 1000 levels");
+  free(text);
 }
