@@ -45,9 +45,11 @@ void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
   if (a->rc == MT_ETIMEDOUT && !(a->tx.abort && atomic_load(a->tx.abort)))
     /* One message however the time ran out: in Lua, in SQL, or after. */
     mt_err_set(&a->err, MT_ETIMEDOUT, "task timed out after %gs", a->timeout);
-  else if (a->rc == 0 && a->tx.sql_failed)
+  else if (a->rc == 0 && a->tx.sql_failed &&
+           PQtransactionStatus(a->tx.conn) == PQTRANS_INERROR)
     /* Its COMMIT would fail: the handler caught a SQL error and carried on
-     * in an aborted transaction. Say which error aborted it. */
+     * in an aborted transaction. Say which error aborted it. (A handler
+     * that rolled back to a savepoint after the error may commit.) */
     a->rc = mt_err_set(&a->err, MT_EDB,
                        "the handler returned after a SQL error aborted its "
                        "transaction: %s",

@@ -22,6 +22,18 @@ return {
   handler = function(tx) pcall(tx.exec, tx, "SELECT 1/0") end,
 }
 LUA
+cat >"$work/tasks/policy/recover.lua" <<'LUA'
+-- Catches a SQL error after a savepoint and rolls back to it: the
+-- transaction is usable again, so the task completes.
+return {
+  max_attempts = 1,
+  handler = function(tx)
+    tx:exec("SAVEPOINT before")
+    pcall(tx.exec, tx, "SELECT 1/0")
+    tx:exec("ROLLBACK TO SAVEPOINT before")
+  end,
+}
+LUA
 cat >"$work/config.lua" <<LUA
 return { tasks_dir = "$work/tasks", task_timeout = 1, poll_interval = 0.2 }
 LUA
@@ -37,9 +49,13 @@ assert_eq "task timed out after 1s" "$spin_try" "try on a task without a timeout
 swallow_try=$(try_error policy.swallow)
 assert_contains "$swallow_try" "the handler returned after a SQL error aborted its transaction" "try on a swallowed SQL error"
 assert_contains "$swallow_try" "division by zero" "try names the SQL error"
+recover_try=$(try_error policy.recover)
+assert_eq "none" "$recover_try" "try on an error recovered with a savepoint"
 
 spin=$(pmt schedule policy.spin '{}')
+recover=$(pmt schedule policy.recover '{}')
 swallow=$(pmt schedule policy.swallow '{}')
 pmt run --drain 2>/dev/null
 assert_eq "failed|$spin_try" "$(sql "SELECT state, last_error FROM moontask.tasks WHERE id = $spin")" "the runtime's verdict on the spinning task"
 assert_eq "failed|$swallow_try" "$(sql "SELECT state, last_error FROM moontask.tasks WHERE id = $swallow")" "the runtime's verdict on the swallowed error"
+assert_eq "completed|" "$(sql "SELECT state, coalesce(last_error, '') FROM moontask.tasks WHERE id = $recover")" "the runtime's verdict on the recovered error"
