@@ -8,11 +8,12 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/text.h"
+#include "json/read.h"
 #include "json/write.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
 #include "scheduler/cron.h"
-#include "scheduler/fires.h"
+#include "scheduler/catch_up.h"
 #include "service/service.h"
 
 #define ADD_USAGE                                                              \

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "common/text.h"
+#include "json/read.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
 #include "scheduler/scheduler.h"

@@ -20,6 +20,7 @@
 #include "common/buf.h"
 #include "common/text.h"
 #include "executor/attempt.h"
+#include "json/read.h"
 #include "json/write.h"
 #include "lua/json.h"
 #include "lua/worker.h"

@@ -1,6 +1,5 @@
 #include "json/doc.h"
 
-#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,20 +296,7 @@ int mt_jval_equal(const mt_jval_t *a, const mt_jval_t *b) {
 static int write_number(mt_buf_t *out, const mt_jval_t *v) {
   if (v->is_int)
     return mt_buf_printf(out, "%lld", (long long)v->u.num.i);
-  /* The shortest of %.15g and %.17g that reads back as the same double. */
-  char tmp[32];
-  snprintf(tmp, sizeof(tmp), "%.15g", v->u.num.d);
-  if (strtod(tmp, NULL) != v->u.num.d)
-    snprintf(tmp, sizeof(tmp), "%.17g", v->u.num.d);
-  /* printf writes the locale's decimal point; JSON's is '.'. */
-  const char *point = localeconv()->decimal_point;
-  char *at = strcmp(point, ".") != 0 && point[0] ? strstr(tmp, point) : NULL;
-  if (at != NULL) {
-    size_t n = strlen(point);
-    *at = '.';
-    memmove(at + 1, at + n, strlen(at + n) + 1);
-  }
-  return mt_buf_puts(out, tmp);
+  return mt_json_write_double(out, v->u.num.d, 0);
 }
 
 int mt_jval_write(mt_buf_t *out, const mt_jval_t *v, size_t max) {

@@ -26,9 +26,6 @@
 #include "common/error.h"
 #include "json/limits.h"
 
-/* The nesting limit is MT_JSON_MAX_DEPTH (json/limits.h), the same
- * as the Lua decoder's; deeper input is an error, not a stack overflow. */
-
 typedef enum mt_jtype_e {
   MT_JV_NULL,
   MT_JV_BOOL,

@@ -1,13 +1,12 @@
 #include "json/lex.h"
 
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/utf8.h"
+#include "json/c_locale.h"
 
 void mt_jlex_init(mt_jlex_t *lx, const char *text, size_t len, mt_err_t *err) {
   lx->text = text;
@@ -155,22 +154,11 @@ void mt_jlex_string(const mt_jtok_t *tok, char *dst) {
 
 /* ---- numbers ----------------------------------------------------------- */
 
-/* strtod reads the decimal point of LC_NUMERIC, which the embedding
- * process may have set (under de_DE it wants "1,5" and stops at the '.' of
- * "1.5"). Swapping '.' for localeconv()'s point, as Lua's own lua_str2number
- * does, races with a setlocale() on another thread and fails for multi-byte
- * points; strtod_l with a "C" locale made once is exact and thread-safe. */
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-
-static void c_locale_init(void) {
-  c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-}
-
 /* Converts the number text s[0..n) that the grammar has already checked. */
 static int to_double(mt_jlex_t *lx, const char *s, size_t n, double *out) {
   char small[64], *copy = small;
-  pthread_once(&c_locale_once, c_locale_init);
+  /* In the C locale, whatever the process's LC_NUMERIC (json/c_locale.h). */
+  locale_t c_locale = mt_json_c_locale();
   if (c_locale == (locale_t)0)
     return mt_err_set(lx->err, MT_ENOMEM, "out of memory decoding a number");
   /* strtod needs a NUL-terminated copy: the input may not be terminated. */
@@ -269,12 +257,38 @@ static int lex_word(mt_jlex_t *lx, mt_jtok_t *tok, const char *word,
   return 0;
 }
 
-int mt_jlex_next(mt_jlex_t *lx, mt_jtok_t *tok) {
-  mt_jtok_type_t punct;
+static void skip_space(mt_jlex_t *lx) {
   while (lx->pos < lx->len &&
          (lx->text[lx->pos] == ' ' || lx->text[lx->pos] == '\t' ||
           lx->text[lx->pos] == '\n' || lx->text[lx->pos] == '\r'))
     lx->pos++;
+}
+
+mt_jtok_type_t mt_jlex_peek(mt_jlex_t *lx, size_t *pos) {
+  skip_space(lx);
+  *pos = lx->pos;
+  if (lx->pos >= lx->len)
+    return MT_JT_END;
+  char c = lx->text[lx->pos];
+  switch (c) {
+  case '[': return MT_JT_LBRACKET;
+  case ']': return MT_JT_RBRACKET;
+  case '{': return MT_JT_LBRACE;
+  case '}': return MT_JT_RBRACE;
+  case ',': return MT_JT_COMMA;
+  case ':': return MT_JT_COLON;
+  case '"': return MT_JT_STRING;
+  case 't': return MT_JT_TRUE;
+  case 'f': return MT_JT_FALSE;
+  case 'n': return MT_JT_NULL;
+  default:
+    return c == '-' || (c >= '0' && c <= '9') ? MT_JT_NUMBER : MT_JT_INVALID;
+  }
+}
+
+int mt_jlex_next(mt_jlex_t *lx, mt_jtok_t *tok) {
+  mt_jtok_type_t punct;
+  skip_space(lx);
   tok->pos = lx->pos;
   if (lx->pos >= lx->len) {
     tok->type = MT_JT_END;

@@ -64,6 +64,13 @@ void mt_jlex_init(mt_jlex_t *lx, const char *text, size_t len, mt_err_t *err);
  * naming the byte offset, or MT_ENOMEM. */
 int mt_jlex_next(mt_jlex_t *lx, mt_jtok_t *tok);
 
+/* Skips whitespace and says which token starts there, from its first byte
+ * alone (a misspelt literal still peeks as the literal), with its offset in
+ * *pos. The grammar checks the kind of token before mt_jlex_next() scans
+ * it, so that a token in the wrong place is reported as misplaced rather
+ * than for whatever is wrong inside it. */
+mt_jtok_type_t mt_jlex_peek(mt_jlex_t *lx, size_t *pos);
+
 /* Writes the decoded bytes of a string token, tok->len of them and no NUL,
  * to dst. Cannot fail: mt_jlex_next() validated the token. */
 void mt_jlex_string(const mt_jtok_t *tok, char *dst);

@@ -1,9 +1,9 @@
 /*
  * How deep a JSON document may nest, one rule for every JSON path a
- * payload takes: the Lua decoder and encoder (lua/json.c), the validator's
- * document parser (json/doc.c), and so the schema validator, which
- * validates whatever that parser accepts. A header only, plain C, so that
- * both sides include it without reaching into each other.
+ * payload takes: the grammar both decoders read through (json/read.c), the
+ * Lua encoder (lua/json.c), and so the schema validator, which validates
+ * whatever the document parser accepts (see MAX_FRAMES in
+ * schema/validate.c).
  */
 #ifndef MT_JSON_LIMITS_H
 #define MT_JSON_LIMITS_H

@@ -74,16 +74,60 @@ static int value(mt_jread_t *r, mt_jevent_t *ev) {
     *ev = MT_JE_SCALAR;
     return 0;
   default:
-    return mt_jlex_fail(&r->lex, r->tok.pos, "a JSON value");
+    return mt_jlex_fail(&r->lex, r->tok.pos, "a value");
   }
+}
+
+static int starts_value(mt_jtok_type_t t) {
+  return t == MT_JT_LBRACKET || t == MT_JT_LBRACE || t == MT_JT_STRING ||
+         t == MT_JT_NUMBER || t == MT_JT_TRUE || t == MT_JT_FALSE ||
+         t == MT_JT_NULL;
+}
+
+/* Checks that the next token is one the grammar allows here, by its kind,
+ * before the lexer scans it: `[1 "abc` is a missing ',' at byte 3, not an
+ * unterminated string at byte 7. */
+static int expect(mt_jread_t *r) {
+  size_t pos;
+  mt_jtok_type_t t = mt_jlex_peek(&r->lex, &pos);
+  const char *what = NULL;
+  switch (r->state) {
+  case WANT_VALUE:
+  case WANT_VALUE_OR_CLOSE:
+    if (!starts_value(t) &&
+        !(r->state == WANT_VALUE_OR_CLOSE && t == MT_JT_RBRACKET))
+      what = "a value";
+    break;
+  case WANT_KEY:
+  case WANT_KEY_OR_CLOSE:
+    if (t != MT_JT_STRING &&
+        !(r->state == WANT_KEY_OR_CLOSE && t == MT_JT_RBRACE))
+      what = "a string key";
+    break;
+  case WANT_COLON:
+    if (t != MT_JT_COLON)
+      what = "':' after the key";
+    break;
+  case WANT_COMMA_OR_CLOSE:
+    if (t != MT_JT_COMMA &&
+        t != (r->in_object ? MT_JT_RBRACE : MT_JT_RBRACKET))
+      what = r->in_object ? "',' or '}'" : "',' or ']'";
+    break;
+  default: /* WANT_END */
+    if (t != MT_JT_END)
+      what = "end of input after the value";
+  }
+  return what != NULL ? mt_jlex_fail(&r->lex, pos, what) : 0;
 }
 
 int mt_jread_next(mt_jread_t *r, mt_jevent_t *ev) {
   mt_jtok_t *tok = &r->tok;
   int rc;
   for (;;) {
-    if ((rc = mt_jlex_next(&r->lex, tok)) != 0)
+    if ((rc = expect(r)) != 0 || (rc = mt_jlex_next(&r->lex, tok)) != 0)
       return rc;
+    /* expect() has checked the kind of token: only a misspelt literal
+     * (value() refuses it) is left to find here. */
     switch (r->state) {
     case WANT_VALUE_OR_CLOSE:
       if (tok->type == MT_JT_RBRACKET)
@@ -96,28 +140,18 @@ int mt_jread_next(mt_jread_t *r, mt_jevent_t *ev) {
         return close_container(r, ev);
       /* fall through */
     case WANT_KEY:
-      if (tok->type != MT_JT_STRING)
-        return mt_jlex_fail(&r->lex, tok->pos, "a string key");
       r->state = WANT_COLON;
       *ev = MT_JE_KEY;
       return 0;
     case WANT_COLON:
-      if (tok->type != MT_JT_COLON)
-        return mt_jlex_fail(&r->lex, tok->pos, "':' after the key");
       r->state = WANT_VALUE;
       continue;
     case WANT_COMMA_OR_CLOSE:
-      if (tok->type == MT_JT_COMMA) {
-        r->state = r->in_object ? WANT_KEY : WANT_VALUE;
-        continue;
-      }
-      if (tok->type == (r->in_object ? MT_JT_RBRACE : MT_JT_RBRACKET))
+      if (tok->type != MT_JT_COMMA)
         return close_container(r, ev);
-      return mt_jlex_fail(&r->lex, tok->pos,
-                          r->in_object ? "',' or '}'" : "',' or ']'");
+      r->state = r->in_object ? WANT_KEY : WANT_VALUE;
+      continue;
     default: /* WANT_END */
-      if (tok->type != MT_JT_END)
-        return mt_jlex_fail(&r->lex, tok->pos, "end of input after the value");
       *ev = MT_JE_DONE;
       return 0;
     }

@@ -1,6 +1,12 @@
 #include "json/write.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/error.h"
+#include "json/c_locale.h"
 
 int mt_json_write_string(mt_buf_t *out, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
@@ -33,4 +39,25 @@ int mt_json_write_string(mt_buf_t *out, const char *s, size_t n) {
   if (mt_buf_append(out, s + run, n - run) != 0 || mt_buf_putc(out, '"') != 0)
     return MT_ENOMEM;
   return 0;
+}
+
+int mt_json_write_double(mt_buf_t *out, double x, int mark_float) {
+  if (isnan(x) || isinf(x))
+    return MT_EINVAL;
+  locale_t c_locale = mt_json_c_locale();
+  if (c_locale == (locale_t)0)
+    return MT_ENOMEM;
+  /* printf has no _l variant: make the C locale current for this thread
+   * alone while it runs. */
+  locale_t old = uselocale(c_locale);
+  char num[40];
+  for (int digits = 15; digits <= 17; digits++) {
+    snprintf(num, sizeof num, "%.*g", digits, x);
+    if (strtod(num, NULL) == x)
+      break;
+  }
+  uselocale(old);
+  if (mark_float && num[strspn(num, "-0123456789")] == '\0')
+    strcat(num, ".0");
+  return mt_buf_puts(out, num) != 0 ? MT_ENOMEM : 0;
 }

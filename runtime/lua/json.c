@@ -1,6 +1,5 @@
 #include "lua/json.h"
 
-#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "common/utf8.h"
+#include "json/read.h"
 #include "json/write.h"
 
 /* ---- shared helpers ---------------------------------------------------- */
@@ -189,23 +189,16 @@ static int enc_string(json_enc_t *e, const char *s, size_t len,
   return 0;
 }
 
-/* Floats print in the shortest of %.14g and %.17g that reads back to the
- * same double, with ".0" added to integral values so they decode as floats. */
+/* Floats print as json/write.h writes them, with ".0" added to integral
+ * values so that they decode as floats again. */
 static int enc_float(json_enc_t *e, lua_Number x, const json_path_t *path) {
-  char num[40], point = localeconv()->decimal_point[0];
   if (isnan(x))
     return enc_fail(e, path, "NaN");
   if (isinf(x))
     return enc_fail(e, path, "an infinite number");
-  snprintf(num, sizeof num, "%.14g", (double)x);
-  if (strtod(num, NULL) != (double)x)
-    snprintf(num, sizeof num, "%.17g", (double)x);
-  for (char *c = num; *c; c++)
-    if (*c == point)
-      *c = '.';
-  if (num[strspn(num, "-0123456789")] == '\0')
-    strcat(num, ".0");
-  return enc_puts(e, num);
+  if (mt_json_write_double(e->out, (double)x, 1) != 0)
+    return mt_err_set(e->err, MT_ENOMEM, "out of memory encoding JSON");
+  return 0;
 }
 
 static int member_cmp(const void *a, const void *b) {

@@ -23,15 +23,10 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "json/limits.h"
-#include "json/read.h" /* mt_json_check_object, which needs no Lua state */
 
 /* Registry names of the marker metatables. They hold only __name. */
 #define MT_JSON_ARRAY "moontask.json.array"
 #define MT_JSON_OBJECT "moontask.json.object"
-
-/* The nesting limit, for both directions, is MT_JSON_MAX_DEPTH from
- * json/limits.h, the one the validator's parser obeys too; deeper
- * input is an error naming it, not a crash. */
 
 /* Pushes the Lua value of the JSON text onto L. On bad JSON returns
  * MT_EPAYLOAD with a message naming the byte offset and what was expected,

@@ -9,10 +9,11 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "json/read.h"
 #include "lua/env.h"
 #include "lua/json.h"
 #include "scheduler/cron.h"
-#include "scheduler/fires.h"
+#include "scheduler/catch_up.h"
 #include "service/service.h"
 
 #define TASKS_KEY "moontask.tasks"

@@ -6,6 +6,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "json/read.h"
 #include "lua/json.h"
 #include "test.h"
 
@@ -206,7 +207,7 @@ TEST(json_decode_invalid_inputs) {
   /* A NUL byte is not whitespace: the length, not strlen, bounds the input. */
   decode_error(L, "1\0", 2);
   ASSERT_EQ_STR(decode_error(L, "[1,2,]", 6),
-                "invalid JSON at byte 5: expected a JSON value");
+                "invalid JSON at byte 5: expected a value");
   ASSERT_EQ_STR(decode_error(L, "\"abc", 4),
                 "invalid JSON at byte 4: expected '\"' to close the string, "
                 "found end of input");
@@ -327,7 +328,7 @@ TEST(json_check_object) {
   ASSERT_EQ_INT(mt_json_check_object("\"{}\"", &err), MT_EPAYLOAD);
   ASSERT_EQ_STR(err.msg, "the payload must be a JSON object");
   ASSERT_EQ_INT(mt_json_check_object("[1,", &err), MT_EPAYLOAD);
-  ASSERT_EQ_STR(err.msg, "invalid JSON at byte 3: expected a JSON value, "
+  ASSERT_EQ_STR(err.msg, "invalid JSON at byte 3: expected a value, "
                          "found end of input");
   ASSERT_EQ_INT(mt_json_check_object("{\"n\": 1,}", &err), MT_EPAYLOAD);
   ASSERT_EQ_STR(err.msg, "invalid JSON at byte 8: expected a string key");
