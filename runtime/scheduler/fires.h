@@ -7,10 +7,6 @@
  * (a unique key on schedule and fire time) and only ask this unit for the
  * arithmetic. Plain C, no Lua, no I/O.
  *
- * Also the one parser of the catch-up policy names ('once', 'skip', 'all'),
- * so that the task files, the CLI and the backends agree on them; the
- * database's CHECK constraint is its own copy of the same rule.
- *
  * Ownership: an mt_fires_cache_t is owned by whoever embeds it (one per
  * backend connection, not shared between threads) and holds parsed
  * expressions and loaded zones until mt_fires_cache_clear(). An mt_fires_t
@@ -23,23 +19,9 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "scheduler/catch_up.h"
 #include "scheduler/cron.h"
 #include "scheduler/tz.h"
-
-/* What happens to the fires missed while no runtime was up. */
-typedef enum {
-  MT_CATCH_UP_ONCE, /* one task, at the latest missed fire (the default) */
-  MT_CATCH_UP_SKIP, /* none; only a fire that is merely late still runs */
-  MT_CATCH_UP_ALL   /* one task per missed fire, the latest MT_FIRES_MAX */
-} mt_catch_up_t;
-
-/* Reads "once", "skip" or "all" (exactly, lower case) into *out. Anything
- * else is MT_EINVAL with the message `"<s>" is not once, skip or all`, which
- * callers prefix with where the value came from. */
-int mt_catch_up_parse(const char *s, mt_catch_up_t *out, mt_err_t *err);
-/* The policy's name as mt_catch_up_parse() reads it and the database's
- * catch_up column stores it; "once" for a value outside the enum. */
-const char *mt_catch_up_name(mt_catch_up_t policy);
 
 /* The most fires one schedule materialises at once: the cap on 'all'. */
 #define MT_FIRES_MAX 100

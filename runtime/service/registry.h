@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "scheduler/fires.h"
+#include "scheduler/catch_up.h"
 #include "schema/schema.h"
 
 #define MT_DEFAULT_MAX_ATTEMPTS 25
