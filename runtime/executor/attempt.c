@@ -15,10 +15,29 @@ static mt_attempt_outcome_t judge(const mt_attempt_t *a) {
   return MT_ATTEMPT_FAILED;
 }
 
+/* One message however the time ran out: in Lua, in SQL, after the handler
+ * returned, or in its COMMIT. */
+static void name_timeout(mt_attempt_t *a) {
+  if (a->rc == MT_ETIMEDOUT && !(a->tx.abort && atomic_load(a->tx.abort)))
+    mt_err_set(&a->err, MT_ETIMEDOUT, "task timed out after %gs", a->timeout);
+}
+
+/* A handler that caught a SQL error and returned anyway fails for that
+ * error, whatever its COMMIT said later: say which error aborted it. */
+static void name_sql_failure(mt_attempt_t *a) {
+  a->rc = mt_err_set(&a->err, MT_EDB,
+                     "the handler returned after a SQL error aborted its "
+                     "transaction: %s",
+                     a->tx.first_error.msg);
+}
+
 void mt_attempt_fail(mt_attempt_t *a, int rc, const mt_err_t *why) {
   a->rc = rc;
   if (why != &a->err)
     a->err = *why;
+  if (a->rc != MT_ETIMEDOUT && a->tx.sql_failed)
+    name_sql_failure(a);
+  name_timeout(a);
   a->outcome = judge(a);
 }
 
@@ -42,17 +61,11 @@ void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
     a->rc = mt_lua_worker_run(w, task, &a->tx, &a->err);
   if (a->rc == 0 && mt_now() > a->tx.deadline)
     a->rc = MT_ETIMEDOUT; /* it returned, but too late to count */
-  if (a->rc == MT_ETIMEDOUT && !(a->tx.abort && atomic_load(a->tx.abort)))
-    /* One message however the time ran out: in Lua, in SQL, or after. */
-    mt_err_set(&a->err, MT_ETIMEDOUT, "task timed out after %gs", a->timeout);
-  else if (a->rc == 0 && a->tx.sql_failed &&
-           PQtransactionStatus(a->tx.conn) == PQTRANS_INERROR)
-    /* Its COMMIT would fail: the handler caught a SQL error and carried on
-     * in an aborted transaction. Say which error aborted it. (A handler
+  name_timeout(a);
+  if (a->rc == 0 && a->tx.sql_failed &&
+      PQtransactionStatus(a->tx.conn) == PQTRANS_INERROR)
+    /* Its COMMIT would fail: the transaction is still aborted. (A handler
      * that rolled back to a savepoint after the error may commit.) */
-    a->rc = mt_err_set(&a->err, MT_EDB,
-                       "the handler returned after a SQL error aborted its "
-                       "transaction: %s",
-                       a->tx.first_error.msg);
+    name_sql_failure(a);
   a->outcome = a->rc == 0 ? MT_ATTEMPT_DONE : judge(a);
 }

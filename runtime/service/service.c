@@ -14,8 +14,10 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
   const char *p = req->payload;
   while (p != NULL && isspace((unsigned char)*p))
     p++;
-  /* The payload's syntax is checked by the jsonb cast in the same
-   * statement; here it only has to be an object. */
+  /* Here the payload only has to look like an object: its syntax is
+   * checked where it is parsed, by the schema check below when the task
+   * has a schema, and by the backend that stores it in any case
+   * (postgres/pg_service.c casts it to jsonb in the same statement). */
   if (p == NULL || *p != '{')
     return mt_err_set(err, MT_EPAYLOAD,
                       "payload of %s must be a JSON object", req->name);
