@@ -4,10 +4,15 @@
 MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages moontask needs to build, run and test.
-# clang-format checks the committed .clang-format in scripts/test.
+# clang-format checks the committed .clang-format in scripts/test; locales
+# provides the locale below.
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
              libuv1-dev libpcre2-dev lua-busted postgresql postgresql-client
-             clang-format)
+             clang-format locales)
+
+# A locale whose decimal point is ',', for the test that JSON numbers read
+# and write the same under any LC_NUMERIC (tests/unit/test_json_agree.c).
+MT_TEST_LOCALE=de_DE.UTF-8
 
 mt_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -17,15 +22,26 @@ mt_install_deps() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
       missing+=("$pkg")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "moontask needs these Debian packages; install them with:" >&2
-    echo "  sudo apt-get install -y ${missing[*]}" >&2
-    exit 1
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "moontask needs these Debian packages; install them with:" >&2
+      echo "  sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+    mt_log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  mt_log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  mt_install_locale
+}
+
+# Compiles $MT_TEST_LOCALE into the system's locale archive if it is not
+# there. Without root the test that needs it reports itself skipped.
+mt_install_locale() {
+  locale -a 2>/dev/null | grep -qix "${MT_TEST_LOCALE/UTF-8/utf8}" && return 0
+  [ "$(id -u)" -eq 0 ] || return 0
+  mt_log "generating the $MT_TEST_LOCALE locale"
+  localedef -i "${MT_TEST_LOCALE%%.*}" -f UTF-8 "$MT_TEST_LOCALE"
 }
 
 # mt_build DIR [cmake options...]

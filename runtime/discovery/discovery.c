@@ -222,6 +222,13 @@ static void on_poll_timer(uv_timer_t *handle) {
 
 static void on_due_timer(uv_timer_t *handle) {
   mt_discovery_t *d = handle->data;
+  /* The timer runs on the loop's monotonic clock, next_due on the wall
+   * clock: should the two disagree, a claim made early would find nothing
+   * and leave the task to the next poll. Wait out the rest instead. */
+  if (epoch_now() < d->next_due) {
+    arm_due_timer(d);
+    return;
+  }
   d->next_due = INFINITY;
   fire_schedules(d);
   tick(d);
@@ -232,6 +239,10 @@ static void arm_due_timer(mt_discovery_t *d) {
     return;
   double wait = d->next_due - epoch_now();
   uint64_t ms = wait > 0 ? (uint64_t)(wait * 1000) + 1 : 0;
+  /* libuv counts a timeout from the loop's cached time, taken before this
+   * iteration's callbacks ran (a slow read of the wake-ups, say): bring it
+   * up to date, or the timer fires that much early. */
+  uv_update_time(&d->loop);
   uv_timer_start(&d->due_timer, on_due_timer, ms, 0);
 }
 

@@ -1,12 +1,86 @@
 # Helpers for end-to-end tests. Each test is a bash script that sources this
 # file, drives build/moontask and psql against $DATABASE_URL, and asserts on
 # what the database holds.
+#
+# Files: a test writes only under $E2E_TMP, a fresh temporary folder, never
+# into the checkout (the working directory is the repository root, for its
+# relative paths: tests/e2e/config.lua, tests/e2e/tasks, ...).
+#
+# Skips: skip "why" exits 77; tests/e2e/run reports the test as skipped.
+#
+# Runtimes and their logs: mt_start runs `moontask` in the background with
+# its stderr in a log file of its own; runtimes run in the foreground append
+# theirs to $RUNTIME_LOG. When the test fails, its exit trap prints the tail
+# of every such log, and then the failure again, last, where tests/e2e/run's
+# excerpt shows it.
+#
+# Cleanup: lib.sh owns the EXIT trap. It kills every runtime mt_start started
+# that is still alive (by its PID), runs what the test registered with
+# on_exit (dropping roles, a database, ...) in reverse order, and removes
+# $E2E_TMP. A test registers its cleanup with on_exit; a `trap ... EXIT` of
+# its own would replace this one.
 set -euo pipefail
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$E2E_DIR/../.." && pwd)
 MOONTASK_BIN=${MOONTASK_BIN:-$ROOT/build/moontask}
 : "${DATABASE_URL:?DATABASE_URL must point at a test database}"
 cd "$ROOT"
+
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/moontask-e2e.XXXXXX")
+RUNTIME_LOG=$E2E_TMP/runtime.log
+: >"$RUNTIME_LOG"
+E2E_PIDS=()    # runtimes started by mt_start
+E2E_LOGS=("$RUNTIME_LOG")
+E2E_CLEANUP=() # commands registered with on_exit
+E2E_FAILURE="" # fail()'s message
+E2E_ERR=""     # the last command that failed, for a test ended by set -e
+
+# Registers a command (one string, run with eval) for the exit trap.
+on_exit() { E2E_CLEANUP+=("$1"); }
+
+# Runs from the EXIT trap, possibly after a failure under set -e: every step
+# tolerates failure, and the test's exit status is kept.
+e2e_exit() {
+  local status=$? err=$E2E_ERR pid i log
+  trap - ERR
+  set +e
+  for pid in "${E2E_PIDS[@]}"; do
+    # Only a runtime that is still our child: the PID of one the test
+    # already waited for may belong to another process by now.
+    [ "$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$$" ] || continue
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+    for log in "${E2E_LOGS[@]}"; do
+      [ -s "$log" ] || continue
+      echo "--- last lines of ${log##*/} (runtime stderr) ---" >&2
+      tail -n 40 "$log" >&2
+    done
+    if [ -n "$E2E_FAILURE" ]; then
+      echo "FAIL: $E2E_FAILURE" >&2
+    else
+      echo "FAIL: exit status $status${err:+ after $err}" >&2
+    fi
+  fi
+  for ((i = ${#E2E_CLEANUP[@]} - 1; i >= 0; i--)); do
+    eval "${E2E_CLEANUP[i]}"
+  done
+  rm -rf "$E2E_TMP"
+  exit "$status"
+}
+trap e2e_exit EXIT
+# Records where a command failed (and the calls that led there), for a
+# test that set -e ends. -E: the trap also fires inside functions.
+e2e_err() {
+  local i where=""
+  for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+    where+="${where:+ < }${BASH_SOURCE[i]##*/}:${BASH_LINENO[i - 1]}"
+  done
+  E2E_ERR="$where: $1"
+}
+set -E
+trap 'e2e_err "$BASH_COMMAND"' ERR
 
 mt() { "$MOONTASK_BIN" --config tests/e2e/config.lua --database-url "$DATABASE_URL" "$@"; }
 
@@ -25,7 +99,19 @@ reset_db() {
        CREATE TABLE e2e_rows (task_id bigint, n bigint, at timestamptz DEFAULT clock_timestamp())" >/dev/null
 }
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+  E2E_FAILURE="$*"
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Ends the test as skipped (exit 77, which tests/e2e/run reports as such):
+# for a test whose prerequisite (a tool, a server) is missing, named in the
+# message. Never for a failure.
+skip() {
+  echo "SKIPPED: $*" >&2
+  exit 77
+}
 
 assert_eq() { # expected actual what
   [ "$1" == "$2" ] || fail "$3: expected '$1', got '$2'"
@@ -54,10 +140,14 @@ wait_for() {
 }
 
 # Starts `moontask ARGS` in the background (the binary itself, so that
-# signals reach it); its PID is in $MT_PID.
+# signals reach it); its PID is in $MT_PID and its stderr in the file
+# $MT_LOG. The exit trap kills it if it is still running.
 mt_start() {
-  "$MOONTASK_BIN" --config "${MT_CONFIG:-tests/e2e/config.lua}" --database-url "$DATABASE_URL" "$@" 2>/dev/null &
+  MT_LOG=$E2E_TMP/runtime-$((${#E2E_PIDS[@]} + 1)).log
+  "$MOONTASK_BIN" --config "${MT_CONFIG:-tests/e2e/config.lua}" --database-url "$DATABASE_URL" "$@" 2>"$MT_LOG" &
   MT_PID=$!
+  E2E_PIDS+=("$MT_PID")
+  E2E_LOGS+=("$MT_LOG")
 }
 
 # The hardening probes (tests/e2e/hardening/probe/*.lua): tasks that attack

@@ -31,12 +31,11 @@ assert_eq 0 "$(sql "SELECT count(*) FROM moontask.tasks")" "tasks written by bad
 # An unknown name that reached the table through SQL is left for a runtime
 # that knows it (as during a deploy); --drain does not wait for it.
 id=$(sql "SELECT moontask.schedule('e2e.missing', '{}')")
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "scheduled|0" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $id")" "unknown task via SQL"
 
 # Broken task files and configuration are refused with file and line.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmp=$E2E_TMP
 mkdir -p "$tmp/tasks/broken"
 printf 'return {\n  handler = function(tx, payload ctx) end,\n}\n' > "$tmp/tasks/broken/syntax.lua"
 expect_exit 2 mt --tasks "$tmp/tasks" run --drain

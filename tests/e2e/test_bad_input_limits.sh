@@ -112,8 +112,7 @@ assert_contains "$json" '\u001b[31mred' "list --json"
 reset_db
 
 # ---- 4. JSON nesting: one limit, MT_JSON_MAX_DEPTH = 1000 -------------------
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmp=$E2E_TMP
 mkdir -p "$tmp/tasks/limits" "$tmp/schemas/limits"
 cat > "$tmp/schemas/limits/tree.lua" <<'EOF'
 return {
@@ -162,7 +161,7 @@ over_id=$(sql "SELECT moontask.schedule('limits.spawn', '{\"depth\": 1001}')")
 # Scheduled past the CLI by SQL, a payload over the limit is failed by the
 # runtime when it first sees it, also naming the limit.
 sql_id=$(sql "SELECT moontask.schedule('limits.tree', '$over')")
-lm run --drain 2>/dev/null
+lm run --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed|2" "$(sql "SELECT string_agg(DISTINCT state, ','), count(*)
                                   FROM moontask.tasks
                                  WHERE name = 'limits.tree' AND id <> $sql_id")" \

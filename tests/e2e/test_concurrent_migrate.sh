@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 db=mt_migrate_$$
 sql "CREATE DATABASE $db" >/dev/null
-trap 'sql "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
+on_exit 'sql "DROP DATABASE IF EXISTS $db" >/dev/null'
 url=$(sed -E "s#^(postgres(ql)?://[^/]*/)[^?]*#\1$db#" <<<"$DATABASE_URL")
 "$MOONTASK_BIN" --database-url "$url" migrate >/dev/null & p1=$!
 "$MOONTASK_BIN" --database-url "$url" migrate >/dev/null & p2=$!

@@ -2,11 +2,10 @@
 # hearing NOTIFY (not only its slow poll).
 source "$(dirname "$0")/lib.sh"
 reset_db
-cat > "$E2E_DIR/reconnect.lua" <<'CFG'
+cat > "$E2E_TMP/reconnect.lua" <<'CFG'
 return { tasks_dir = "tests/e2e/tasks", schemas_dir = "tests/e2e/schemas", poll_interval = 30, lease_timeout = 3 }
 CFG
-trap 'rm -f "$E2E_DIR/reconnect.lua"; kill $pid 2>/dev/null || true' EXIT
-MT_CONFIG=$E2E_DIR/reconnect.lua mt_start run
+MT_CONFIG=$E2E_TMP/reconnect.lua mt_start run
 pid=$MT_PID
 wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'moontask discovery'" 10
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'moontask discovery'" >/dev/null

@@ -6,7 +6,7 @@ sql "SELECT count(moontask.schedule('e2e.insert', jsonb_build_object('n', i))) F
 # Two runtimes at once: SKIP LOCKED must hand each task to exactly one.
 mt_start run --drain --workers 2
 first=$MT_PID
-mt run --drain --workers 2 2>/dev/null
+mt run --drain --workers 2 2>>"$RUNTIME_LOG"
 wait $first || fail "the first runtime failed"
 assert_eq 1000 "$(sql "SELECT count(*) FROM e2e_rows")" "rows"
 assert_eq 1000 "$(sql "SELECT count(DISTINCT task_id) FROM e2e_rows")" "distinct tasks in rows"

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 reset_db
 id=$(mt schedule e2e.fail '{}')
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "failed|3|3" "$(sql "SELECT state, attempts, max_attempts FROM moontask.tasks WHERE id = $id")" "state after attempts"
 assert_eq 0 "$(sql "SELECT count(*) FROM e2e_rows")" "rows left by failed attempts"
 err=$(sql "SELECT last_error FROM moontask.tasks WHERE id = $id")

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 probe_setup
 id=$(probe schedule probe.idle '{}')
 after=$(probe schedule probe.noop '{"n": 1}')
-probe run --workers 1 --drain 2>/dev/null
+probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 assert_eq "failed|1" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $id")" "idle task"
 err=$(sql "SELECT last_error FROM moontask.tasks WHERE id = $id")
 assert_contains "$err" "25P03" "the real cause"

@@ -13,7 +13,7 @@ assert_eq 2 "$(sql "SELECT count(*) FROM moontask.tasks")" "tasks"
 mt cancel "$a" >/dev/null
 e=$(mt schedule e2e.insert '{"n": 5}' --key k1)
 [ "$e" != "$a" ] || fail "a cancelled task still holds its key"
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 f=$(mt schedule e2e.insert '{"n": 6}' --key k2)
 [ "$f" != "$d" ] || fail "a completed task still holds its key"
 assert_eq "4,5" "$(sql "SELECT string_agg(n::text, ',' ORDER BY n) FROM e2e_rows")" "rows"

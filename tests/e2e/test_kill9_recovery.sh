@@ -15,7 +15,7 @@ assert_eq 0 "$(sql "SELECT count(*) FROM e2e_rows")" "rows of killed attempts"
 # The dead runtime's leases lapse after lease_timeout (3s here); --drain
 # waits for them, since they count as running until then.
 start=$SECONDS
-mt run --drain --workers 4 2>/dev/null
+mt run --drain --workers 4 2>>"$RUNTIME_LOG"
 [ $((SECONDS - start)) -ge 2 ] || fail "tasks ran again before their lease lapsed"
 assert_eq "completed|50" "$(sql "SELECT state, count(*) FROM moontask.tasks GROUP BY state")" "states"
 assert_eq 50 "$(sql "SELECT count(*) FROM e2e_rows")" "rows"

@@ -22,7 +22,7 @@ drop_roles() {
   done
 }
 drop_roles
-trap 'drop_roles || true' EXIT
+on_exit drop_roles
 
 # The GRANT statements of README.md's "Roles and grants" whose grantee is
 # $1, granted to $2 instead.
@@ -86,7 +86,7 @@ assert_eq "id,name,payload,state,run_at,attempts,max_attempts,last_error,key,cre
 assert_eq "$id1|e2e.insert|1|scheduled" \
   "$(as_role $APP1 "SELECT id, name, payload->>'n', state FROM moontask.get($id1)")" "get before the run"
 
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed|1" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $id1")" "state after the run"
 assert_eq "$id1|1" "$(sql "SELECT task_id, n FROM e2e_rows")" "the handler's row"
 assert_eq "completed" "$(as_role $APP1 "SELECT state FROM moontask.get($id1)")" "get after the run"
@@ -191,7 +191,7 @@ assert_eq "$APP1|5|0 9 * * MON" "$(sql "SELECT created_by, payload->>'n', expres
   "the schedule after the other role's attempts"
 # A fire falls due now (as if the runtime had been down on Monday morning).
 sql "UPDATE moontask.schedules SET next_fire_at = now() - interval '1 second'" >/dev/null
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 fire=$(sql "SELECT id FROM moontask.tasks WHERE schedule_name = 'lp.rec'")
 [[ "$fire" =~ ^[0-9]+$ ]] || fail "fires of lp.rec: '$fire'"
 assert_eq "$APP1|completed" "$(sql "SELECT created_by, state FROM moontask.tasks WHERE id = $fire")" "the fire's row"
@@ -201,8 +201,7 @@ assert_eq t "$(as_role $APP1 "SELECT moontask.unschedule_recurring('lp.rec')")" 
 assert_eq 0 "$(sql "SELECT count(*) FROM moontask.schedules")" "schedules after unschedule"
 
 # --- A runtime role that is not the owner ------------------------------------------
-cfg=$(mktemp --suffix=.lua)
-trap 'rm -f "$cfg"; drop_roles || true' EXIT
+cfg=$E2E_TMP/runtime-role.lua
 cat >"$cfg" <<'EOF'
 return {
   tasks_dir = "tests/e2e/tasks", schemas_dir = "tests/e2e/schemas",
@@ -218,7 +217,7 @@ sql "GRANT USAGE ON SCHEMA $rows_schema TO $RT; GRANT SELECT, INSERT ON e2e_rows
 sql "DELETE FROM e2e_rows" >/dev/null
 id5=$(as_role $APP1 "SELECT moontask.schedule('e2e.insert', '{\"n\": 7}')")
 id6=$(as_role $APP1 "SELECT moontask.schedule('e2e.spawn', '{}')")
-"$MOONTASK_BIN" --config "$cfg" --database-url "$(url_for $RT)" run --drain 2>/dev/null
+"$MOONTASK_BIN" --config "$cfg" --database-url "$(url_for $RT)" run --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed|1,completed|2" \
   "$(sql "SELECT string_agg(state || '|' || attempts, ',' ORDER BY id) FROM moontask.tasks WHERE id IN ($id5, $id6)")" \
   "tasks run by the runtime role"

@@ -2,8 +2,7 @@
 # `check`, refuses to overwrite itself, and passes as generated under busted
 # through the test kit.
 source "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmp=$E2E_TMP
 
 new() {
   "$MOONTASK_BIN" --database-url "$DATABASE_URL" --tasks "$tmp/tasks" \

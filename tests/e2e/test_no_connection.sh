@@ -8,17 +8,8 @@ db=$(sql "SELECT current_database()")
 admin() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -c "$1" >/dev/null; }
 reopen() { psql -X -q -At -d "$DATABASE_URL" -c "SELECT 1" >/dev/null 2>&1 ||
   psql -X -q -At "${DATABASE_URL/\/$db\?//postgres?}" -c "ALTER DATABASE \"$db\" WITH ALLOW_CONNECTIONS true" >/dev/null; }
-log=$(mktemp)
-MT_PID=""
-cleanup() {
-  reopen
-  [ -z "$MT_PID" ] || kill -KILL "$MT_PID" 2>/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
-"$MOONTASK_BIN" --config tests/e2e/config.lua --database-url "$DATABASE_URL" \
-  --tasks tests/e2e/hardening run --workers 2 2>"$log" &
-MT_PID=$!
+on_exit reopen
+mt_start --tasks tests/e2e/hardening run --workers 2
 wait_for "SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name LIKE 'moontask worker%'" 10
 sql "INSERT INTO moontask.tasks (name, payload, run_at)
      SELECT 'probe.noop', jsonb_build_object('n', i), now() + interval '2 seconds'
@@ -44,7 +35,6 @@ echo "while no worker could connect: $during (tasks taken | attempts counted)"
 assert_eq "0|0" "$during" "tasks run or charged while no worker could connect"
 wait_for "SELECT count(*) = 200 FROM moontask.tasks WHERE state = 'completed'" 60
 kill -TERM $MT_PID; wait $MT_PID || true
-MT_PID=""
 assert_eq "200|200|0" "$(sql "SELECT count(*), sum(attempts), count(*) FILTER (WHERE last_error IS NOT NULL) FROM moontask.tasks")" "each task once"
 assert_eq 200 "$(sql "SELECT count(DISTINCT note) FROM probe_log WHERE task = 'noop'")" "rows written"
-grep -q "taking no tasks, retrying in" "$log" || fail "the workers did not say why they took no tasks: $(tail -5 "$log")"
+grep -q "taking no tasks, retrying in" "$MT_LOG" || fail "the workers did not say why they took no tasks: $(tail -5 "$MT_LOG")"

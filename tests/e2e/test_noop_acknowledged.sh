@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 reset_db
 sql "SELECT count(moontask.schedule('e2e.noop', '{}')) FROM generate_series(1, 500)" >/dev/null
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed|500" "$(sql "SELECT state, count(*) FROM moontask.tasks WHERE locked_by IS NULL AND finished_at IS NOT NULL GROUP BY state")" "drained no-op tasks"
 
 sql "DELETE FROM moontask.tasks" >/dev/null

@@ -2,11 +2,10 @@
 # NOTIFY, without waiting for its (here deliberately long) poll interval.
 source "$(dirname "$0")/lib.sh"
 reset_db
-cat > "$E2E_DIR/slowpoll.lua" <<'CFG'
+cat > "$E2E_TMP/slowpoll.lua" <<'CFG'
 return { tasks_dir = "tests/e2e/tasks", schemas_dir = "tests/e2e/schemas", poll_interval = 30 }
 CFG
-trap 'rm -f "$E2E_DIR/slowpoll.lua"; kill $pid 2>/dev/null || true' EXIT
-MT_CONFIG=$E2E_DIR/slowpoll.lua mt_start run
+MT_CONFIG=$E2E_TMP/slowpoll.lua mt_start run
 pid=$MT_PID
 sleep 1 # let it start and go idle
 sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 7}')" >/dev/null

@@ -3,8 +3,7 @@
 # file, the field and the limit, with nothing written.
 source "$(dirname "$0")/lib.sh"
 reset_db
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tmp=$E2E_TMP
 mkdir -p "$tmp/tasks/t" "$tmp/schemas/s"
 ok_task='return { handler = function() end }'
 printf '%s\n' "$ok_task" > "$tmp/tasks/t/ok.lua"

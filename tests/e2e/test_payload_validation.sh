@@ -23,7 +23,7 @@ assert_eq 0 "$(sql "SELECT count(*) FROM moontask.tasks")" "tasks after refused 
 # SQL cannot see schemas: the runtime fails the task at once, unrun.
 id=$(sql "SELECT moontask.schedule('e2e.order', '$bad')")
 ok=$(sql "SELECT moontask.schedule('e2e.order', '$good')")
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "failed|1" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $id")" "invalid SQL payload"
 assert_contains "$(sql "SELECT last_error FROM moontask.tasks WHERE id = $id")" '/lines/1/sku: does not match pattern' "its errors"
 assert_eq completed "$(sql "SELECT state FROM moontask.tasks WHERE id = $ok")" "valid SQL payload"
@@ -32,7 +32,7 @@ assert_eq "$ok" "$(sql "SELECT string_agg(task_id::text, ',') FROM e2e_rows")" "
 # tx:schedule raises an error the handler can catch; nothing is scheduled.
 reset_db
 fwd=$(mt schedule e2e.forward "{\"task\": \"e2e.order\", \"payload\": $bad}")
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq completed "$(sql "SELECT state FROM moontask.tasks WHERE id = $fwd")" "forwarding task"
 assert_eq -1 "$(sql "SELECT n FROM e2e_rows WHERE task_id = $fwd")" "caught validation error"
 assert_eq 0 "$(sql "SELECT count(*) FROM moontask.tasks WHERE name = 'e2e.order'")" "invalid follow-up"

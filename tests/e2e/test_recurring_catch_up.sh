@@ -20,7 +20,7 @@ until now=$(date +%s%N) && [ $(( (now / 1000000000) % 2 )) -eq 1 ] &&
   sleep 0.02
 done
 restart=$(sql "SELECT extract(epoch FROM now())")
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 
 missed() { # schedule: tasks whose fire time lies in the downtime
   sql "SELECT count(*) FROM moontask.tasks t JOIN moontask.schedules s ON s.name = t.schedule_name

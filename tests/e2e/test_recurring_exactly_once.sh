@@ -20,7 +20,7 @@ kill -TERM $p2 $p3
 wait $p2
 wait $p3
 # Tasks the killed runtime held come back when their lease lapses.
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 
 q() { sql "SELECT $1 FROM moontask.tasks WHERE schedule_name = 'every2s'"; }
 n=$(q "count(*)")

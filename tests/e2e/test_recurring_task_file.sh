@@ -4,8 +4,7 @@
 # bad schedule stops the load naming the file.
 source "$(dirname "$0")/lib.sh"
 reset_db
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+dir=$E2E_TMP/tasks
 mkdir -p "$dir/rec"
 cat >"$dir/rec/tick.lua" <<'LUA'
 return {
@@ -36,7 +35,7 @@ assert_contains "$listing" "T09:00:00+01:00" "list shows the next Monday 09:00 i
 
 # The file now declares only the first schedule: the second goes.
 sed -i '/0 9 \* \* MON/d' "$dir/rec/tick.lua"
-mt --tasks "$dir" run --drain 2>/dev/null
+mt --tasks "$dir" run --drain 2>>"$RUNTIME_LOG"
 assert_eq "rec.tick:1" "$(sql "SELECT string_agg(name, ',') FROM moontask.schedules")" "schedules after the file dropped one"
 assert_eq 0 "$(sql "SELECT count(*) FROM moontask.tasks WHERE state <> 'completed'")" "every task completed"
 

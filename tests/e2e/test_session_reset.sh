@@ -6,7 +6,7 @@ for payload in '{}' '{"fail": true}'; do
   probe_setup
   dirty=$(probe schedule probe.session_dirty "$payload")
   check=$(probe schedule probe.session_check '{}')
-  probe run --workers 1 --drain 2>/dev/null
+  probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
   want=completed
   [ "$payload" = '{}' ] || want=failed
   assert_eq "$want" "$(sql "SELECT state FROM moontask.tasks WHERE id = $dirty")" "dirty task $payload"

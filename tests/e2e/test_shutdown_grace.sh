@@ -2,12 +2,11 @@
 # is gone and the attempt is not counted.
 source "$(dirname "$0")/lib.sh"
 reset_db
-cat > "$E2E_DIR/grace.lua" <<'CFG'
+cat > "$E2E_TMP/grace.lua" <<'CFG'
 return { tasks_dir = "tests/e2e/tasks", schemas_dir = "tests/e2e/schemas", shutdown_grace = 1, poll_interval = 0.2 }
 CFG
-trap 'rm -f "$E2E_DIR/grace.lua"' EXIT
 id=$(mt schedule e2e.sleep '{"seconds": 20}')
-MT_CONFIG=$E2E_DIR/grace.lua mt_start run
+MT_CONFIG=$E2E_TMP/grace.lua mt_start run
 pid=$MT_PID
 wait_for "SELECT state = 'running' FROM moontask.tasks WHERE id = $id" 10
 sleep 0.3

@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 probe_setup
 poison=$(probe schedule probe.poison '{}')
 victim=$(probe schedule probe.victim '{"n": 1}')
-probe run --workers 1 --drain 2>/dev/null
+probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed,completed" \
   "$(sql "SELECT string_agg(state, ',' ORDER BY id) FROM moontask.tasks WHERE id IN ($poison, $victim)")" \
   "both tasks ran"

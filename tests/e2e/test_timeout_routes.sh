@@ -20,7 +20,7 @@ ids+=("$(probe schedule probe.pattern '{"method": true}')")
 rep=$(probe schedule probe.c_loops '{"op": "rep"}')
 last=$(probe schedule probe.noop '{"n": 1}')
 start=$(date +%s.%N)
-probe run --workers 1 --drain 2>/dev/null
+probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 echo "${#ids[@]} runaway tasks with a 1s timeout stopped in ${elapsed}s on one worker"
 for id in "${ids[@]}"; do
@@ -37,10 +37,7 @@ assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $last"
 # released with its attempt not counted.
 probe_setup
 stuck=$(probe schedule probe.stuck '{}')
-"$MOONTASK_BIN" --config tests/e2e/config.lua --database-url "$DATABASE_URL" \
-  --tasks tests/e2e/hardening run --workers 1 2>/dev/null &
-MT_PID=$!
-trap 'kill -KILL $MT_PID 2>/dev/null || true' EXIT
+mt_start --tasks tests/e2e/hardening run --workers 1
 wait_for "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'moontask worker 0' AND state = 'idle in transaction'" 20
 start=$SECONDS
 kill -TERM $MT_PID

@@ -5,7 +5,7 @@ reset_db
 spin=$(mt schedule e2e.spin '{}')
 slow=$(mt schedule e2e.slow_sql '{}')
 start=$SECONDS
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 [ $((SECONDS - start)) -le 10 ] || fail "drain took $((SECONDS - start))s"
 assert_eq "failed|1" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $spin")" "spinning task"
 assert_contains "$(sql "SELECT last_error FROM moontask.tasks WHERE id = $spin")" "timed out after 0.5s" "spin error"

@@ -5,8 +5,7 @@
 # the runtime recorded in last_error.
 source "$(dirname "$0")/lib.sh"
 reset_db
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$E2E_TMP
 mkdir -p "$work/tasks/policy"
 cat >"$work/tasks/policy/spin.lua" <<'LUA'
 -- No timeout of its own: the configured task_timeout applies.
@@ -55,7 +54,7 @@ assert_eq "none" "$recover_try" "try on an error recovered with a savepoint"
 spin=$(pmt schedule policy.spin '{}')
 recover=$(pmt schedule policy.recover '{}')
 swallow=$(pmt schedule policy.swallow '{}')
-pmt run --drain 2>/dev/null
+pmt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "failed|$spin_try" "$(sql "SELECT state, last_error FROM moontask.tasks WHERE id = $spin")" "the runtime's verdict on the spinning task"
 assert_eq "failed|$swallow_try" "$(sql "SELECT state, last_error FROM moontask.tasks WHERE id = $swallow")" "the runtime's verdict on the swallowed error"
 assert_eq "completed|" "$(sql "SELECT state, coalesce(last_error, '') FROM moontask.tasks WHERE id = $recover")" "the runtime's verdict on the recovered error"

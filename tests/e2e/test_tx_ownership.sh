@@ -11,12 +11,12 @@ for s in "${statements[@]}"; do
   s=${s//$'\n'/\\n}
   probe schedule probe.escape "{\"sql\": \"${s//$'\r'/\\r}\"}" >/dev/null
 done
-probe run --workers 1 --drain 2>/dev/null
+probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 assert_eq "${#statements[@]}" "$(sql "SELECT count(*) FROM moontask.tasks WHERE state = 'failed' AND last_error LIKE '%refused as it should be%is not allowed: the runtime owns%'")" "every escape refused"
 assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "rows left committed by escaping handlers"
 
 sp=$(probe schedule probe.savepoint '{}')
-probe run --workers 1 --drain 2>/dev/null
+probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $sp")" "savepoint task"
 assert_eq "kept" "$(sql "SELECT string_agg(note, ',') FROM probe_log WHERE task = 'savepoint'")" "savepoint rows"
 

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.sh"
 reset_db
 id=$(mt schedule e2e.spawn '{}')
-mt run --drain 2>/dev/null
+mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed|2" "$(sql "SELECT state, attempts FROM moontask.tasks WHERE id = $id")" "parent"
 assert_eq 1 "$(sql "SELECT count(*) FROM moontask.tasks WHERE name = 'e2e.insert'")" "follow-ups"
 assert_eq 2 "$(sql "SELECT string_agg(n::text, ',') FROM e2e_rows")" "follow-up ran from attempt 2"

@@ -1,9 +1,11 @@
-/* Runs one named test case (as ctest invokes it), or all of them. */
+/* Runs one named test case (as ctest invokes it), or, with no argument,
+ * every case, each in a child process of its own, and prints a summary. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -15,21 +17,34 @@ void mt__test_register(mt_test_t *t) {
   tests = t;
 }
 
-int mt_test_source_root(char *root) {
+static int is_source_root(const char *dir) {
   char probe[PATH_MAX + 32];
   struct stat st;
+  snprintf(probe, sizeof probe, "%s/CMakeLists.txt", dir);
+  if (stat(probe, &st) != 0 || !S_ISREG(st.st_mode))
+    return 0;
+  snprintf(probe, sizeof probe, "%s/runtime", dir);
+  return stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int mt_test_source_root(char *root) {
   const char *env = getenv("MT_SOURCE_DIR");
   if (env != NULL && *env != '\0') {
     snprintf(root, PATH_MAX, "%s", env);
     return 1;
   }
+#ifdef MT_TEST_SOURCE_DIR
+  /* ctest runs the cases inside the build folder, which may be anywhere
+   * (/tmp, say): walking up from there would miss the checkout. */
+  if (is_source_root(MT_TEST_SOURCE_DIR)) {
+    snprintf(root, PATH_MAX, "%s", MT_TEST_SOURCE_DIR);
+    return 1;
+  }
+#endif
   if (getcwd(root, PATH_MAX) == NULL)
     return 0;
   for (;;) {
-    snprintf(probe, sizeof probe, "%s/CMakeLists.txt", root);
-    int has_cmake = stat(probe, &st) == 0 && S_ISREG(st.st_mode);
-    snprintf(probe, sizeof probe, "%s/runtime", root);
-    if (has_cmake && stat(probe, &st) == 0 && S_ISDIR(st.st_mode))
+    if (is_source_root(root))
       return 1;
     char *slash = strrchr(root, '/');
     if (slash == NULL || slash == root)
@@ -38,19 +53,58 @@ int mt_test_source_root(char *root) {
   }
 }
 
-int main(int argc, char **argv) {
-  int ran = 0;
-  for (mt_test_t *t = tests; t != NULL; t = t->next) {
-    if (argc > 1 && strcmp(argv[1], t->name) != 0)
-      continue;
-    t->fn();
-    ran++;
-    if (argc == 1)
-      printf("ok %s\n", t->name);
-  }
-  if (ran == 0) {
-    fprintf(stderr, "no test named %s\n", argc > 1 ? argv[1] : "(any)");
+/* Runs one case in a child, so that a failing ASSERT or a SKIP (both end
+ * the process) ends only that case. Returns its exit code, or 128 + the
+ * signal that killed it. */
+static int run_forked(const mt_test_t *t) {
+  int status;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("fork");
     return 1;
   }
-  return 0;
+  if (pid == 0) {
+    t->fn();
+    fflush(NULL);
+    _exit(0);
+  }
+  if (waitpid(pid, &status, 0) != pid)
+    return 1;
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) {
+    for (mt_test_t *t = tests; t != NULL; t = t->next)
+      if (strcmp(argv[1], t->name) == 0) {
+        t->fn();
+        return 0;
+      }
+    fprintf(stderr, "no test named %s\n", argv[1]);
+    return 1;
+  }
+  int passed = 0, failed = 0, skipped = 0;
+  for (mt_test_t *t = tests; t != NULL; t = t->next) {
+    int rc = run_forked(t);
+    if (rc == 0) {
+      passed++;
+      printf("ok      %s\n", t->name);
+    } else if (rc == MT_SKIP_CODE) {
+      skipped++;
+      printf("skipped %s\n", t->name);
+    } else {
+      failed++;
+      printf("FAIL    %s (exit %d)\n", t->name, rc);
+    }
+  }
+  if (passed + failed + skipped == 0) {
+    fprintf(stderr, "no tests\n");
+    return 1;
+  }
+  printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  /* Skipped cases did not run: the whole run did not pass either. */
+  return failed > 0 ? 1 : skipped > 0 ? MT_SKIP_CODE : 0;
 }

@@ -1,7 +1,13 @@
 /*
  * A minimal unit-test harness: TEST(name) defines a case, ASSERT_* macros
- * fail it with file and line. CMake scans the sources for TEST(...) and
- * registers one ctest entry per case, so a failure names its case.
+ * fail it with file and line, SKIP(...) ends it as skipped. CMake scans the
+ * sources for TEST(...) and registers one ctest entry per case, so a failure
+ * names its case.
+ *
+ * A case that needs what the machine may not have (a database, the
+ * conformance data beside the repository) calls SKIP naming what is
+ * missing: it exits MT_SKIP_CODE, which ctest's SKIP_RETURN_CODE turns into
+ * "Skipped", so that it never passes without having run.
  */
 #ifndef MT_TEST_H
 #define MT_TEST_H
@@ -21,10 +27,14 @@ typedef struct mt_test_s {
 void mt__test_register(mt_test_t *t);
 
 /* The repository root (for tests that read ../shared/conformance): from
- * $MT_SOURCE_DIR, else the nearest folder above the working directory with
- * CMakeLists.txt and runtime/. root must hold PATH_MAX bytes; returns 0 if
- * not found. */
+ * $MT_SOURCE_DIR, else the source folder the tests were built from, else the
+ * nearest folder above the working directory with CMakeLists.txt and
+ * runtime/. root must hold PATH_MAX bytes; returns 0 if not found. */
 int mt_test_source_root(char *root);
+
+/* The exit code of a skipped case; tests/unit/CMakeLists.txt gives it to
+ * ctest as SKIP_RETURN_CODE. */
+#define MT_SKIP_CODE 77
 
 #define TEST(name)                                                             \
   static void test_##name(void);                                               \
@@ -40,6 +50,18 @@ int mt_test_source_root(char *root);
     fprintf(stderr, __VA_ARGS__);                                              \
     fputc('\n', stderr);                                                       \
     exit(1);                                                                   \
+  } while (0)
+
+/* Ends the running case as skipped. The message names what was missing (an
+ * environment variable, the path looked for) and how to provide it;
+ * scripts/test prints it. */
+#define SKIP(...)                                                              \
+  do {                                                                         \
+    fflush(stdout);                                                            \
+    fprintf(stderr, "SKIPPED: ");                                              \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    exit(MT_SKIP_CODE);                                                        \
   } while (0)
 
 #define ASSERT_TRUE(c)                                                         \

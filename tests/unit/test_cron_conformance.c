@@ -2,11 +2,13 @@
  * Runs the cron next-fire corpus against the engine.
  *
  * The corpus lives outside the repository, in ../shared/conformance/cron
- * relative to the repository root (found from $MT_SOURCE_DIR, or by walking
- * up from the working directory to the folder holding CMakeLists.txt). Every
+ * relative to the repository root (found from $MT_SOURCE_DIR, else the
+ * checkout the tests were built from, else by walking up from the working
+ * directory to the folder holding CMakeLists.txt). Every
  * row of cases.tsv must give the expected instant with the expected printed
  * offset, and every row of invalid.tsv must be refused at parse time. When
- * the corpus is absent the test says "skipped" and passes.
+ * the corpus is absent the test is skipped (exit 77), naming the path it
+ * looked for.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -122,16 +124,14 @@ TEST(cron_conformance) {
   char root[PATH_MAX], cases[PATH_MAX + 64], invalid[PATH_MAX + 64];
   struct stat st;
   tally_t t = {0, 0};
-  if (!mt_test_source_root(root)) {
-    printf("skipped: repository root not found (set MT_SOURCE_DIR)\n");
-    return;
-  }
+  if (!mt_test_source_root(root))
+    SKIP("repository root not found: set MT_SOURCE_DIR");
   snprintf(cases, sizeof cases, "%s/%s/cases.tsv", root, CORPUS_DIR);
   snprintf(invalid, sizeof invalid, "%s/%s/invalid.tsv", root, CORPUS_DIR);
-  if (stat(cases, &st) != 0) {
-    printf("skipped: %s not found\n", cases);
-    return;
-  }
+  if (stat(cases, &st) != 0)
+    SKIP("cron corpus not found: %s (the conformance data belongs in "
+         "../shared/conformance beside the repository)",
+         cases);
   ASSERT_EQ_INT(run_file(cases, 5, run_case, &t), 0);
   ASSERT_EQ_INT(run_file(invalid, 2, run_invalid, &t), 0);
   printf("%d passed, %d failed\n", t.passed, t.failed);

@@ -1,5 +1,7 @@
 /* TaskService through its C API, against the test database
- * (MT_TEST_DATABASE_URL, set by scripts/test). */
+ * (MT_TEST_DATABASE_URL, set by scripts/test). A case that needs the
+ * database skips without that variable; one that cannot reach the database
+ * the variable names fails. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +21,9 @@ static mt_registry_t one_task(void) {
 
 static PGconn *test_conn(void) {
   const char *url = getenv("MT_TEST_DATABASE_URL");
-  if (url == NULL)
-    MT__FAIL("MT_TEST_DATABASE_URL is not set (scripts/test sets it)");
+  if (url == NULL || *url == '\0')
+    SKIP("MT_TEST_DATABASE_URL is not set: point it at a PostgreSQL "
+         "database (scripts/test starts one and sets it)");
   mt_err_t err;
   PGconn *conn = mt_pg_connect(url, "unit test", &err);
   if (conn == NULL)
