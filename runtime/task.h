@@ -11,10 +11,10 @@
 typedef struct mt_task_s {
   int64_t id;
   char *name;
-  char *payload;      /* JSON text */
-  char *run_at;       /* RFC 3339, UTC */
-  int attempt;        /* 1 for the first run */
-  int max_attempts;   /* 0: take the task definition's */
+  char *payload;    /* JSON text */
+  char *run_at;     /* RFC 3339, UTC */
+  int attempt;      /* 1 for the first run */
+  int max_attempts; /* 0: take the task definition's */
   struct mt_task_s *next;
 } mt_task_t;
 

@@ -17,9 +17,9 @@
 typedef struct mt_cli_s {
   mt_config_overrides_t ov;
   mt_config_t cfg;
-  int argc;    /* the subcommand's own arguments, argv[0] its name */
+  int argc; /* the subcommand's own arguments, argv[0] its name */
   char **argv;
-  int help;    /* --help was given */
+  int help; /* --help was given */
 } mt_cli_t;
 
 /* The database URL to use: the configured one, or the embedded database's,

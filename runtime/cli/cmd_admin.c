@@ -70,9 +70,9 @@ int mt_cmd_db(mt_cli_t *cli) {
   const char *action = cli->argc > 1 ? cli->argv[1] : "";
   int rc;
   if (cli->argc != 2)
-    return mt_cli_fail(mt_err_set(&err, MT_EINVAL,
-                                  "usage: moontask db start|stop|status|url"),
-                       &err);
+    return mt_cli_fail(
+        mt_err_set(&err, MT_EINVAL, "usage: moontask db start|stop|status|url"),
+        &err);
   if ((rc = mt_embedded_locate(&db, NULL, &err)) != 0)
     return mt_cli_fail(rc, &err);
   if (strcmp(action, "start") == 0) {

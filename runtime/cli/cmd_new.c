@@ -214,8 +214,8 @@ int mt_cmd_new(mt_cli_t *cli) {
   const char *templates[3] = {task_template, schema_template, spec_template};
   for (written = 0; written < 3; written++) {
     mt_buf_reset(&text);
-    if ((rc = substitute(&text, templates[written], name, rel, files[2])) != 0 ||
-        (rc = write_file(files[written], text.data, &err)) != 0)
+    rc = substitute(&text, templates[written], name, rel, files[2]);
+    if (rc != 0 || (rc = write_file(files[written], text.data, &err)) != 0)
       goto done;
   }
 
@@ -225,13 +225,13 @@ int mt_cmd_new(mt_cli_t *cli) {
   if (rc == 0) {
     const mt_task_def_t *def = mt_registry_find(&reg, name);
     if (def == NULL || def->schema == NULL)
-      rc = mt_err_set(&err, MT_ELUA, "task %s or its schema did not load",
-                      name);
+      rc =
+          mt_err_set(&err, MT_ELUA, "task %s or its schema did not load", name);
   }
   if (rc != 0) {
     mt_err_t detail = err;
-    rc = mt_err_set(&err, MT_ELUA, "the new task does not load: %s",
-                    detail.msg);
+    rc =
+        mt_err_set(&err, MT_ELUA, "the new task does not load: %s", detail.msg);
     goto done;
   }
   for (int i = 0; i < 3; i++)

@@ -12,12 +12,12 @@
 #include "json/write.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
-#include "scheduler/cron.h"
 #include "scheduler/catch_up.h"
+#include "scheduler/cron.h"
 #include "service/service.h"
 
-#define ADD_USAGE                                                              \
-  "usage: moontask recurring add NAME TASK JSON EXPR [--tz ZONE] "             \
+#define ADD_USAGE                                                  \
+  "usage: moontask recurring add NAME TASK JSON EXPR [--tz ZONE] " \
   "[--catch-up once|skip|all]"
 
 /* Checks everything a runtime would refuse later, so that a schedule that

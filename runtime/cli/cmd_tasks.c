@@ -10,8 +10,8 @@
 #include "json/read.h"
 #include "lua/json.h"
 #include "postgres/pg.h"
-#include "scheduler/scheduler.h"
 #include "postgres/pg_service.h"
+#include "scheduler/scheduler.h"
 #include "service/service.h"
 
 int mt_cmd_schedule(mt_cli_t *cli) {
@@ -290,16 +290,16 @@ static int change_state(mt_cli_t *cli, const char *sql, const char *wanted) {
     goto done;
   }
   PQclear(res);
-  res = mt_pg_exec(conn, "SELECT state FROM moontask.tasks WHERE id = $1::bigint",
-                   1, params, &err);
+  res =
+      mt_pg_exec(conn, "SELECT state FROM moontask.tasks WHERE id = $1::bigint",
+                 1, params, &err);
   if (res == NULL)
     rc = MT_EDB;
   else if (PQntuples(res) == 0)
     rc = mt_err_set(&err, MT_ENOTFOUND, "task %s not found", id);
   else
-    rc = mt_err_set(&err, MT_ESTATE,
-                    "task %s is %s: only a %s task can be %s", id,
-                    PQgetvalue(res, 0, 0), wanted,
+    rc = mt_err_set(&err, MT_ESTATE, "task %s is %s: only a %s task can be %s",
+                    id, PQgetvalue(res, 0, 0), wanted,
                     strcmp(cli->argv[0], "cancel") == 0 ? "cancelled"
                                                         : "retried");
 done:
@@ -318,12 +318,13 @@ int mt_cmd_cancel(mt_cli_t *cli) {
 }
 
 int mt_cmd_retry(mt_cli_t *cli) {
-  return change_state(cli,
-                      "WITH t AS (\n"
-                      "  UPDATE moontask.tasks SET state = 'scheduled',\n"
-                      "         run_at = now(), attempts = 0, finished_at = NULL\n"
-                      "   WHERE id = $1::bigint AND state = 'failed'\n"
-                      "  RETURNING id)\n"
-                      "SELECT id, pg_notify('moontask_tasks', '') FROM t",
-                      "failed");
+  return change_state(
+      cli,
+      "WITH t AS (\n"
+      "  UPDATE moontask.tasks SET state = 'scheduled',\n"
+      "         run_at = now(), attempts = 0, finished_at = NULL\n"
+      "   WHERE id = $1::bigint AND state = 'failed'\n"
+      "  RETURNING id)\n"
+      "SELECT id, pg_notify('moontask_tasks', '') FROM t",
+      "failed");
 }

@@ -46,8 +46,8 @@ typedef struct try_result_s {
   int ok;
   int has_error;
   mt_err_t error;
-  char *scheduled;  /* JSON array text (malloc'd), or NULL: [] */
-  char **checks;    /* one JSON array text per check (malloc'd) */
+  char *scheduled; /* JSON array text (malloc'd), or NULL: [] */
+  char **checks;   /* one JSON array text per check (malloc'd) */
   int nchecks;
 } try_result_t;
 
@@ -96,11 +96,12 @@ static int run_check(PGconn *conn, const char *check, char **out,
                      mt_err_t *err) {
   mt_buf_t sql = MT_BUF_INIT;
   size_t n = strlen(check);
-  while (n > 0 && (check[n - 1] == ';' || check[n - 1] == ' ' ||
-                   check[n - 1] == '\n' || check[n - 1] == '\t' ||
-                   check[n - 1] == '\r'))
+  while (n > 0 &&
+         (check[n - 1] == ';' || check[n - 1] == ' ' || check[n - 1] == '\n' ||
+          check[n - 1] == '\t' || check[n - 1] == '\r'))
     n--;
-  int rc = mt_buf_printf(&sql, "SELECT coalesce(json_agg(t), '[]') FROM (\n%.*s\n) t",
+  int rc = mt_buf_printf(&sql,
+                         "SELECT coalesce(json_agg(t), '[]') FROM (\n%.*s\n) t",
                          (int)n, check);
   if (rc != 0)
     goto done;
@@ -187,13 +188,13 @@ static int collect_scheduled(PGconn *conn, int64_t after, char **out,
   char idtext[32];
   snprintf(idtext, sizeof idtext, "%" PRId64, after);
   const char *params[] = {idtext};
-  PGresult *res = mt_pg_exec(
-      conn,
-      "SELECT coalesce(json_agg(json_build_object('name', name,\n"
-      "         'payload', payload, 'run_at', run_at, 'key', key)\n"
-      "         ORDER BY id), '[]')\n"
-      "  FROM moontask.tasks WHERE id > $1::bigint",
-      1, params, err);
+  PGresult *res =
+      mt_pg_exec(conn,
+                 "SELECT coalesce(json_agg(json_build_object('name', name,\n"
+                 "         'payload', payload, 'run_at', run_at, 'key', key)\n"
+                 "         ORDER BY id), '[]')\n"
+                 "  FROM moontask.tasks WHERE id > $1::bigint",
+                 1, params, err);
   if (res == NULL)
     return MT_EDB;
   *out = strdup(PQgetvalue(res, 0, 0));
@@ -205,8 +206,8 @@ static void print_json(const try_result_t *r) {
   printf("{\"valid\":%s,\"ok\":%s,\"error\":", r->valid ? "true" : "false",
          r->ok ? "true" : "false");
   mt_buf_t error = MT_BUF_INIT;
-  if (r->has_error && mt_json_write_string(&error, r->error.msg,
-                                           strlen(r->error.msg)) == 0)
+  if (r->has_error &&
+      mt_json_write_string(&error, r->error.msg, strlen(r->error.msg)) == 0)
     fputs(error.data, stdout);
   else
     fputs("null", stdout);
@@ -218,8 +219,7 @@ static void print_json(const try_result_t *r) {
 }
 
 static void print_text(const try_result_t *r) {
-  printf("valid: %s\nok: %s\n", r->valid ? "yes" : "no",
-         r->ok ? "yes" : "no");
+  printf("valid: %s\nok: %s\n", r->valid ? "yes" : "no", r->ok ? "yes" : "no");
   if (r->has_error) {
     mt_buf_t text = MT_BUF_INIT;
     mt_text_escape(&text, r->error.msg, 1);
@@ -255,8 +255,7 @@ int mt_cmd_try(mt_cli_t *cli) {
     if ((rc = mt_sql_guard_check(a.setup[i], &err)) != 0 ||
         (rc = mt_pg_exec_script(conn, a.setup[i], 0, &err)) != 0) {
       mt_err_t detail = err;
-      rc = mt_err_set(&err, rc, "setup statement %d: %s", i + 1,
-                      detail.msg);
+      rc = mt_err_set(&err, rc, "setup statement %d: %s", i + 1, detail.msg);
       goto done;
     }
   }

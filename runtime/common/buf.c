@@ -30,7 +30,9 @@ int mt_buf_append(mt_buf_t *b, const char *s, size_t n) {
   return 0;
 }
 
-int mt_buf_puts(mt_buf_t *b, const char *s) { return mt_buf_append(b, s, strlen(s)); }
+int mt_buf_puts(mt_buf_t *b, const char *s) {
+  return mt_buf_append(b, s, strlen(s));
+}
 
 int mt_buf_putc(mt_buf_t *b, char c) { return mt_buf_append(b, &c, 1); }
 

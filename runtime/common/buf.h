@@ -15,7 +15,10 @@ typedef struct mt_buf_s {
   size_t cap;
 } mt_buf_t;
 
+/* (clang-format would split the braces onto a line of their own.) */
+// clang-format off
 #define MT_BUF_INIT {NULL, 0, 0}
+// clang-format on
 
 int mt_buf_reserve(mt_buf_t *b, size_t extra);
 int mt_buf_append(mt_buf_t *b, const char *s, size_t n);

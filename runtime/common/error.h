@@ -12,18 +12,18 @@
 
 #include <stddef.h>
 
-#define MT_ERRNO_MAP(XX)                                                       \
-  XX(EINVAL, "invalid argument")                                               \
-  XX(ENOMEM, "out of memory")                                                  \
-  XX(EIO, "input/output error")                                                \
-  XX(EDB, "database error")                                                    \
-  XX(ELUA, "Lua error")                                                        \
-  XX(ENOTASK, "unknown task")                                                  \
-  XX(EPAYLOAD, "invalid payload")                                              \
-  XX(ECONFIG, "invalid configuration")                                         \
-  XX(ETIMEDOUT, "timed out")                                                   \
-  XX(ENOTFOUND, "not found")                                                   \
-  XX(ESTATE, "wrong state")                                                    \
+#define MT_ERRNO_MAP(XX)               \
+  XX(EINVAL, "invalid argument")       \
+  XX(ENOMEM, "out of memory")          \
+  XX(EIO, "input/output error")        \
+  XX(EDB, "database error")            \
+  XX(ELUA, "Lua error")                \
+  XX(ENOTASK, "unknown task")          \
+  XX(EPAYLOAD, "invalid payload")      \
+  XX(ECONFIG, "invalid configuration") \
+  XX(ETIMEDOUT, "timed out")           \
+  XX(ENOTFOUND, "not found")           \
+  XX(ESTATE, "wrong state")            \
   XX(ESYS, "system error")
 
 enum {

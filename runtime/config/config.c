@@ -33,9 +33,9 @@ static void set_defaults(mt_config_t *cfg) {
 /* Every key config.lua may set. Anything else is refused by name: a typo
  * such as task_timout would otherwise do nothing, silently. */
 static const char *const known_keys[] = {
-    "database_url",  "backend",       "tasks_dir",      "schemas_dir",
-    "workers",       "poll_interval", "lease_timeout",  "task_timeout",
-    "shutdown_grace", "memory_limit", "migrate",        NULL};
+    "database_url",   "backend",       "tasks_dir",     "schemas_dir",
+    "workers",        "poll_interval", "lease_timeout", "task_timeout",
+    "shutdown_grace", "memory_limit",  "migrate",       NULL};
 
 /* Edit distance, for "did you mean". Keys are short; a row suffices. */
 static size_t distance(const char *a, const char *b) {
@@ -85,9 +85,10 @@ static int check_keys(lua_State *L, const char *file, mt_err_t *err) {
       }
     }
     if (!known) {
-      int rc = mt_err_set(err, MT_ECONFIG, "%s: unknown setting \"%.100s\"%s%s%s",
-                          file, key, nearest ? " (did you mean " : "",
-                          nearest ? nearest : "", nearest ? "?)" : "");
+      int rc =
+          mt_err_set(err, MT_ECONFIG, "%s: unknown setting \"%.100s\"%s%s%s",
+                     file, key, nearest ? " (did you mean " : "",
+                     nearest ? nearest : "", nearest ? "?)" : "");
       lua_pop(L, 1);
       return rc;
     }
@@ -157,26 +158,26 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
   if (type == LUA_TBOOLEAN)
     migrate = lua_toboolean(L, -1);
   else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG, "%s: migrate must be true or false",
-                    file);
+    rc = mt_err_set(err, MT_ECONFIG, "%s: migrate must be true or false", file);
   lua_pop(L, 1);
   if (rc != 0 ||
       (rc = read_string(L, file, "database_url", &cfg->database_url, err)) ||
       (rc = read_string(L, file, "backend", &cfg->backend, err)) ||
       (rc = read_string(L, file, "tasks_dir", &cfg->tasks_dir, err)) ||
       (rc = read_string(L, file, "schemas_dir", &cfg->schemas_dir, err)) ||
-      (rc = mt_lua_read_number(L, file, "workers", &workers, 1, MT_WORKERS_MAX, 1,
-                        err)) ||
-      (rc = mt_lua_read_number(L, file, "poll_interval", &cfg->poll_interval, 0.001,
-                        3600, 0, err)) ||
+      (rc = mt_lua_read_number(L, file, "workers", &workers, 1, MT_WORKERS_MAX,
+                               1, err)) ||
+      (rc = mt_lua_read_number(L, file, "poll_interval", &cfg->poll_interval,
+                               0.001, 3600, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "lease_timeout", &cfg->lease_timeout, 1,
-                        86400, 0, err)) ||
+                               86400, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "task_timeout", &cfg->task_timeout,
-                        MT_TIMEOUT_MIN, MT_TIMEOUT_MAX, 0, err)) ||
-      (rc = mt_lua_read_number(L, file, "shutdown_grace", &cfg->shutdown_grace, 0,
-                        86400, 0, err)) ||
+                               MT_TIMEOUT_MIN, MT_TIMEOUT_MAX, 0, err)) ||
+      (rc = mt_lua_read_number(L, file, "shutdown_grace", &cfg->shutdown_grace,
+                               0, 86400, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
-                        MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1, err)))
+                               MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1,
+                               err)))
     goto done;
   cfg->workers = (int)workers;
   cfg->memory_limit = (size_t)memory_limit;

@@ -18,9 +18,9 @@
 #define MT_WORKERS_MAX 1024
 
 typedef struct mt_config_s {
-  char *config_file;   /* the file that was loaded, NULL when none */
-  char *database_url;  /* NULL: the embedded database */
-  char *backend;       /* "postgres" or "aws" */
+  char *config_file;  /* the file that was loaded, NULL when none */
+  char *database_url; /* NULL: the embedded database */
+  char *backend;      /* "postgres" or "aws" */
   char *tasks_dir;
   char *schemas_dir;
   int workers;

@@ -121,9 +121,9 @@ static void tick(mt_discovery_t *d) {
   int capacity = online * PREFETCH_PER_WORKER;
   int claimed = -1;
   if (capacity > 0 && queued < capacity / 2)
-    claimed = claim(d, capacity - queued - running > 0
-                           ? capacity - queued - running
-                           : capacity / 2);
+    claimed =
+        claim(d, capacity - queued - running > 0 ? capacity - queued - running
+                                                 : capacity / 2);
   else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
     uv_timer_start(&d->ack_timer, on_ack_timer, ACK_DELAY_MS, 0);
   if (d->opts.drain && claimed == 0 && queued == 0 && running == 0) {
@@ -268,8 +268,9 @@ static void on_hard_stop(uv_timer_t *handle) {
 
 static void on_grace_timeout(uv_timer_t *handle) {
   mt_discovery_t *d = handle->data;
-  fprintf(stderr, "moontask: shutdown grace of %gs is over: aborting the "
-                  "tasks still running\n",
+  fprintf(stderr,
+          "moontask: shutdown grace of %gs is over: aborting the "
+          "tasks still running\n",
           d->opts.shutdown_grace);
   mt_executor_abort(d->ex);
   /* A handler stuck inside one C call cannot see the abort; do not wait

@@ -55,8 +55,8 @@ void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
       .begun = env->in_transaction,
   };
   a->err.msg[0] = '\0';
-  a->rc = a->def != NULL ? mt_service_validate(a->def, task->payload, &a->err)
-                         : 0;
+  a->rc =
+      a->def != NULL ? mt_service_validate(a->def, task->payload, &a->err) : 0;
   if (a->rc == 0)
     a->rc = mt_lua_worker_run(w, task, &a->tx, &a->err);
   if (a->rc == 0 && mt_now() > a->tx.deadline)

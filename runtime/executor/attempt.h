@@ -38,21 +38,21 @@ typedef enum mt_attempt_outcome_e {
 } mt_attempt_outcome_t;
 
 typedef struct mt_attempt_s {
-  mt_tx_t tx;                /* the handler's transaction, still open */
-  const mt_task_def_t *def;  /* the definition it ran, or NULL: unknown */
-  double timeout;            /* seconds */
+  mt_tx_t tx;               /* the handler's transaction, still open */
+  const mt_task_def_t *def; /* the definition it ran, or NULL: unknown */
+  double timeout;           /* seconds */
   mt_attempt_outcome_t outcome;
-  int rc;                    /* 0, or the error code behind the outcome */
-  mt_err_t err;              /* why, when rc != 0; the message to record */
+  int rc;       /* 0, or the error code behind the outcome */
+  mt_err_t err; /* why, when rc != 0; the message to record */
 } mt_attempt_t;
 
 /* Where an attempt runs. */
 typedef struct mt_attempt_env_s {
-  PGconn *conn;        /* the worker's connection; the handler's tx uses it */
-  const char *owner;   /* this runtime's lease name */
-  int in_transaction;  /* conn already has a transaction open for it */
+  PGconn *conn;       /* the worker's connection; the handler's tx uses it */
+  const char *owner;  /* this runtime's lease name */
+  int in_transaction; /* conn already has a transaction open for it */
   double default_timeout; /* task_timeout, for a task with no definition */
-  atomic_int *abort;   /* the runtime's shutdown flag */
+  atomic_int *abort;      /* the runtime's shutdown flag */
 } mt_attempt_env_t;
 
 /* Runs one attempt of task on w and fills a. */

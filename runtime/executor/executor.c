@@ -1,7 +1,7 @@
 #include "executor/executor.h"
 
-#include <inttypes.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,9 +28,9 @@ typedef struct worker_s {
   PGconn *conn;
   unsigned int seed;
   int started;
-  int offline;      /* no connection: takes no task; under ex->lock */
-  double backoff;   /* seconds until the next connection attempt */
-  double verified;  /* mt_now() when the connection was last checked */
+  int offline;     /* no connection: takes no task; under ex->lock */
+  double backoff;  /* seconds until the next connection attempt */
+  double verified; /* mt_now() when the connection was last checked */
   int64_t current; /* the task being run, 0 when idle; under ex->lock */
 } worker_t;
 
@@ -41,8 +41,8 @@ struct mt_executor_s {
   pthread_cond_t ready;
   mt_task_t *head, *tail; /* the queue */
   int queued, running;
-  int offline;            /* workers without a connection */
-  mt_task_t *given_back;  /* claimed tasks no worker can run, for release */
+  int offline;               /* workers without a connection */
+  mt_task_t *given_back;     /* claimed tasks no worker can run, for release */
   atomic_int any_given_back; /* given_back != NULL, read without the lock */
   int64_t *done;
   size_t done_count, done_cap;
@@ -196,9 +196,8 @@ static void record_failure(worker_t *w, const mt_task_t *task,
   snprintf(max, sizeof max, "%d", max_attempts);
   snprintf(delay, sizeof delay, "%.3f",
            def != NULL ? retry_delay(def, task->attempt, &w->seed) : 0);
-  const char *params[] = {id,      message, max,
-                          delay,   w->ex->opts.owner,
-                          permanent ? "true" : "false"};
+  const char *params[] = {
+      id, message, max, delay, w->ex->opts.owner, permanent ? "true" : "false"};
   record_outcome(w, fail_sql, 6, params);
   /* The message is the handler's, and may carry anything. */
   mt_buf_t safe = MT_BUF_INIT;
@@ -270,8 +269,9 @@ static void run_task(worker_t *w, mt_task_t *task) {
      * points into it: nothing below may use it. */
     mt_err_t why;
     if (mt_lua_worker_renew(w->lua, &why) != 0)
-      fprintf(stderr, "moontask: worker %d: cannot reload tasks after a "
-                      "memory limit was hit: %s\n",
+      fprintf(stderr,
+              "moontask: worker %d: cannot reload tasks after a "
+              "memory limit was hit: %s\n",
               w->index, why.msg);
   }
 }
@@ -287,8 +287,7 @@ static void go_offline(worker_t *w, const mt_err_t *err) {
     ex->offline++;
     w->backoff = BACKOFF_MIN;
   }
-  fprintf(stderr,
-          "moontask: worker %d: %s; taking no tasks, retrying in %gs\n",
+  fprintf(stderr, "moontask: worker %d: %s; taking no tasks, retrying in %gs\n",
           w->index, err->msg, w->backoff);
   if (ex->offline == ex->opts.workers && ex->head != NULL) {
     mt_task_t **end = &ex->given_back;

@@ -18,18 +18,18 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "task.h"
 #include "lua/tasks.h"
+#include "task.h"
 
 typedef struct mt_executor_s mt_executor_t;
 
 typedef struct mt_executor_opts_s {
   const char *database_url;
   const char *tasks_dir;
-  const char *owner;            /* lease name of this runtime */
+  const char *owner; /* lease name of this runtime */
   int workers;
   mt_task_defaults_t defaults;
-  void (*wake)(void *arg);      /* called from workers when a task ends */
+  void (*wake)(void *arg); /* called from workers when a task ends */
   void *wake_arg;
 } mt_executor_opts_t;
 
@@ -60,8 +60,8 @@ void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks);
 size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids);
 
 /* The ids of every task this executor holds: queued, running, given back,
- * or finished but not yet acknowledged. Their leases are the ones to keep alive.
- * Returns their number, or (size_t)-1 without memory; *ids is the
+ * or finished but not yet acknowledged. Their leases are the ones to keep
+ * alive. Returns their number, or (size_t)-1 without memory; *ids is the
  * caller's to free. */
 size_t mt_executor_held(mt_executor_t *ex, int64_t **ids);
 

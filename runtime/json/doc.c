@@ -134,9 +134,7 @@ static int scalar_value(builder_t *b, const mt_jtok_t *tok, mt_jval_t *v) {
     v->type = MT_JV_BOOL;
     v->u.b = tok->type == MT_JT_TRUE;
     return 0;
-  default:
-    v->type = MT_JV_NULL;
-    return 0;
+  default: v->type = MT_JV_NULL; return 0;
   }
 }
 
@@ -262,12 +260,9 @@ int mt_jval_equal(const mt_jval_t *a, const mt_jval_t *b) {
   if (a->type != b->type)
     return 0;
   switch (a->type) {
-  case MT_JV_NULL:
-    return 1;
-  case MT_JV_BOOL:
-    return a->u.b == b->u.b;
-  case MT_JV_NUMBER:
-    return mt_jval_num_cmp(a, b) == 0;
+  case MT_JV_NULL: return 1;
+  case MT_JV_BOOL: return a->u.b == b->u.b;
+  case MT_JV_NUMBER: return mt_jval_num_cmp(a, b) == 0;
   case MT_JV_STRING:
     return a->len == b->len && memcmp(a->u.str, b->u.str, a->len) == 0;
   case MT_JV_ARRAY:
@@ -304,14 +299,10 @@ int mt_jval_write(mt_buf_t *out, const mt_jval_t *v, size_t max) {
     return mt_buf_puts(out, "...");
   int rc = 0;
   switch (v->type) {
-  case MT_JV_NULL:
-    return mt_buf_puts(out, "null");
-  case MT_JV_BOOL:
-    return mt_buf_puts(out, v->u.b ? "true" : "false");
-  case MT_JV_NUMBER:
-    return write_number(out, v);
-  case MT_JV_STRING:
-    return mt_json_write_string(out, v->u.str, v->len);
+  case MT_JV_NULL: return mt_buf_puts(out, "null");
+  case MT_JV_BOOL: return mt_buf_puts(out, v->u.b ? "true" : "false");
+  case MT_JV_NUMBER: return write_number(out, v);
+  case MT_JV_STRING: return mt_json_write_string(out, v->u.str, v->len);
   case MT_JV_ARRAY:
     rc = mt_buf_putc(out, '[');
     for (size_t i = 0; rc == 0 && i < v->len; i++) {

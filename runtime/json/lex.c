@@ -296,32 +296,16 @@ int mt_jlex_next(mt_jlex_t *lx, mt_jtok_t *tok) {
   }
   char c = lx->text[lx->pos];
   switch (c) {
-  case '[':
-    punct = MT_JT_LBRACKET;
-    break;
-  case ']':
-    punct = MT_JT_RBRACKET;
-    break;
-  case '{':
-    punct = MT_JT_LBRACE;
-    break;
-  case '}':
-    punct = MT_JT_RBRACE;
-    break;
-  case ',':
-    punct = MT_JT_COMMA;
-    break;
-  case ':':
-    punct = MT_JT_COLON;
-    break;
-  case '"':
-    return lex_string(lx, tok);
-  case 't':
-    return lex_word(lx, tok, "true", MT_JT_TRUE);
-  case 'f':
-    return lex_word(lx, tok, "false", MT_JT_FALSE);
-  case 'n':
-    return lex_word(lx, tok, "null", MT_JT_NULL);
+  case '[': punct = MT_JT_LBRACKET; break;
+  case ']': punct = MT_JT_RBRACKET; break;
+  case '{': punct = MT_JT_LBRACE; break;
+  case '}': punct = MT_JT_RBRACE; break;
+  case ',': punct = MT_JT_COMMA; break;
+  case ':': punct = MT_JT_COLON; break;
+  case '"': return lex_string(lx, tok);
+  case 't': return lex_word(lx, tok, "true", MT_JT_TRUE);
+  case 'f': return lex_word(lx, tok, "false", MT_JT_FALSE);
+  case 'n': return lex_word(lx, tok, "null", MT_JT_NULL);
   default:
     if (c == '-' || (c >= '0' && c <= '9'))
       return lex_number(lx, tok);

@@ -61,10 +61,8 @@ static int close_container(mt_jread_t *r, mt_jevent_t *ev) {
 /* Reads a value in a position where one is expected. */
 static int value(mt_jread_t *r, mt_jevent_t *ev) {
   switch (r->tok.type) {
-  case MT_JT_LBRACKET:
-    return open_container(r, 0, ev);
-  case MT_JT_LBRACE:
-    return open_container(r, 1, ev);
+  case MT_JT_LBRACKET: return open_container(r, 0, ev);
+  case MT_JT_LBRACE: return open_container(r, 1, ev);
   case MT_JT_STRING:
   case MT_JT_NUMBER:
   case MT_JT_TRUE:
@@ -73,8 +71,7 @@ static int value(mt_jread_t *r, mt_jevent_t *ev) {
     value_done(r);
     *ev = MT_JE_SCALAR;
     return 0;
-  default:
-    return mt_jlex_fail(&r->lex, r->tok.pos, "a value");
+  default: return mt_jlex_fail(&r->lex, r->tok.pos, "a value");
   }
 }
 
@@ -109,8 +106,7 @@ static int expect(mt_jread_t *r) {
       what = "':' after the key";
     break;
   case WANT_COMMA_OR_CLOSE:
-    if (t != MT_JT_COMMA &&
-        t != (r->in_object ? MT_JT_RBRACE : MT_JT_RBRACKET))
+    if (t != MT_JT_COMMA && t != (r->in_object ? MT_JT_RBRACE : MT_JT_RBRACKET))
       what = r->in_object ? "',' or '}'" : "',' or ']'";
     break;
   default: /* WANT_END */
@@ -133,8 +129,7 @@ int mt_jread_next(mt_jread_t *r, mt_jevent_t *ev) {
       if (tok->type == MT_JT_RBRACKET)
         return close_container(r, ev);
       /* fall through */
-    case WANT_VALUE:
-      return value(r, ev);
+    case WANT_VALUE: return value(r, ev);
     case WANT_KEY_OR_CLOSE:
       if (tok->type == MT_JT_RBRACE)
         return close_container(r, ev);
@@ -143,17 +138,13 @@ int mt_jread_next(mt_jread_t *r, mt_jevent_t *ev) {
       r->state = WANT_COLON;
       *ev = MT_JE_KEY;
       return 0;
-    case WANT_COLON:
-      r->state = WANT_VALUE;
-      continue;
+    case WANT_COLON: r->state = WANT_VALUE; continue;
     case WANT_COMMA_OR_CLOSE:
       if (tok->type != MT_JT_COMMA)
         return close_container(r, ev);
       r->state = r->in_object ? WANT_KEY : WANT_VALUE;
       continue;
-    default: /* WANT_END */
-      *ev = MT_JE_DONE;
-      return 0;
+    default: /* WANT_END */ *ev = MT_JE_DONE; return 0;
     }
   }
 }

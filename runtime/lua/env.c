@@ -63,16 +63,13 @@ static void *guarded_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 const char *mt_lua_guard_reason(const mt_lua_guard_t *g, char *buf,
                                 size_t size) {
   switch (g->stopping) {
-  case MT_LUA_TIMED_OUT:
-    return "timed out";
-  case MT_LUA_ABORTED:
-    return "the runtime is shutting down: task aborted";
+  case MT_LUA_TIMED_OUT: return "timed out";
+  case MT_LUA_ABORTED: return "the runtime is shutting down: task aborted";
   case MT_LUA_OUT_OF_MEMORY:
     snprintf(buf, size, "memory limit of %.3g MiB exceeded",
              (double)g->limit / (1024 * 1024));
     return buf;
-  default:
-    return "running";
+  default: return "running";
   }
 }
 
@@ -141,10 +138,9 @@ void mt_lua_guard_disarm(mt_lua_guard_t *g) {
 /* Globals a task may use. Everything else of the base library is left out
  * (load, loadfile, dofile, collectgarbage, require). */
 static const char *const safe_globals[] = {
-    "assert", "error",  "ipairs",   "next",         "pairs",
-    "pcall",  "select", "tonumber", "tostring",     "type",
-    "xpcall", "rawequal", "rawget", "rawset",       "rawlen",
-    "getmetatable", "_VERSION", NULL};
+    "assert", "error",    "ipairs",   "next",         "pairs",    "pcall",
+    "select", "tonumber", "tostring", "type",         "xpcall",   "rawequal",
+    "rawget", "rawset",   "rawlen",   "getmetatable", "_VERSION", NULL};
 
 /* Stack: -> chunk. Compiles one of the Lua sources below (ours: an error
  * here is a bug, raised as such). */
@@ -210,8 +206,7 @@ static void install_guarded_calls(lua_State *L, int base) {
   push_chunk(L, guarded_calls, sizeof guarded_calls - 1);
   static const char *const globals[] = {"pcall", "xpcall"};
   static const char *const co_fields[] = {"resume", "create", "close"};
-  static const char *const more[] = {"error", "type", "select",
-                                     "setmetatable"};
+  static const char *const more[] = {"error", "type", "select", "setmetatable"};
   for (size_t i = 0; i < 2; i++)
     lua_getglobal(L, globals[i]);
   lua_getglobal(L, "coroutine");
@@ -413,8 +408,8 @@ void mt_lua_env_open(lua_State *L) {
   lua_getglobal(L, "setmetatable");
   lua_pushcclosure(L, sandbox_setmetatable, 1);
   lua_setfield(L, base, "setmetatable");
-  static const char *const libraries[] = {"string", "table", "math", "utf8",
-                                          "coroutine", NULL};
+  static const char *const libraries[] = {"string", "table",     "math",
+                                          "utf8",   "coroutine", NULL};
   for (const char *const *n = libraries; *n; n++) {
     lua_getglobal(L, *n);
     set_copy(L, base, *n);
@@ -479,12 +474,11 @@ int mt_lua_read_number(lua_State *L, const char *file, const char *field,
       (!integer || v == (double)(long long)v))
     *slot = v;
   else if (type != LUA_TNIL)
-    rc = mt_err_set(err, MT_ECONFIG,
-                    "%s: %s must be %s from %.15g to %.15g, not %s", file,
-                    field, integer ? "a whole number" : "a number", min, max,
-                    type == LUA_TNUMBER || type == LUA_TSTRING
-                        ? lua_tostring(L, -1)
-                        : lua_typename(L, type));
+    rc = mt_err_set(
+        err, MT_ECONFIG, "%s: %s must be %s from %.15g to %.15g, not %s", file,
+        field, integer ? "a whole number" : "a number", min, max,
+        type == LUA_TNUMBER || type == LUA_TSTRING ? lua_tostring(L, -1)
+                                                   : lua_typename(L, type));
   lua_pop(L, 1);
   return rc;
 }
@@ -508,8 +502,8 @@ static int msghandler(lua_State *L) {
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
       return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)",
-                          luaL_typename(L, 1));
+    msg =
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -537,8 +531,8 @@ int mt_lua_pcall_load(lua_State *L, const char *what, int nargs, int nresults,
   mt_lua_guard_arm(g, MT_LUA_LOAD_TIMEOUT, g->load_limit, NULL);
   int rc = mt_lua_pcall(L, nargs, nresults, err);
   if (rc != 0 && g->stopping == MT_LUA_TIMED_OUT)
-    mt_err_set(err, MT_ECONFIG, "%s: did not finish loading within %gs",
-               what, MT_LUA_LOAD_TIMEOUT);
+    mt_err_set(err, MT_ECONFIG, "%s: did not finish loading within %gs", what,
+               MT_LUA_LOAD_TIMEOUT);
   else if (rc != 0 && g->stopping == MT_LUA_OUT_OF_MEMORY)
     mt_err_set(err, MT_ECONFIG, "%s: %s while loading", what,
                mt_lua_guard_reason(g, buf, sizeof buf));

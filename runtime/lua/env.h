@@ -104,7 +104,8 @@ int mt_lua_read_number(lua_State *L, const char *file, const char *field,
 
 /* Loads a file in text mode as a chunk whose _ENV is the table at env_idx.
  * Stack: -> chunk on success; nothing on error (err has file:line). */
-int mt_lua_load_file(lua_State *L, const char *path, int env_idx, mt_err_t *err);
+int mt_lua_load_file(lua_State *L, const char *path, int env_idx,
+                     mt_err_t *err);
 
 /* lua_pcall with a message handler that appends a traceback. On error, err
  * receives the message and the stack holds nothing of the call. */

@@ -82,14 +82,9 @@ int mt_json_decode(lua_State *L, const char *text, size_t len, mt_err_t *err) {
       lua_pushvalue(L, ev == MT_JE_ARRAY ? base + 1 : base + 2);
       lua_setmetatable(L, -2);
       continue;
-    case MT_JE_KEY:
-      dec_string(L, &r.tok);
-      continue;
-    case MT_JE_SCALAR:
-      dec_scalar(L, &r.tok);
-      break;
-    default: /* MT_JE_END: the finished table is on top already */
-      break;
+    case MT_JE_KEY: dec_string(L, &r.tok); continue;
+    case MT_JE_SCALAR: dec_scalar(L, &r.tok); break;
+    default: /* MT_JE_END: the finished table is on top already */ break;
     }
     if (r.depth == 0)
       continue;

@@ -286,8 +286,7 @@ static const char *match_items(pat_state_t *ms, const char *s, const char *p) {
       if (p + 1 < ms->pat_end && p[1] == ')')
         return open_capture(ms, s, p + 2, CAP_POSITION);
       return open_capture(ms, s, p + 1, CAP_OPEN);
-    case ')':
-      return close_capture(ms, s, p + 1);
+    case ')': return close_capture(ms, s, p + 1);
     case '$':
       if (p + 1 == ms->pat_end) /* elsewhere '$' is a plain byte */
         return s == ms->src_end ? s : NULL;
@@ -343,12 +342,9 @@ static const char *match_items(pat_state_t *ms, const char *s, const char *p) {
       p = ep + 1;
       continue;
     }
-    case '+':
-      return match_greedy(ms, s + 1, p, ep);
-    case '*':
-      return match_greedy(ms, s, p, ep);
-    case '-':
-      return match_lazy(ms, s, p, ep);
+    case '+': return match_greedy(ms, s + 1, p, ep);
+    case '*': return match_greedy(ms, s, p, ep);
+    case '-': return match_lazy(ms, s, p, ep);
     default:
       s++;
       p = ep;

@@ -12,8 +12,8 @@
 #include "json/read.h"
 #include "lua/env.h"
 #include "lua/json.h"
-#include "scheduler/cron.h"
 #include "scheduler/catch_up.h"
+#include "scheduler/cron.h"
 #include "service/service.h"
 
 #define TASKS_KEY "moontask.tasks"
@@ -185,14 +185,12 @@ static int read_schema(lua_State *L, const char *file,
   def->schema = NULL;
   def->schema_name = NULL;
   switch (mt_lua_rawfield(L, -1, "schema")) {
-  case LUA_TNIL:
-    lua_pop(L, 1);
-    return 0;
+  case LUA_TNIL: lua_pop(L, 1); return 0;
   case LUA_TSTRING:
     def->schema_name = (char *)lua_tostring(L, -1); /* kept alive by def */
-    rc = load_named_schema(L, defaults->schemas_dir ? defaults->schemas_dir
-                                                    : "schemas",
-                           def->schema_name, &def->schema, &detail);
+    rc = load_named_schema(
+        L, defaults->schemas_dir ? defaults->schemas_dir : "schemas",
+        def->schema_name, &def->schema, &detail);
     if (rc != 0)
       mt_err_set(err, rc, "%s: schema %s: %s", file, def->schema_name,
                  detail.msg);
@@ -377,13 +375,14 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   def->timeout = defaults->timeout;
   def->retry_delay = 1;
   if ((rc = mt_lua_read_number(L, file, "max_attempts", &max_attempts, 1,
-                        MT_ATTEMPTS_MAX, 1, err)) ||
-      (rc = mt_lua_read_number(L, file, "timeout", &def->timeout, MT_TIMEOUT_MIN,
-                        MT_TIMEOUT_MAX, 0, err)) ||
+                               MT_ATTEMPTS_MAX, 1, err)) ||
+      (rc = mt_lua_read_number(L, file, "timeout", &def->timeout,
+                               MT_TIMEOUT_MIN, MT_TIMEOUT_MAX, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "retry_delay", &def->retry_delay, 0,
-                        MT_RETRY_DELAY_MAX, 0, err)) ||
+                               MT_RETRY_DELAY_MAX, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
-                        MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1, err)))
+                               MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1,
+                               err)))
     return rc;
   def->max_attempts = (int)max_attempts;
   def->memory_limit = (size_t)memory_limit;
@@ -410,8 +409,8 @@ static int load_task_file(lua_State *L, int tasks, const char *dir,
     return MT_ECONFIG; /* a broken script is bad input, not a crash */
   }
   mt_task_def_t def = {0};
-  int rc = check_definition(L, file, rel, defaults, &def, name, sizeof name,
-                            err);
+  int rc =
+      check_definition(L, file, rel, defaults, &def, name, sizeof name, err);
   if (rc == 0 && mt_lua_rawfield(L, tasks, name) != LUA_TNIL)
     rc = mt_err_set(err, MT_ECONFIG, "%s: task %s is already defined", file,
                     name);
@@ -486,8 +485,8 @@ int mt_lua_tasks_check(const char *tasks_dir,
 
   /* Every schema file, used by a task or not: a broken one is found before
    * the task that will use it. */
-  const char *schemas_dir = defaults->schemas_dir ? defaults->schemas_dir
-                                                  : "schemas";
+  const char *schemas_dir =
+      defaults->schemas_dir ? defaults->schemas_dir : "schemas";
   if (access(schemas_dir, F_OK) == 0 &&
       collect(schemas_dir, "", &schemas, &err) == 0) {
     qsort(schemas.items, schemas.count, sizeof *schemas.items, compare_paths);

@@ -8,8 +8,8 @@
 #include "common/buf.h"
 #include "lua/env.h"
 #include "lua/json.h"
-#include "scheduler/scheduler.h"
 #include "postgres/pg_service.h"
+#include "scheduler/scheduler.h"
 #include "service/service.h"
 
 #define TX_META "moontask.tx"
@@ -55,9 +55,7 @@ static int collect_params(lua_State *L, int first, const char ***out,
     int idx = first + i;
     mt_err_t err;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-      params[i] = NULL;
-      break;
+    case LUA_TNIL: params[i] = NULL; break;
     case LUA_TBOOLEAN:
       params[i] = lua_toboolean(L, idx) ? "true" : "false";
       break;
@@ -69,9 +67,7 @@ static int collect_params(lua_State *L, int first, const char ***out,
         mt_buf_printf(&bufs[i], "%.17g", lua_tonumber(L, idx));
       params[i] = bufs[i].data;
       break;
-    case LUA_TSTRING:
-      params[i] = lua_tostring(L, idx);
-      break;
+    case LUA_TSTRING: params[i] = lua_tostring(L, idx); break;
     case LUA_TTABLE:
       if (mt_json_encode(L, idx, &bufs[i], &err) != 0) {
         for (int j = 0; j <= i; j++)
@@ -111,9 +107,7 @@ static void push_value(lua_State *L, const PGresult *res, int row, int col) {
   size_t len = (size_t)PQgetlength(res, row, col);
   mt_err_t err;
   switch (PQftype(res, col)) {
-  case OID_BOOL:
-    lua_pushboolean(L, text[0] == 't');
-    break;
+  case OID_BOOL: lua_pushboolean(L, text[0] == 't'); break;
   case OID_INT2:
   case OID_INT4:
   case OID_INT8:
@@ -129,8 +123,7 @@ static void push_value(lua_State *L, const PGresult *res, int row, int col) {
     if (mt_json_decode(L, text, len, &err) != 0)
       lua_pushlstring(L, text, len);
     break;
-  default:
-    lua_pushlstring(L, text, len);
+  default: lua_pushlstring(L, text, len);
   }
 }
 
@@ -207,11 +200,10 @@ static const char *schedule_run_at(lua_State *L, int opts,
       luaL_argerror(L, opts, "run_at is not an epoch in years 0001-9999");
     result = buf;
     break;
-  case LUA_TNIL:
-    has_run_at = 0;
-    break;
+  case LUA_TNIL: has_run_at = 0; break;
   default:
-    luaL_argerror(L, opts, "run_at must be an RFC 3339 string or epoch seconds");
+    luaL_argerror(L, opts,
+                  "run_at must be an RFC 3339 string or epoch seconds");
   }
   lua_pop(L, 1);
   int type = lua_getfield(L, opts, "delay");
@@ -219,8 +211,9 @@ static const char *schedule_run_at(lua_State *L, int opts,
     double delay = lua_tonumber(L, -1);
     if (!(delay >= 0 && delay <= MT_SCHEDULER_MAX_DELAY))
       luaL_argerror(L, opts,
-                    lua_pushfstring(L, "delay must be from 0 to %f seconds "
-                                       "(100 years)",
+                    lua_pushfstring(L,
+                                    "delay must be from 0 to %f seconds "
+                                    "(100 years)",
                                     (lua_Number)MT_SCHEDULER_MAX_DELAY));
     if (has_run_at)
       luaL_argerror(L, opts, "give run_at or delay, not both");
@@ -297,9 +290,7 @@ static const luaL_Reg methods[] = {
 
 static const luaL_Reg metameth[] = {
     {"__index", NULL}, /* placeholder */
-    {"__gc", tx_gc},
-    {"__close", tx_gc},
-    {"__tostring", tx_tostring},
+    {"__gc", tx_gc},   {"__close", tx_gc}, {"__tostring", tx_tostring},
     {NULL, NULL},
 };
 

@@ -10,9 +10,9 @@
 #define MT_LUA_WORKER_H
 
 #include "common/error.h"
-#include "task.h"
-#include "postgres/task_tx.h"
 #include "lua/tasks.h"
+#include "postgres/task_tx.h"
+#include "task.h"
 
 typedef struct mt_lua_worker_s mt_lua_worker_t;
 

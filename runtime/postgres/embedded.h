@@ -21,21 +21,31 @@
 #include "common/error.h"
 
 typedef struct mt_embedded_s {
-  char workdir[4096];    /* realpath of the directory the cluster belongs to */
-  char root[4096];       /* private folder holding data/, the socket and the log */
+  char workdir[4096]; /* realpath of the directory the cluster belongs to */
+  char root[4096];    /* private folder holding data/, the socket and the log */
   char data_dir[4096];
   char socket_dir[4096];
   char log_file[4096];
-  char url[8192];        /* libpq URL: postgresql:///moontask?host=<socket dir, percent-encoded>&user=moontask */
+  char url[8192]; /* libpq URL: postgresql:///moontask?host=<socket dir,
+                     percent-encoded>&user=moontask */
 } mt_embedded_t;
 
-/* Computes paths for the cluster belonging to workdir (NULL = current dir). No side effects. */
+/* Computes paths for the cluster belonging to workdir (NULL = current dir). No
+ * side effects. */
 int mt_embedded_locate(mt_embedded_t *db, const char *workdir, mt_err_t *err);
-/* Initialises the cluster if missing (initdb, auth trust, superuser "moontask", UTF8), starts it if not running (socket only: listen_addresses='', unix_socket_directories=socket_dir), waits until it accepts connections, and creates database "moontask" if missing. Idempotent; two processes calling it at once must both succeed (use flock on a lock file in root). Prints nothing on success except that the first initdb may print one line "moontask: initialised embedded database in <root>" to stderr. */
+/* Initialises the cluster if missing (initdb, auth trust, superuser "moontask",
+ * UTF8), starts it if not running (socket only: listen_addresses='',
+ * unix_socket_directories=socket_dir), waits until it accepts connections, and
+ * creates database "moontask" if missing. Idempotent; two processes calling it
+ * at once must both succeed (use flock on a lock file in root). Prints nothing
+ * on success except that the first initdb may print one line "moontask:
+ * initialised embedded database in <root>" to stderr. */
 int mt_embedded_start(mt_embedded_t *db, mt_err_t *err);
 /* Stops the server (fast shutdown) if running; ok if not running. */
 int mt_embedded_stop(mt_embedded_t *db, mt_err_t *err);
-/* *running = 1 and *pid = postmaster pid if the server is up and answers (PQping), else 0. */
-int mt_embedded_status(mt_embedded_t *db, int *running, long *pid, mt_err_t *err);
+/* *running = 1 and *pid = postmaster pid if the server is up and answers
+ * (PQping), else 0. */
+int mt_embedded_status(mt_embedded_t *db, int *running, long *pid,
+                       mt_err_t *err);
 
 #endif

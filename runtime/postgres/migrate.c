@@ -12,36 +12,36 @@
 /* The argument checks of moontask.schedule and moontask.schedule_recurring:
  * migrations 1 and 2 created the functions with them, and migration 3
  * recreates the functions with the same checks. */
-#define SCHEDULE_ARG_CHECKS \
+#define SCHEDULE_ARG_CHECKS                                                                    \
   "  IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n" \
-  "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n" \
-  "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n" \
-  "  END IF;\n" \
-  "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n" \
-  "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n" \
-  "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n" \
+  "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n"                            \
+  "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"                     \
+  "  END IF;\n"                                                                                \
+  "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"                           \
+  "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n"           \
+  "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"                   \
   "  END IF;\n"
 
-#define SCHEDULE_RECURRING_ARG_CHECKS \
-  "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n" \
-  "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n" \
-  "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n" \
-  "  END IF;\n" \
+#define SCHEDULE_RECURRING_ARG_CHECKS                                                          \
+  "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n"                         \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n"              \
+  "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"                     \
+  "  END IF;\n"                                                                                \
   "  IF task IS NULL OR task !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n" \
-  "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n" \
-  "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n" \
-  "  END IF;\n" \
-  "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n" \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid task name %',\n"                  \
+  "      coalesce(quote_literal(task), 'NULL') USING ERRCODE = '22023';\n"                     \
+  "  END IF;\n"                                                                                \
+  "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"                           \
   "    RAISE EXCEPTION 'moontask.schedule_recurring: payload must be a JSON object, not %',\n" \
-  "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n" \
-  "  END IF;\n" \
-  "  IF expression IS NULL OR btrim(expression) = '' THEN\n" \
-  "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n" \
-  "      USING ERRCODE = '22023';\n" \
-  "  END IF;\n" \
-  "  IF tz IS NULL OR btrim(tz) = '' THEN\n" \
-  "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n" \
-  "      USING ERRCODE = '22023';\n" \
+  "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"                   \
+  "  END IF;\n"                                                                                \
+  "  IF expression IS NULL OR btrim(expression) = '' THEN\n"                                   \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: an expression is required'\n"             \
+  "      USING ERRCODE = '22023';\n"                                                           \
+  "  END IF;\n"                                                                                \
+  "  IF tz IS NULL OR btrim(tz) = '' THEN\n"                                                   \
+  "    RAISE EXCEPTION 'moontask.schedule_recurring: a time zone is required'\n"               \
+  "      USING ERRCODE = '22023';\n"                                                           \
   "  END IF;\n"
 
 typedef struct migration_s {
@@ -84,8 +84,7 @@ static const migration_t migrations[] = {
      "DECLARE\n"
      "  task_id bigint;\n"
      "  due timestamptz := coalesce(run_at, now());\n"
-     "BEGIN\n"
-     SCHEDULE_ARG_CHECKS
+     "BEGIN\n" SCHEDULE_ARG_CHECKS
      /* A key already held by a live task returns that task. ON CONFLICT
       * waits for a concurrent insert of the same key to commit or roll back,
       * so the loop ends after at most one retry in practice. */
@@ -155,8 +154,7 @@ static const migration_t migrations[] = {
      "    payload jsonb, expression text, tz text DEFAULT 'UTC')\n"
      "RETURNS void LANGUAGE plpgsql AS $fn$\n"
      "#variable_conflict use_column\n"
-     "BEGIN\n"
-     SCHEDULE_RECURRING_ARG_CHECKS
+     "BEGIN\n" SCHEDULE_RECURRING_ARG_CHECKS
      /* A changed expression or zone makes the old next fire meaningless:
       * NULL lets the next runtime recompute it from now, without firing
       * for the old definition. The error is cleared so that runtimes look
@@ -222,8 +220,7 @@ static const migration_t migrations[] = {
      "DECLARE\n"
      "  task_id bigint;\n"
      "  due timestamptz := coalesce(run_at, now());\n"
-     "BEGIN\n"
-     SCHEDULE_ARG_CHECKS
+     "BEGIN\n" SCHEDULE_ARG_CHECKS
      /* A key names a task ("invoice:42:reminder", a hash): 512 bytes is
       * ample for that and well below the ~2700 bytes a btree entry of
       * tasks_live_key may take, so the caller meets this message instead
@@ -293,8 +290,7 @@ static const migration_t migrations[] = {
      "RETURNS void LANGUAGE plpgsql SECURITY DEFINER\n"
      "SET search_path = pg_catalog, pg_temp AS $fn$\n"
      "#variable_conflict use_column\n"
-     "BEGIN\n"
-     SCHEDULE_RECURRING_ARG_CHECKS
+     "BEGIN\n" SCHEDULE_RECURRING_ARG_CHECKS
      "  INSERT INTO moontask.schedules AS s\n"
      "    (name, task, payload, expression, tz, created_by)\n"
      "  VALUES ($1, $2, $3, $4, $5, session_user)\n"
@@ -411,9 +407,9 @@ done:
 int mt_pg_check_schema(PGconn *conn, mt_err_t *err) {
   int version = 0;
   int want = migrations[MIGRATION_COUNT - 1].version;
-  PGresult *res = mt_pg_exec(
-      conn, "SELECT to_regclass('moontask.migrations') IS NOT NULL", 0, NULL,
-      err);
+  PGresult *res =
+      mt_pg_exec(conn, "SELECT to_regclass('moontask.migrations') IS NOT NULL",
+                 0, NULL, err);
   if (res == NULL)
     return MT_EDB;
   int exists = PQgetvalue(res, 0, 0)[0] == 't';

@@ -15,7 +15,8 @@ static void trim_newline(char *s) {
 
 int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-  const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *msg =
+      res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   if (msg == NULL)
     msg = res ? PQresultErrorMessage(res) : "";
   if (msg == NULL || *msg == '\0')
@@ -80,8 +81,8 @@ static void redact_password(const char *url, char *msg) {
     for (const char *q = auth; q < end; q++)
       if (*q == '@')
         at = q;
-    const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth))
-                                   : NULL;
+    const char *colon =
+        at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
     if (colon != NULL)
       blank_out_both(msg, colon + 1, (size_t)(at - colon - 1));
   }
@@ -96,7 +97,8 @@ static void redact_password(const char *url, char *msg) {
       v++;
     if (*v == '\'') {
       const char *close = strchr(v + 1, '\'');
-      blank_out_both(msg, v + 1, close ? (size_t)(close - v - 1) : strlen(v + 1));
+      blank_out_both(msg, v + 1,
+                     close ? (size_t)(close - v - 1) : strlen(v + 1));
     } else {
       blank_out_both(msg, v, strcspn(v, " &#"));
     }
@@ -115,11 +117,15 @@ PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
   const char *env_options = getenv("PGOPTIONS");
   snprintf(options, sizeof options, "%s -c client_min_messages=warning",
            env_options != NULL ? env_options : "");
-  const char *keys[] = {"keepalives", "keepalives_idle",
-                        "keepalives_interval", "keepalives_count",
-                        "options", "dbname", "application_name", NULL};
-  const char *values[] = {"1", "30", "10", "3", options,
-                          url, app_name, NULL};
+  const char *keys[] = {"keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "options",
+                        "dbname",
+                        "application_name",
+                        NULL};
+  const char *values[] = {"1", "30", "10", "3", options, url, app_name, NULL};
   /* expand_dbname lets `url` be a URL or a conninfo string. */
   PGconn *conn = PQconnectdbParams(keys, values, 1);
   if (conn == NULL) {
@@ -253,7 +259,8 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && failed_at < 0) {
       failed_at = i;
       if (st == PGRES_PIPELINE_ABORTED)
-        mt_err_set(err, MT_EDB, "statement %d aborted by an earlier error", i + 1);
+        mt_err_set(err, MT_EDB, "statement %d aborted by an earlier error",
+                   i + 1);
       else
         mt_pg_result_error(res, conn, err);
     }

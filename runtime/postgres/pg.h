@@ -29,9 +29,9 @@ PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
 
 /* Sends n statements as one pipeline and waits for all results, cancelling
  * the server-side work if the monotonic deadline (mt_now(), 0 = none)
- * passes or *interrupt (may be NULL) becomes non-zero. results[i] receives each statement's result (or NULL); the caller
- * PQclear()s them. Returns 0, or MT_EDB/MT_ETIMEDOUT with err naming the
- * first statement that failed. */
+ * passes or *interrupt (may be NULL) becomes non-zero. results[i] receives each
+ * statement's result (or NULL); the caller PQclear()s them. Returns 0, or
+ * MT_EDB/MT_ETIMEDOUT with err naming the first statement that failed. */
 int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
                    PGresult **results, double deadline,
                    const atomic_int *interrupt, mt_err_t *err);

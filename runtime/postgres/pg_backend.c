@@ -17,9 +17,9 @@ typedef struct pg_backend_s {
   PGconn *conn; /* LISTENs, claims and acknowledges; one query at a time */
   char *url;
   char *owner;
-  char lease[32]; /* lease_timeout in seconds, as a parameter */
-  char *names;    /* the task names this runtime can run, as a text[] */
-  char *max_attempts; /* their max_attempts, as an int[] in the same order */
+  char lease[32];      /* lease_timeout in seconds, as a parameter */
+  char *names;         /* the task names this runtime can run, as a text[] */
+  char *max_attempts;  /* their max_attempts, as an int[] in the same order */
   unsigned generation; /* counts connections, for wake_fd */
   mt_fires_cache_t cache; /* parsed schedules, for fire_one */
 } pg_backend_t;
@@ -68,7 +68,9 @@ static const char extend_sql[] =
 
 /* A runtime that died leaves `running` tasks whose lease lapses; they go
  * back to `scheduled` (or to `failed` when that was their last attempt).
- * Their partial effects were rolled back with the dead connection. */
+ * Their partial effects were rolled back with the dead connection. (Laid
+ * out by hand: clang-format cannot place a macro between string pieces.) */
+// clang-format off
 static const char rescue_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET\n"
@@ -85,6 +87,7 @@ static const char rescue_sql[] =
     "  RETURNING state)\n"
     "SELECT pg_notify('moontask_tasks', '') FROM t\n"
     " WHERE state = 'scheduled' LIMIT 1";
+// clang-format on
 
 /* Two counts, each over its partial index, rather than one OR that scans
  * the whole table, finished history included. */
@@ -160,11 +163,12 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
    * costs milliseconds per claim on a long queue; a queue's size changes too
    * fast for ANALYZE to keep up, so this connection simply does without
    * those plans. */
-  PGresult *res = mt_pg_exec(b->conn,
-                             "SELECT set_config('synchronous_commit', 'off', false),"
-                             "       set_config('enable_bitmapscan', 'off', false),"
-                             "       set_config('enable_sort', 'off', false)",
-                             0, NULL, err);
+  PGresult *res =
+      mt_pg_exec(b->conn,
+                 "SELECT set_config('synchronous_commit', 'off', false),"
+                 "       set_config('enable_bitmapscan', 'off', false),"
+                 "       set_config('enable_sort', 'off', false)",
+                 0, NULL, err);
   if (res == NULL)
     return MT_EDB;
   PQclear(res);
@@ -178,8 +182,7 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
 /* Runs a statement, reconnecting once if the connection was lost. */
 static PGresult *run(pg_backend_t *b, const char *sql, int n,
                      const char *const *params, mt_err_t *err) {
-  if (PQstatus(b->conn) != CONNECTION_OK &&
-      connect_and_listen(b, err) != 0)
+  if (PQstatus(b->conn) != CONNECTION_OK && connect_and_listen(b, err) != 0)
     return NULL;
   return mt_pg_exec(b->conn, sql, n, params, err);
 }
@@ -224,7 +227,7 @@ static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
   *count = 0;
   if (id_array(&done_ids, done, ndone) != 0)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
-  const char *params[] = {limit,   b->owner,      b->lease,
+  const char *params[] = {limit,    b->owner,      b->lease,
                           b->names, done_ids.data, b->max_attempts};
   PGresult *res = run(b, claim_sql, 6, params, err);
   mt_buf_free(&done_ids);
@@ -344,20 +347,16 @@ static int fire_one(pg_backend_t *b, PGresult *res, int i, double grace,
 
   mt_buf_t ids = MT_BUF_INIT;
   char last[32], nextbuf[32];
-  snprintf(last, sizeof last, "%" PRId64,
-           fires.n ? fires.at[fires.n - 1] : 0);
+  snprintf(last, sizeof last, "%" PRId64, fires.n ? fires.at[fires.n - 1] : 0);
   snprintf(nextbuf, sizeof nextbuf, "%" PRId64, fires.next);
   if (id_array(&ids, fires.at, (size_t)fires.n) != 0) {
     mt_buf_free(&ids);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   }
-  const char *params[] = {req.name,
-                          PQgetvalue(res, i, 1),
-                          PQgetvalue(res, i, 2),
-                          ids.data,
-                          fires.n ? last : NULL,
-                          fires.next >= 0 ? nextbuf : NULL,
-                          error};
+  const char *params[] = {
+      req.name, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+      ids.data, fires.n ? last : NULL, fires.next >= 0 ? nextbuf : NULL,
+      error};
   PGresult *r = mt_pg_exec(b->conn, fire_sql, 7, params, err);
   mt_buf_free(&ids);
   if (r == NULL)
@@ -393,8 +392,7 @@ static int pg_fire_schedules(mt_backend_t *base, double grace,
   if ((r = mt_pg_exec(b->conn, "BEGIN", 0, NULL, err)) == NULL)
     return MT_EDB;
   PQclear(r);
-  if ((res = mt_pg_exec(b->conn, schedules_lock_sql, 1, params, err)) ==
-      NULL) {
+  if ((res = mt_pg_exec(b->conn, schedules_lock_sql, 1, params, err)) == NULL) {
     rc = MT_EDB;
     goto fail;
   }

@@ -21,8 +21,8 @@ typedef struct mt_tx_s {
   const char *owner;             /* this runtime's lease name */
   const mt_registry_t *registry; /* for tx:schedule */
   int64_t task_id;
-  double deadline;               /* monotonic; the task's timeout */
-  atomic_int *abort;             /* set when shutdown's grace ran out */
+  double deadline;   /* monotonic; the task's timeout */
+  atomic_int *abort; /* set when shutdown's grace ran out */
   int begun;
   /* The first statement error: a handler that catches it and carries on
    * fails later with "transaction is aborted", and this says why. */

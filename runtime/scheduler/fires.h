@@ -61,7 +61,8 @@ typedef struct mt_fires_cache_s {
   size_t count;
 } mt_fires_cache_t;
 
-#define MT_FIRES_CACHE_INIT {NULL, 0}
+#define MT_FIRES_CACHE_INIT \
+  { NULL, 0 }
 #define MT_FIRES_CACHE_MAX 256
 
 /* Frees every entry; the cache is empty and usable again. NULL is a no-op. */

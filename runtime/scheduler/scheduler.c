@@ -25,22 +25,12 @@ int mt_scheduler_parse_duration(const char *s, double *seconds, mt_err_t *err) {
     if (end == p || !isfinite(n) || n < 0 || *p == '+' || *p == '-')
       goto not_duration;
     switch (*end) {
-    case '\0':
-      break;
-    case 's':
-      end++;
-      break;
-    case 'm':
-      n *= 60, end++;
-      break;
-    case 'h':
-      n *= 3600, end++;
-      break;
-    case 'd':
-      n *= 86400, end++;
-      break;
-    default:
-      goto not_duration;
+    case '\0': break;
+    case 's': end++; break;
+    case 'm': n *= 60, end++; break;
+    case 'h': n *= 3600, end++; break;
+    case 'd': n *= 86400, end++; break;
+    default: goto not_duration;
     }
     /* Checked per term, before the sum can reach infinity. */
     total += n;

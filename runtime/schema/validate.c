@@ -165,19 +165,14 @@ static int child(vctx_t *v, const node_t *n, const mt_jval_t *x,
 
 static unsigned type_of(const mt_jval_t *x) {
   switch (x->type) {
-  case MT_JV_NULL:
-    return MT__TYPE_NULL;
-  case MT_JV_BOOL:
-    return MT__TYPE_BOOLEAN;
+  case MT_JV_NULL: return MT__TYPE_NULL;
+  case MT_JV_BOOL: return MT__TYPE_BOOLEAN;
   case MT_JV_NUMBER:
     /* 1.0 is an integer too, as the specification has it. */
     return MT__TYPE_NUMBER | (mt_jval_is_integral(x) ? MT__TYPE_INTEGER : 0);
-  case MT_JV_STRING:
-    return MT__TYPE_STRING;
-  case MT_JV_ARRAY:
-    return MT__TYPE_ARRAY;
-  case MT_JV_OBJECT:
-    return MT__TYPE_OBJECT;
+  case MT_JV_STRING: return MT__TYPE_STRING;
+  case MT_JV_ARRAY: return MT__TYPE_ARRAY;
+  case MT_JV_OBJECT: return MT__TYPE_OBJECT;
   }
   return 0;
 }
@@ -618,20 +613,11 @@ static int validate(vctx_t *v, const node_t *n, const mt_jval_t *x) {
   if (ok || !v->quiet) {
     /* Type-specific keywords ignore instances of other types. */
     switch (x->type) {
-    case MT_JV_NUMBER:
-      ok &= check_number(v, n, x);
-      break;
-    case MT_JV_STRING:
-      ok &= check_string(v, n, x);
-      break;
-    case MT_JV_ARRAY:
-      ok &= check_array(v, n, x);
-      break;
-    case MT_JV_OBJECT:
-      ok &= check_object(v, n, x);
-      break;
-    default:
-      break;
+    case MT_JV_NUMBER: ok &= check_number(v, n, x); break;
+    case MT_JV_STRING: ok &= check_string(v, n, x); break;
+    case MT_JV_ARRAY: ok &= check_array(v, n, x); break;
+    case MT_JV_OBJECT: ok &= check_object(v, n, x); break;
+    default: break;
     }
   }
   if (ok || !v->quiet)

@@ -29,20 +29,20 @@
 /* A recurring schedule declared in a task file (`schedule = {...}`); the
  * runtime keeps moontask.schedules row "<task>:<index>" in step with it. */
 typedef struct mt_task_sched_s {
-  char *expression; /* cron/rate expression, already parsed once */
-  char *tz;         /* IANA zone, already loaded once */
-  char *payload;    /* JSON object text */
+  char *expression;       /* cron/rate expression, already parsed once */
+  char *tz;               /* IANA zone, already loaded once */
+  char *payload;          /* JSON object text */
   mt_catch_up_t catch_up; /* parsed once, from the task file's name */
 } mt_task_sched_t;
 
 typedef struct mt_task_def_s {
-  char *name;         /* dotted, e.g. "attendance.merge_pools" */
-  char *file;         /* the script that defines it */
-  int max_attempts;   /* attempts before the task is failed */
-  double timeout;     /* seconds a handler may run */
-  double retry_delay; /* base of the exponential backoff, seconds */
+  char *name;          /* dotted, e.g. "attendance.merge_pools" */
+  char *file;          /* the script that defines it */
+  int max_attempts;    /* attempts before the task is failed */
+  double timeout;      /* seconds a handler may run */
+  double retry_delay;  /* base of the exponential backoff, seconds */
   size_t memory_limit; /* bytes the worker's Lua state may hold meanwhile */
-  char *schema_name;  /* "attendance.merge_pools", "(inline)", or NULL */
+  char *schema_name;   /* "attendance.merge_pools", "(inline)", or NULL */
   mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
   mt_task_sched_t *schedules; /* recurring schedules from the task file */
   size_t nschedules;
@@ -53,7 +53,8 @@ typedef struct mt_registry_s {
   size_t count;
 } mt_registry_t;
 
-const mt_task_def_t *mt_registry_find(const mt_registry_t *reg, const char *name);
+const mt_task_def_t *mt_registry_find(const mt_registry_t *reg,
+                                      const char *name);
 /* Copies def's strings and takes ownership of def->schema and
  * def->schedules (also when it fails). */
 int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def);

@@ -10,7 +10,8 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
   const mt_task_def_t *def = mt_registry_find(reg, req->name);
   if (def == NULL)
     return mt_err_set(err, MT_ENOTASK,
-                      "unknown task \"%s\": no task file defines it", req->name);
+                      "unknown task \"%s\": no task file defines it",
+                      req->name);
   const char *p = req->payload;
   while (p != NULL && isspace((unsigned char)*p))
     p++;
@@ -19,8 +20,8 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
    * has a schema, and by the backend that stores it in any case
    * (postgres/pg_service.c casts it to jsonb in the same statement). */
   if (p == NULL || *p != '{')
-    return mt_err_set(err, MT_EPAYLOAD,
-                      "payload of %s must be a JSON object", req->name);
+    return mt_err_set(err, MT_EPAYLOAD, "payload of %s must be a JSON object",
+                      req->name);
   if (req->key != NULL && *req->key == '\0')
     return mt_err_set(err, MT_EINVAL, "a key must not be empty");
   return mt_service_validate(def, req->payload, err);
@@ -33,8 +34,7 @@ int mt_service_validate(const mt_task_def_t *def, const char *payload,
   mt_err_t detail;
   if (mt_schema_check(def->schema, payload, strlen(payload), &detail) == 0)
     return 0;
-  return mt_err_set(err, MT_EPAYLOAD,
-                    "payload of %s does not match schema %s:\n%s", def->name,
-                    def->schema_name ? def->schema_name : "(inline)",
-                    detail.msg);
+  return mt_err_set(
+      err, MT_EPAYLOAD, "payload of %s does not match schema %s:\n%s",
+      def->name, def->schema_name ? def->schema_name : "(inline)", detail.msg);
 }

@@ -36,53 +36,53 @@ int mt_test_source_root(char *root);
  * ctest as SKIP_RETURN_CODE. */
 #define MT_SKIP_CODE 77
 
-#define TEST(name)                                                             \
-  static void test_##name(void);                                               \
-  static mt_test_t test_reg_##name = {#name, test_##name, NULL};              \
-  __attribute__((constructor)) static void test_ctor_##name(void) {            \
-    mt__test_register(&test_reg_##name);                                      \
-  }                                                                            \
+#define TEST(name)                                                  \
+  static void test_##name(void);                                    \
+  static mt_test_t test_reg_##name = {#name, test_##name, NULL};    \
+  __attribute__((constructor)) static void test_ctor_##name(void) { \
+    mt__test_register(&test_reg_##name);                            \
+  }                                                                 \
   static void test_##name(void)
 
-#define MT__FAIL(...)                                                          \
-  do {                                                                         \
-    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                            \
-    fprintf(stderr, __VA_ARGS__);                                              \
-    fputc('\n', stderr);                                                       \
-    exit(1);                                                                   \
+#define MT__FAIL(...)                               \
+  do {                                              \
+    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__);                   \
+    fputc('\n', stderr);                            \
+    exit(1);                                        \
   } while (0)
 
 /* Ends the running case as skipped. The message names what was missing (an
  * environment variable, the path looked for) and how to provide it;
  * scripts/test prints it. */
-#define SKIP(...)                                                              \
-  do {                                                                         \
-    fflush(stdout);                                                            \
-    fprintf(stderr, "SKIPPED: ");                                              \
-    fprintf(stderr, __VA_ARGS__);                                              \
-    fputc('\n', stderr);                                                       \
-    exit(MT_SKIP_CODE);                                                        \
+#define SKIP(...)                 \
+  do {                            \
+    fflush(stdout);               \
+    fprintf(stderr, "SKIPPED: "); \
+    fprintf(stderr, __VA_ARGS__); \
+    fputc('\n', stderr);          \
+    exit(MT_SKIP_CODE);           \
   } while (0)
 
-#define ASSERT_TRUE(c)                                                         \
-  do {                                                                         \
-    if (!(c))                                                                  \
-      MT__FAIL("assertion failed: %s", #c);                                    \
+#define ASSERT_TRUE(c)                      \
+  do {                                      \
+    if (!(c))                               \
+      MT__FAIL("assertion failed: %s", #c); \
   } while (0)
 
-#define ASSERT_EQ_INT(a, b)                                                    \
-  do {                                                                         \
-    long long a_ = (long long)(a), b_ = (long long)(b);                        \
-    if (a_ != b_)                                                              \
-      MT__FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                      \
+#define ASSERT_EQ_INT(a, b)                               \
+  do {                                                    \
+    long long a_ = (long long)(a), b_ = (long long)(b);   \
+    if (a_ != b_)                                         \
+      MT__FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_); \
   } while (0)
 
-#define ASSERT_EQ_STR(a, b)                                                    \
-  do {                                                                         \
-    const char *a_ = (a), *b_ = (b);                                           \
-    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                       \
-      MT__FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",       \
-               b_ ? b_ : "(null)");                                            \
+#define ASSERT_EQ_STR(a, b)                                              \
+  do {                                                                   \
+    const char *a_ = (a), *b_ = (b);                                     \
+    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0)                 \
+      MT__FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", \
+               b_ ? b_ : "(null)");                                      \
   } while (0)
 
 #endif

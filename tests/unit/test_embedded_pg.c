@@ -210,7 +210,8 @@ TEST(embedded_locate_paths) {
   ASSERT_EQ_STR(da.socket_dir, da.root);
 
   /* The socket folder is percent-encoded whole, slashes included. */
-  snprintf(want, sizeof want, "postgresql:///moontask?host=%s&port=5432&user=moontask",
+  snprintf(want, sizeof want,
+           "postgresql:///moontask?host=%s&port=5432&user=moontask",
            da.socket_dir);
   for (char *p = want + strlen("postgresql:///moontask?host="); *p != '&'; p++)
     if (*p == '/') {

@@ -12,9 +12,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "json/doc.h"
 #include "lua/json.h"
 #include "test.h"
-#include "json/doc.h"
 
 /* Text for failure messages, with bytes outside printable ASCII as \xNN. */
 static const char *shown(const char *s, size_t n) {
@@ -174,9 +174,9 @@ typedef struct agree_case_s {
   int ok;
 } agree_case_t;
 
-#define OK(s)                                                                  \
+#define OK(s) \
   { s, sizeof(s) - 1, 1 }
-#define BAD(s)                                                                 \
+#define BAD(s) \
   { s, sizeof(s) - 1, 0 }
 
 TEST(json_agree_edge_cases) {
@@ -463,7 +463,7 @@ TEST(json_agree_locale_independent) {
   if (loc == NULL)
     SKIP("no locale with a ',' decimal point is installed (locale -a); "
          "scripts/lib.sh generates one as root");
-  fprintf(stderr, "checking under LC_NUMERIC=%s (decimal point \"%s\")\n",
-          loc, localeconv()->decimal_point);
+  fprintf(stderr, "checking under LC_NUMERIC=%s (decimal point \"%s\")\n", loc,
+          localeconv()->decimal_point);
   check_numbers();
 }

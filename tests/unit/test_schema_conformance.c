@@ -24,7 +24,7 @@
 #include "schema/schema.h"
 #include "test.h"
 
-#define SUITE_DIR                                                              \
+#define SUITE_DIR \
   "../shared/conformance/json-schema-test-suite/tests/draft2020-12"
 
 static const char *const suite_files[] = {

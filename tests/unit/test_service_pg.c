@@ -13,8 +13,11 @@
 
 static mt_registry_t one_task(void) {
   mt_registry_t reg = {0};
-  mt_task_def_t def = {.name = "unit.job", .file = "tasks/unit/job.lua",
-                       .max_attempts = 3, .timeout = 5, .retry_delay = 1};
+  mt_task_def_t def = {.name = "unit.job",
+                       .file = "tasks/unit/job.lua",
+                       .max_attempts = 3,
+                       .timeout = 5,
+                       .retry_delay = 1};
   ASSERT_EQ_INT(0, mt_registry_add(&reg, &def));
   return reg;
 }
@@ -35,9 +38,9 @@ static PGconn *test_conn(void) {
 static long count_key(PGconn *conn, const char *key) {
   const char *params[] = {key};
   mt_err_t err;
-  PGresult *res = mt_pg_exec(
-      conn, "SELECT count(*) FROM moontask.tasks WHERE key = $1", 1, params,
-      &err);
+  PGresult *res =
+      mt_pg_exec(conn, "SELECT count(*) FROM moontask.tasks WHERE key = $1", 1,
+                 params, &err);
   ASSERT_TRUE(res != NULL);
   long n = atol(PQgetvalue(res, 0, 0));
   PQclear(res);
@@ -60,7 +63,8 @@ TEST(service_check_rejects_bad_requests) {
   ASSERT_TRUE(strstr(err.msg, "unit.nope") != NULL);
   mt_schedule_req_t array = {.name = "unit.job", .payload = " [1]"};
   ASSERT_EQ_INT(MT_EPAYLOAD, mt_service_check(&reg, &array, &err));
-  mt_schedule_req_t empty_key = {.name = "unit.job", .payload = "{}", .key = ""};
+  mt_schedule_req_t empty_key = {
+      .name = "unit.job", .payload = "{}", .key = ""};
   ASSERT_EQ_INT(MT_EINVAL, mt_service_check(&reg, &empty_key, &err));
   mt_schedule_req_t ok = {.name = "unit.job", .payload = "{\"a\": 1}"};
   ASSERT_EQ_INT(0, mt_service_check(&reg, &ok, &err));
@@ -72,8 +76,8 @@ TEST(service_schedule_rolls_back_with_caller) {
   PGconn *conn = test_conn();
   mt_err_t err;
   int64_t id = 0;
-  mt_schedule_req_t req = {.name = "unit.job", .payload = "{}",
-                           .key = "unit-rollback"};
+  mt_schedule_req_t req = {
+      .name = "unit.job", .payload = "{}", .key = "unit-rollback"};
   exec_ok(conn, "BEGIN");
   ASSERT_EQ_INT(0, mt_pg_schedule(&reg, conn, &req, &id, &err));
   ASSERT_TRUE(id > 0);
@@ -89,7 +93,8 @@ TEST(service_schedule_deduplicates_keys) {
   PGconn *conn = test_conn();
   mt_err_t err;
   int64_t first = 0, second = 0;
-  mt_schedule_req_t req = {.name = "unit.job", .payload = "{}",
+  mt_schedule_req_t req = {.name = "unit.job",
+                           .payload = "{}",
                            .run_at = "2999-01-01T00:00:00Z",
                            .key = "unit-dedup"};
   exec_ok(conn, "BEGIN");
@@ -109,10 +114,9 @@ TEST(service_schedule_reports_bad_json_as_bad_input) {
   mt_schedule_req_t req = {.name = "unit.job", .payload = "{\"a\": }"};
   ASSERT_EQ_INT(MT_EPAYLOAD, mt_pg_schedule(&reg, conn, &req, NULL, &err));
   ASSERT_TRUE(strstr(err.msg, "22P02") != NULL);
-  mt_schedule_req_t bad_time = {.name = "unit.job", .payload = "{}",
-                                .run_at = "yesterday-ish"};
-  ASSERT_EQ_INT(MT_EPAYLOAD,
-                mt_pg_schedule(&reg, conn, &bad_time, NULL, &err));
+  mt_schedule_req_t bad_time = {
+      .name = "unit.job", .payload = "{}", .run_at = "yesterday-ish"};
+  ASSERT_EQ_INT(MT_EPAYLOAD, mt_pg_schedule(&reg, conn, &bad_time, NULL, &err));
   PQfinish(conn);
   mt_registry_free(&reg);
 }

@@ -65,7 +65,8 @@ TEST(tasks_names_and_defaults_from_files) {
 
 TEST(tasks_syntax_error_names_file_and_line) {
   fresh_dir();
-  write_file("broken.lua", "return {\n  handler = function(tx payload) end\n}\n");
+  write_file("broken.lua",
+             "return {\n  handler = function(tx payload) end\n}\n");
   mt_registry_t reg = {0};
   mt_task_defaults_t defaults = {.timeout = 60};
   mt_err_t err;
