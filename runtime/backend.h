@@ -7,6 +7,7 @@
 #ifndef MT_BACKEND_H
 #define MT_BACKEND_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,76 @@
 #include "task.h"
 
 typedef struct mt_backend_s mt_backend_t;
+typedef struct mt_session_s mt_session_t;
+
+/* The handler's transaction. Its layout is the backend's: only the backend
+ * and the Lua `tx` binding that speaks its database look inside. */
+typedef struct mt_tx_s mt_tx_t;
+
+/* The transaction a session opens for one task's handler. */
+typedef struct mt_tx_opts_s {
+  int64_t task_id;
+  const struct mt_registry_s *registry; /* for tx:schedule */
+  double deadline;                      /* monotonic (mt_now()) */
+  atomic_int *abort;                    /* the runtime's shutdown flag */
+  int joined; /* the caller already opened a transaction: join it */
+} mt_tx_opts_t;
+
+/* How far the handler's transaction got, after the handler returned. */
+typedef struct mt_tx_state_s {
+  int begun;      /* it ran a statement: there is something to commit */
+  int sql_failed; /* a statement failed (first_error says which) ... */
+  int aborted;    /* ... and the transaction is still aborted by it (a
+                     savepoint may have recovered it) */
+  mt_err_t first_error;
+} mt_tx_state_t;
+
+/* A failed attempt, for the record kept outside the handler's transaction. */
+typedef struct mt_failure_s {
+  int64_t id;
+  const char *message;
+  int max_attempts;   /* failed for good once attempts reach this */
+  double retry_delay; /* seconds until the retry, if there is one */
+  int permanent;      /* no retry whatever the attempts */
+} mt_failure_t;
+
+/* A worker's own session with the task store: its connection, the
+ * handler's transaction, and the records of outcomes. One per worker
+ * thread; every call is made on that thread and may block (for at most
+ * the deadlines it is given).
+ *
+ * Outcome calls (commit, fail, release) return 0, MT_EIO when the
+ * connection failed under them (the caller reconnects and tries again:
+ * the record must land), or another code when the store refused it
+ * (trying again would not help). */
+typedef struct mt_session_ops_s {
+  /* Connected, with nothing left open, as far as the session knows
+   * without I/O; cheap enough to ask under a lock. */
+  int (*idle)(mt_session_t *s);
+  /* idle, and the connection was not closed by the server while the
+   * worker waited (a look at the socket that does not block). */
+  int (*alive)(mt_session_t *s);
+  /* Reconnects unless alive. */
+  int (*connect)(mt_session_t *s, mt_err_t *err);
+  /* Opens the handler's transaction for one task (lazily: a handler that
+   * touches no data costs nothing). The session owns it. */
+  mt_tx_t *(*begin)(mt_session_t *s, const mt_tx_opts_t *opts);
+  void (*tx_state)(mt_session_t *s, mt_tx_state_t *out);
+  /* Marks the task completed and commits, atomically with the handler's
+   * effects. */
+  int (*commit)(mt_session_t *s, mt_err_t *err);
+  /* Undoes the handler's transaction and whatever it did to the session. */
+  void (*rollback)(mt_session_t *s);
+  /* Records a failed attempt: retried after f->retry_delay, or failed. */
+  int (*fail)(mt_session_t *s, const mt_failure_t *f, mt_err_t *err);
+  /* Gives a claimed task back unstarted: its attempt does not count. */
+  int (*release)(mt_session_t *s, int64_t id, mt_err_t *err);
+  void (*free)(mt_session_t *s);
+} mt_session_ops_t;
+
+struct mt_session_s {
+  const mt_session_ops_t *ops;
+};
 
 typedef struct mt_backend_ops_s {
   const char *name;
@@ -44,6 +115,11 @@ typedef struct mt_backend_ops_s {
    * May be NULL for a backend without recurring schedules. */
   int (*fire_schedules)(mt_backend_t *b, double grace, double *next_fire,
                         mt_err_t *err);
+  /* A new session for one worker (name: how it shows in the store's
+   * activity, e.g. "moontask worker 2"), connected. Called before the
+   * workers start, on the thread that starts them. */
+  int (*session)(mt_backend_t *b, const char *name, mt_session_t **out,
+                 mt_err_t *err);
   /* Counts tasks due or running anywhere (for --drain). */
   int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
   void (*free)(mt_backend_t *b);

@@ -148,9 +148,8 @@ int mt_cmd_run(mt_cli_t *cli) {
   if ((rc = mt_discovery_new(&discovery, &dopts, &err)) != 0)
     goto done;
   mt_executor_opts_t eopts = {
-      .database_url = url,
+      .backend = backend,
       .tasks_dir = cli->cfg.tasks_dir,
-      .owner = owner,
       .workers = cli->cfg.workers,
       .defaults = mt_cli_task_defaults(cli),
       .wake = mt_discovery_wake,

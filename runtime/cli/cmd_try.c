@@ -26,6 +26,7 @@
 #include "lua/worker.h"
 #include "postgres/pg.h"
 #include "postgres/pg_service.h"
+#include "postgres/pg_session.h"
 #include "postgres/sql_guard.h"
 #include "service/service.h"
 #include "task.h"
@@ -159,15 +160,18 @@ static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
   int rc = mt_pg_exec_script(conn, "SAVEPOINT moontask_try", 0, err);
   if (rc != 0)
     return rc;
+  mt_session_t *session;
+  if ((rc = mt_pg_session_wrap(&session, conn, "moontask try", err)) != 0)
+    return rc;
   const mt_attempt_env_t env = {
-      .conn = conn,
-      .owner = "moontask try",
-      .in_transaction = 1, /* BEGIN was sent here: the handler joins it */
+      .session = session,
+      .joined = 1, /* BEGIN was sent here: the handler joins it */
       .default_timeout = default_timeout,
       .abort = &abort_flag,
   };
   mt_attempt_t at;
   mt_attempt_run(&at, w, task, &env);
+  session->ops->free(session);
   out->ok = at.outcome == MT_ATTEMPT_DONE;
   out->has_error = !out->ok;
   if (out->ok)

@@ -6,26 +6,25 @@
  *
  * The policy decides:
  *   - the timeout: the task definition's, else the configured task_timeout;
- *   - the transaction: the handler gets tx, bound to the caller's connection
- *     (lazily begun, or joining one the caller opened);
+ *   - the transaction: the handler gets the session's transaction (begun
+ *     lazily, or joining one the caller opened);
  *   - validation: a payload that does not match the task's schema fails
  *     before its handler runs (the SQL function cannot see task files, so a
  *     row written by hand may carry anything);
  *   - the outcome (mt_attempt_outcome_t), including the handler that returns
  *     too late or after a SQL error aborted its transaction.
- * It does not end the transaction: the executor commits with
- * moontask.complete() or rolls back and records the failure outside it;
- * `try` rolls back to a savepoint instead.
+ * It does not end the transaction: the executor commits it through the
+ * session (which marks the task completed with it) or rolls back and
+ * records the failure outside it; `try` rolls back to a savepoint instead.
  */
 #ifndef MT_ATTEMPT_H
 #define MT_ATTEMPT_H
 
-#include <libpq-fe.h>
 #include <stdatomic.h>
 
+#include "backend.h"
 #include "common/error.h"
 #include "lua/worker.h"
-#include "postgres/task_tx.h"
 #include "task.h"
 
 typedef enum mt_attempt_outcome_e {
@@ -38,9 +37,11 @@ typedef enum mt_attempt_outcome_e {
 } mt_attempt_outcome_t;
 
 typedef struct mt_attempt_s {
-  mt_tx_t tx;               /* the handler's transaction, still open */
+  mt_session_t *session;    /* whose transaction the handler ran in */
+  atomic_int *abort;        /* the runtime's shutdown flag */
   const mt_task_def_t *def; /* the definition it ran, or NULL: unknown */
   double timeout;           /* seconds */
+  mt_tx_state_t tx;         /* how far the handler's transaction got */
   mt_attempt_outcome_t outcome;
   int rc;       /* 0, or the error code behind the outcome */
   mt_err_t err; /* why, when rc != 0; the message to record */
@@ -48,9 +49,8 @@ typedef struct mt_attempt_s {
 
 /* Where an attempt runs. */
 typedef struct mt_attempt_env_s {
-  PGconn *conn;       /* the worker's connection; the handler's tx uses it */
-  const char *owner;  /* this runtime's lease name */
-  int in_transaction; /* conn already has a transaction open for it */
+  mt_session_t *session;  /* the worker's; the handler's tx is its */
+  int joined;             /* the session has a transaction open for it */
   double default_timeout; /* task_timeout, for a task with no definition */
   atomic_int *abort;      /* the runtime's shutdown flag */
 } mt_attempt_env_t;

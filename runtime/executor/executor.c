@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,16 +15,13 @@
 #include "common/text.h"
 #include "executor/attempt.h"
 #include "lua/worker.h"
-#include "postgres/pg.h"
-#include "postgres/pg_backend.h"
-#include "postgres/task_tx.h"
 
 typedef struct worker_s {
   mt_executor_t *ex;
   pthread_t thread;
   int index;
   mt_lua_worker_t *lua;
-  PGconn *conn;
+  mt_session_t *session; /* its connection, the handler's transaction */
   unsigned int seed;
   int started;
   int offline;     /* no connection: takes no task; under ex->lock */
@@ -50,25 +46,6 @@ struct mt_executor_s {
   atomic_int abort;
 };
 
-/* Records a failed attempt outside the task's transaction: back to
- * `scheduled` with run_at pushed back, or `failed` once attempts are used up
- * (or at once when `permanent`). The NOTIFY wakes a runtime in time for the
- * retry. */
-static const char fail_sql[] =
-    "WITH t AS (\n"
-    "  UPDATE moontask.tasks SET\n"
-    "    state = CASE WHEN $6::bool OR attempts >= $3::int THEN 'failed'\n"
-    "                 ELSE 'scheduled' END,\n"
-    "    max_attempts = $3::int,\n"
-    "    run_at = CASE WHEN $6::bool OR attempts >= $3::int THEN run_at\n"
-    "                  ELSE now() + $4::float8 * interval '1 second' END,\n"
-    "    finished_at = CASE WHEN $6::bool OR attempts >= $3::int THEN now() END,\n"
-    "    last_error = $2, locked_by = NULL, locked_until = NULL\n"
-    "  WHERE id = $1 AND state = 'running' AND locked_by = $5\n"
-    "  RETURNING state, run_at)\n"
-    "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
-    "  FROM t WHERE state = 'scheduled'";
-
 static double retry_delay(const mt_task_def_t *def, int attempt,
                           unsigned int *seed) {
   double delay = def->retry_delay * pow(2, attempt - 1);
@@ -89,45 +66,11 @@ static double retry_delay(const mt_task_def_t *def, int attempt,
  * that waited for work always looks. */
 #define VERIFY_INTERVAL 0.1
 
-/* Whether the connection is open, idle and out of pipeline mode, as far as
- * libpq knows without looking at the socket. */
-static int connection_idle(PGconn *conn) {
-  return conn != NULL && PQstatus(conn) == CONNECTION_OK &&
-         PQtransactionStatus(conn) == PQTRANS_IDLE &&
-         PQpipelineStatus(conn) == PQ_PIPELINE_OFF;
-}
-
-/* connection_idle, and not closed by the server while the worker waited:
- * an idle session killed by an administrator or a restart shows up as a
- * readable socket. A task that failed on a dead connection would cost an
- * attempt. */
-static int connection_ok(PGconn *conn) {
-  if (!connection_idle(conn))
-    return 0;
-  /* A killed session first delivers its FATAL message, then the end of
-   * the stream: read until nothing more is waiting, so that the end is
-   * seen too. */
-  struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-  for (int i = 0; i < 8 && poll(&pfd, 1, 0) > 0; i++)
-    if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
-      return 0;
-  PGnotify *n;
-  while ((n = PQnotifies(conn)) != NULL)
-    PQfreemem(n);
-  return 1;
-}
-
 /* Makes sure the worker has a live connection in a clean state (no open
  * transaction, no pipeline left over from a failure), reconnecting if not:
  * whatever a failed task left behind must not leak into the next one. */
 static int ensure_connection(worker_t *w, mt_err_t *err) {
-  if (connection_ok(w->conn))
-    return 0;
-  PQfinish(w->conn);
-  char app[64];
-  snprintf(app, sizeof app, "moontask worker %d", w->index);
-  w->conn = mt_pg_connect(w->ex->opts.database_url, app, err);
-  return w->conn != NULL ? 0 : MT_EDB;
+  return w->session->ops->connect(w->session, err);
 }
 
 /* Sleeps until the worker's next connection attempt, or until the
@@ -152,24 +95,24 @@ static void wait_backoff(worker_t *w, int abortable) {
  * still holding the task, so that its lease is kept and last_error gets
  * the real cause rather than "lease expired". Only the shutdown's abort
  * (or the executor stopping) gives up; the lease then returns the task. */
-static void record_outcome(worker_t *w, const char *sql, int nparams,
-                           const char *const *params) {
+static void record_outcome(worker_t *w, const mt_failure_t *failure,
+                           int64_t release_id) {
   mt_executor_t *ex = w->ex;
+  mt_session_t *s = w->session;
   mt_err_t err;
   w->backoff = BACKOFF_MIN;
   for (;;) {
-    if (ensure_connection(w, &err) == 0) {
-      PGresult *res = mt_pg_exec(w->conn, sql, nparams, params, &err);
-      PQclear(res);
-      if (res != NULL)
-        return;
-      if (PQstatus(w->conn) == CONNECTION_OK) {
-        /* The database refused the statement itself: retrying would not
-         * help. */
-        fprintf(stderr, "moontask: worker %d: cannot record task state: %s\n",
-                w->index, err.msg);
-        return;
-      }
+    int rc = ensure_connection(w, &err);
+    if (rc == 0)
+      rc = failure != NULL ? s->ops->fail(s, failure, &err)
+                           : s->ops->release(s, release_id, &err);
+    if (rc == 0)
+      return;
+    if (rc != MT_EIO && s->ops->idle(s)) {
+      /* The store refused the record itself: retrying would not help. */
+      fprintf(stderr, "moontask: worker %d: cannot record task state: %s\n",
+              w->index, err.msg);
+      return;
     }
     fprintf(stderr,
             "moontask: worker %d: cannot record task state: %s; retrying "
@@ -188,31 +131,28 @@ static void record_outcome(worker_t *w, const char *sql, int nparams,
 static void record_failure(worker_t *w, const mt_task_t *task,
                            const mt_task_def_t *def, int permanent,
                            const char *message) {
-  char id[32], max[16], delay[32];
-  int max_attempts = task->max_attempts > 0 ? task->max_attempts
-                     : def != NULL          ? def->max_attempts
-                                            : MT_DEFAULT_MAX_ATTEMPTS;
-  snprintf(id, sizeof id, "%" PRId64, task->id);
-  snprintf(max, sizeof max, "%d", max_attempts);
-  snprintf(delay, sizeof delay, "%.3f",
-           def != NULL ? retry_delay(def, task->attempt, &w->seed) : 0);
-  const char *params[] = {
-      id, message, max, delay, w->ex->opts.owner, permanent ? "true" : "false"};
-  record_outcome(w, fail_sql, 6, params);
+  mt_failure_t f = {
+      .id = task->id,
+      .message = message,
+      .max_attempts = task->max_attempts > 0 ? task->max_attempts
+                      : def != NULL          ? def->max_attempts
+                                             : MT_DEFAULT_MAX_ATTEMPTS,
+      .retry_delay =
+          def != NULL ? retry_delay(def, task->attempt, &w->seed) : 0,
+      .permanent = permanent,
+  };
+  record_outcome(w, &f, 0);
   /* The message is the handler's, and may carry anything. */
   mt_buf_t safe = MT_BUF_INIT;
   mt_text_escape(&safe, message, 1);
-  fprintf(stderr, "moontask: task %s #%s attempt %d/%d failed: %s\n",
-          task->name, id, task->attempt, max_attempts,
+  fprintf(stderr, "moontask: task %s #%" PRId64 " attempt %d/%d failed: %s\n",
+          task->name, task->id, task->attempt, f.max_attempts,
           safe.data != NULL ? safe.data : message);
   mt_buf_free(&safe);
 }
 
 static void release_task(worker_t *w, const mt_task_t *task) {
-  char ids[40];
-  snprintf(ids, sizeof ids, "{%" PRId64 "}", task->id);
-  const char *params[] = {ids, w->ex->opts.owner};
-  record_outcome(w, mt_pg_release_sql, 2, params);
+  record_outcome(w, NULL, task->id);
 }
 
 static void add_done(mt_executor_t *ex, int64_t id) {
@@ -234,15 +174,14 @@ static void add_done(mt_executor_t *ex, int64_t id) {
 }
 
 /* Runs one claimed task under the task-run policy (executor/attempt.h) and
- * ends it: commit with moontask.complete(), or an acknowledgement for a
+ * ends it: commit through the session, or an acknowledgement for a
  * handler that opened no transaction; otherwise roll back and record the
  * failure outside the transaction, or give the task back at shutdown. */
 static void run_task(worker_t *w, mt_task_t *task) {
   mt_executor_t *ex = w->ex;
   mt_attempt_t at;
   const mt_attempt_env_t env = {
-      .conn = w->conn,
-      .owner = ex->opts.owner,
+      .session = w->session,
       .default_timeout = ex->opts.defaults.timeout,
       .abort = &ex->abort,
   };
@@ -253,12 +192,12 @@ static void run_task(worker_t *w, mt_task_t *task) {
       return;
     }
     mt_err_t why;
-    int rc = mt_tx_commit(&at.tx, &why);
+    int rc = w->session->ops->commit(w->session, &why);
     if (rc == 0)
       return;
     mt_attempt_fail(&at, rc, &why);
   }
-  mt_tx_rollback(&at.tx);
+  w->session->ops->rollback(w->session);
   if (at.outcome == MT_ATTEMPT_ABORTED)
     release_task(w, task);
   else
@@ -320,9 +259,9 @@ static void *worker_main(void *arg) {
      * lease, and an attempt with it. The check does not block, so it is
      * made under the lock; connecting is not. */
     double now = mt_now();
-    int usable = !w->offline && connection_idle(w->conn) &&
+    int usable = !w->offline && w->session->ops->idle(w->session) &&
                  now - w->verified <= VERIFY_INTERVAL;
-    if (!usable && !w->offline && connection_ok(w->conn)) {
+    if (!usable && !w->offline && w->session->ops->alive(w->session)) {
       w->verified = now;
       usable = 1;
     }
@@ -391,9 +330,12 @@ int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
     w->ex = ex;
     w->index = i;
     w->seed = (unsigned int)time(NULL) ^ (unsigned int)i * 2654435761u;
+    char name[64];
+    snprintf(name, sizeof name, "moontask worker %d", i);
+    mt_backend_t *b = opts->backend;
     if ((rc = mt_lua_worker_new(&w->lua, opts->tasks_dir, &opts->defaults,
                                 err)) != 0 ||
-        (rc = ensure_connection(w, err)) != 0)
+        (rc = b->ops->session(b, name, &w->session, err)) != 0)
       goto fail;
   }
   for (int i = 0; i < opts->workers; i++) {
@@ -524,7 +466,8 @@ void mt_executor_stop(mt_executor_t *ex) {
     if (w->started)
       pthread_join(w->thread, NULL);
     mt_lua_worker_free(w->lua);
-    PQfinish(w->conn);
+    if (w->session != NULL)
+      w->session->ops->free(w->session);
   }
   for (mt_task_t *t = ex->head, *next; t != NULL; t = next) {
     next = t->next;

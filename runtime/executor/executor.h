@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "common/error.h"
 #include "lua/tasks.h"
 #include "task.h"
@@ -24,9 +25,8 @@
 typedef struct mt_executor_s mt_executor_t;
 
 typedef struct mt_executor_opts_s {
-  const char *database_url;
+  mt_backend_t *backend; /* each worker's session comes from it */
   const char *tasks_dir;
-  const char *owner; /* lease name of this runtime */
   int workers;
   mt_task_defaults_t defaults;
   void (*wake)(void *arg); /* called from workers when a task ends */

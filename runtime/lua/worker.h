@@ -9,9 +9,9 @@
 #ifndef MT_LUA_WORKER_H
 #define MT_LUA_WORKER_H
 
+#include "backend.h"
 #include "common/error.h"
 #include "lua/tasks.h"
-#include "postgres/task_tx.h"
 #include "task.h"
 
 typedef struct mt_lua_worker_s mt_lua_worker_t;

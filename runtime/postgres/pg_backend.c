@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "postgres/pg.h"
+#include "postgres/pg_session.h"
 #include "scheduler/fires.h"
 
 #define MT_XSTR(x) #x
@@ -425,6 +426,12 @@ static void pg_free(mt_backend_t *base) {
   free(b);
 }
 
+static int pg_session(mt_backend_t *base, const char *name, mt_session_t **out,
+                      mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  return mt_pg_session_new(out, b->url, name, b->owner, err);
+}
+
 static const mt_backend_ops_t pg_ops = {
     .name = "postgres",
     .wake_fd = pg_wake_fd,
@@ -433,6 +440,7 @@ static const mt_backend_ops_t pg_ops = {
     .release = pg_release,
     .heartbeat = pg_heartbeat,
     .fire_schedules = pg_fire_schedules,
+    .session = pg_session,
     .outstanding = pg_outstanding,
     .free = pg_free,
 };
