@@ -1,8 +1,23 @@
 /*
  * The backend interface: how discovery finds due tasks and reports back,
+ * and how each worker runs a task's transaction and records its outcome,
  * whatever holds the schedule. A backend is a small vtable (the way Redis's
- * scripting engines are); discovery and the executor never ask which one
- * they run on.
+ * scripting engines are), opened by kind through backends/backends.h;
+ * discovery and the executor never ask which one they run on.
+ *
+ * Threads. A runtime has one loop thread (discovery's libuv loop) and one
+ * thread per worker.
+ *   - mt_backend_ops_t calls, except `session` and `free`, run on the loop
+ *     thread, one at a time. Each may make one bounded round trip to the
+ *     task store (PostgreSQL) but never waits for anything else: a backend
+ *     that long-polls a remote queue does so on a thread of its own and
+ *     signals the loop by making its wake_fd readable, then hands over
+ *     what it heard in read_wakeups and claim.
+ *   - `session` is called once per worker, before the loop and the workers
+ *     start, on the thread that starts them; `free` after both stopped.
+ *   - mt_session_ops_t calls run on the worker thread that owns the
+ *     session, may block within the deadlines they are given, and never
+ *     touch the loop's state.
  */
 #ifndef MT_BACKEND_H
 #define MT_BACKEND_H
@@ -16,6 +31,18 @@
 
 typedef struct mt_backend_s mt_backend_t;
 typedef struct mt_session_s mt_session_t;
+
+/* What a backend is opened with (backends/backends.h picks the backend by
+ * kind). Every backend keeps the task rows, their states and the handlers'
+ * transactions in PostgreSQL, the application's database; a backend
+ * decides when a task is due and how runtimes hear of it. */
+typedef struct mt_backend_conf_s {
+  const char *kind;         /* "postgres", ... */
+  const char *database_url; /* the task store */
+  const char *owner;        /* this runtime's lease name */
+  double lease_timeout;     /* seconds a claim holds without a heartbeat */
+  const struct mt_registry_s *registry; /* the tasks this runtime can run */
+} mt_backend_conf_t;
 
 /* The handler's transaction. Its layout is the backend's: only the backend
  * and the Lua `tx` binding that speaks its database look inside. */

@@ -7,8 +7,8 @@ MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # clang-format checks the committed .clang-format in scripts/test; locales
 # provides the locale below.
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
-             libuv1-dev libpcre2-dev lua-busted postgresql postgresql-client
-             clang-format locales)
+             libuv1-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
+             lua-busted postgresql postgresql-client clang-format locales)
 
 # A locale whose decimal point is ',', for the test that JSON numbers read
 # and write the same under any LC_NUMERIC (tests/unit/test_json_agree.c).

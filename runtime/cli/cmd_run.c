@@ -5,12 +5,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/backends.h"
 #include "cli/cli.h"
 #include "discovery/discovery.h"
 #include "executor/executor.h"
 #include "postgres/migrate.h"
 #include "postgres/pg.h"
-#include "postgres/pg_backend.h"
 
 static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
   for (int i = 1; i < cli->argc; i++) {
@@ -134,8 +134,14 @@ int mt_cmd_run(mt_cli_t *cli) {
   snprintf(owner, sizeof owner, "%s:%ld:%04x", host, (long)getpid(),
            (unsigned)rand_r(&seed) & 0xffff);
 
-  if ((rc = mt_pg_backend_new(&backend, url, owner, cli->cfg.lease_timeout,
-                              &reg, &err)) != 0)
+  const mt_backend_conf_t bconf = {
+      .kind = cli->cfg.backend,
+      .database_url = url,
+      .owner = owner,
+      .lease_timeout = cli->cfg.lease_timeout,
+      .registry = &reg,
+  };
+  if ((rc = mt_backend_open(&bconf, &backend, &err)) != 0)
     goto done;
   mt_discovery_opts_t dopts = {
       .backend = backend,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backends/backends.h"
 #include "lua/env.h"
 #include "service/registry.h"
 
@@ -221,10 +222,10 @@ int mt_config_load(mt_config_t *cfg, const mt_config_overrides_t *ov,
   if (ov->workers > 0)
     cfg->workers = ov->workers;
 
-  if (strcmp(cfg->backend, "postgres") != 0)
+  if (!mt_backend_known(cfg->backend))
     return mt_err_set(err, MT_ECONFIG,
-                      "backend \"%s\" is not available (supported: postgres)",
-                      cfg->backend);
+                      "backend \"%s\" is not available (supported: %s)",
+                      cfg->backend, mt_backend_kinds());
   return 0;
 }
 

@@ -469,19 +469,18 @@ static char *max_attempts_array(const mt_registry_t *reg) {
   return NULL;
 }
 
-int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
-                      double lease_timeout, const mt_registry_t *reg,
-                      mt_err_t *err) {
+int mt_pg_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
+                       mt_err_t *err) {
   int rc;
   pg_backend_t *b = calloc(1, sizeof *b);
   if (b == NULL)
     return MT_ENOMEM;
   b->base.ops = &pg_ops;
-  b->names = names_array(reg);
-  b->max_attempts = max_attempts_array(reg);
-  b->url = strdup(url);
-  b->owner = strdup(owner);
-  snprintf(b->lease, sizeof b->lease, "%.3f", lease_timeout);
+  b->names = names_array(conf->registry);
+  b->max_attempts = max_attempts_array(conf->registry);
+  b->url = strdup(conf->database_url);
+  b->owner = strdup(conf->owner);
+  snprintf(b->lease, sizeof b->lease, "%.3f", conf->lease_timeout);
   if (b->url == NULL || b->owner == NULL || b->names == NULL ||
       b->max_attempts == NULL) {
     rc = MT_ENOMEM;

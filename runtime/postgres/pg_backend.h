@@ -17,9 +17,9 @@
  * task aborted at shutdown on its own connection. */
 extern const char mt_pg_release_sql[];
 
-/* Claims only tasks named in reg: the ones this runtime can run. */
-int mt_pg_backend_new(mt_backend_t **out, const char *url, const char *owner,
-                      double lease_timeout, const mt_registry_t *reg,
-                      mt_err_t *err);
+/* Opens the backend for conf (backends/backends.h calls it): it claims
+ * only tasks named in conf->registry, the ones this runtime can run. */
+int mt_pg_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
+                       mt_err_t *err);
 
 #endif
