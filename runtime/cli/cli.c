@@ -8,8 +8,6 @@
 #include "common/text.h"
 #include "lua/tasks.h"
 #include "postgres/embedded.h"
-#include "postgres/migrate.h"
-#include "postgres/pg.h"
 
 typedef struct command_s {
   const char *name;
@@ -151,17 +149,14 @@ int mt_cli_database_url(mt_cli_t *cli, const char **url, mt_err_t *err) {
   return 0;
 }
 
-int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err) {
+int mt_cli_connect(mt_cli_t *cli, mt_store_t **store, mt_err_t *err) {
   const char *url;
   int rc = mt_cli_database_url(cli, &url, err);
-  if (rc != 0)
+  if (rc != 0 || (rc = mt_store_open(store, url, "moontask cli", err)) != 0)
     return rc;
-  *conn = mt_pg_connect(url, "moontask cli", err);
-  if (*conn == NULL)
-    return MT_EDB;
-  if ((rc = mt_pg_check_schema(*conn, err)) != 0) {
-    PQfinish(*conn);
-    *conn = NULL;
+  if ((rc = mt_store_check_schema(*store, err)) != 0) {
+    mt_store_free(*store);
+    *store = NULL;
   }
   return rc;
 }

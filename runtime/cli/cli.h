@@ -1,17 +1,18 @@
 /*
  * The command line: global options, subcommand dispatch and what every
- * subcommand shares (configuration, the database connection, the task
- * registry). Each subcommand is a function taking the parsed context and
- * returning a process exit code: 0 ok, 1 runtime failure, 2 bad input.
+ * subcommand shares (configuration, the task store, the task registry).
+ * Each subcommand is a function taking the parsed context and returning a
+ * process exit code: 0 ok, 1 runtime failure, 2 bad input. The store
+ * (postgres/store.h) runs every statement; the commands parse, check and
+ * print.
  */
 #ifndef MT_CLI_H
 #define MT_CLI_H
 
-#include <libpq-fe.h>
-
 #include "common/error.h"
 #include "config/config.h"
 #include "lua/tasks.h"
+#include "postgres/store.h"
 #include "service/registry.h"
 
 typedef struct mt_cli_s {
@@ -26,8 +27,9 @@ typedef struct mt_cli_s {
  * started if need be. The string lives as long as cli. */
 int mt_cli_database_url(mt_cli_t *cli, const char **url, mt_err_t *err);
 
-/* Connects and checks that the schema is migrated. */
-int mt_cli_connect(mt_cli_t *cli, PGconn **conn, mt_err_t *err);
+/* Opens the task store and checks that its schema is migrated. The caller
+ * frees *store (mt_store_free). */
+int mt_cli_connect(mt_cli_t *cli, mt_store_t **store, mt_err_t *err);
 
 int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err);
 
@@ -48,7 +50,7 @@ int mt_cli_option(int argc, char **argv, int *i, const char *name,
  * next and last fire in each schedule's zone: a table (under a RECURRING
  * heading, and only if there are any, when heading is set) or a JSON
  * array. */
-int mt_cli_print_schedules(PGconn *conn, const char *task, int json,
+int mt_cli_print_schedules(mt_store_t *store, const char *task, int json,
                            int heading, mt_err_t *err);
 
 int mt_cmd_run(mt_cli_t *cli);

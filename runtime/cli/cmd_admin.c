@@ -5,8 +5,7 @@
 #include "cli/cli.h"
 #include "lua/tasks.h"
 #include "postgres/embedded.h"
-#include "postgres/migrate.h"
-#include "postgres/pg.h"
+#include "postgres/store.h"
 
 static int no_arguments(mt_cli_t *cli, mt_err_t *err) {
   if (cli->argc > 1)
@@ -17,22 +16,18 @@ static int no_arguments(mt_cli_t *cli, mt_err_t *err) {
 
 int mt_cmd_migrate(mt_cli_t *cli) {
   mt_err_t err = {{0}};
-  PGconn *conn = NULL;
+  mt_store_t *store = NULL;
   const char *url;
   int applied = 0;
   int rc = no_arguments(cli, &err);
-  if (rc != 0 || (rc = mt_cli_database_url(cli, &url, &err)) != 0)
-    goto done;
-  if ((conn = mt_pg_connect(url, "moontask migrate", &err)) == NULL) {
-    rc = MT_EDB;
-    goto done;
-  }
-  if ((rc = mt_pg_migrate(conn, &applied, &err)) != 0)
+  if (rc != 0 || (rc = mt_cli_database_url(cli, &url, &err)) != 0 ||
+      (rc = mt_store_open(&store, url, "moontask migrate", &err)) != 0 ||
+      (rc = mt_store_migrate(store, &applied, &err)) != 0)
     goto done;
   printf(applied ? "applied %d migration%s\n" : "schema is up to date\n",
          applied, applied == 1 ? "" : "s");
 done:
-  PQfinish(conn);
+  mt_store_free(store);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }
 

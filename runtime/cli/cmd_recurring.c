@@ -11,7 +11,6 @@
 #include "json/read.h"
 #include "json/write.h"
 #include "lua/json.h"
-#include "postgres/pg.h"
 #include "scheduler/catch_up.h"
 #include "scheduler/cron.h"
 #include "service/service.h"
@@ -52,8 +51,7 @@ done:
 static int cmd_add(mt_cli_t *cli, mt_err_t *err) {
   const char *zone = "UTC", *catch_up = NULL, *pos[4];
   int npos = 0, rc = 0;
-  PGconn *conn = NULL;
-  PGresult *res = NULL;
+  mt_store_t *store = NULL;
   char next[40];
   for (int i = 2; rc == 0 && i < cli->argc; i++) {
     int r;
@@ -82,42 +80,21 @@ static int cmd_add(mt_cli_t *cli, mt_err_t *err) {
         mt_err_set(err, MT_EINVAL, "schedule name must be 1 to 200 characters");
   if (rc != 0 ||
       (rc = check_add(cli, pos[1], pos[2], pos[3], zone, next, err)) != 0 ||
-      (rc = mt_cli_connect(cli, &conn, err)) != 0)
+      (rc = mt_cli_connect(cli, &store, err)) != 0)
     goto done;
-  /* One transaction: the definition and its catch-up policy appear
-   * together to the runtimes. */
-  const char *params[] = {pos[0], pos[1], pos[2], pos[3], zone};
-  /* The name that goes to the database is the parsed one, so the column
-   * only ever receives what mt_catch_up_parse() accepted. */
-  const char *cparams[] = {pos[0], mt_catch_up_name(policy)};
-  if ((res = mt_pg_exec(conn, "BEGIN", 0, NULL, err)) == NULL)
-    goto db_fail;
-  PQclear(res);
-  if ((res = mt_pg_exec(conn,
-                        "SELECT moontask.schedule_recurring($1, $2, "
-                        "$3::jsonb, $4, $5)",
-                        5, params, err)) == NULL)
-    goto db_fail;
-  PQclear(res);
-  if (catch_up != NULL) {
-    if ((res = mt_pg_exec(conn,
-                          "UPDATE moontask.schedules SET catch_up = $2 "
-                          "WHERE name = $1",
-                          2, cparams, err)) == NULL)
-      goto db_fail;
-    PQclear(res);
-  }
-  if ((res = mt_pg_exec(conn, "COMMIT", 0, NULL, err)) == NULL)
-    goto db_fail;
-  PQclear(res);
-  res = NULL;
-  printf("%s: next fire %s\n", pos[0], next);
+  const mt_store_recurring_t def = {
+      .name = pos[0],
+      .task = pos[1],
+      .payload = pos[2],
+      .expression = pos[3],
+      .tz = zone,
+      .catch_up = catch_up != NULL ? &policy : NULL,
+  };
+  if ((rc = mt_store_add_recurring(store, &def, err)) == 0)
+    printf("%s: next fire %s\n", pos[0], next);
 done:
-  PQfinish(conn);
+  mt_store_free(store);
   return rc;
-db_fail:
-  rc = MT_EDB;
-  goto done;
 }
 
 /* Appends s as a JSON string, or null when s is NULL (a NULL column). */
@@ -127,100 +104,115 @@ static int json_str_or_null(mt_buf_t *b, const char *s) {
 }
 
 /* Formats an epoch column in the schedule's zone, or NULL when the column
- * is NULL. A zone this machine lacks falls back to UTC. */
-static const char *fire_text(PGresult *res, int r, int c, const mt_tz_t *tz,
+ * is NULL. */
+static const char *fire_text(const char *epoch, const mt_tz_t *tz,
                              char buf[40]) {
-  if (PQgetisnull(res, r, c))
+  if (epoch == NULL)
     return NULL;
-  mt_tz_format(tz, strtoll(PQgetvalue(res, r, c), NULL, 10), buf);
+  mt_tz_format(tz, strtoll(epoch, NULL, 10), buf);
   return buf;
 }
 
-int mt_cli_print_schedules(PGconn *conn, const char *task, int json,
-                           int heading, mt_err_t *err) {
-  PGresult *res = NULL;
-  mt_buf_t out = MT_BUF_INIT;
-  mt_buf_t esc[5] = {MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT,
-                     MT_BUF_INIT};
+typedef struct schedules_ctx_s {
+  int json;
+  int heading; /* a RECURRING heading above the table, and only with rows */
+  int header;  /* the table's header line is out */
+  int rows;
+  mt_buf_t out; /* the JSON array */
+  mt_buf_t esc[5];
+} schedules_ctx_t;
+
+static void print_schedules_header(schedules_ctx_t *ctx) {
+  printf("%s%-24s %-24s %-18s %-16s %-25s %-25s %s\n",
+         ctx->heading ? "\nRECURRING\n" : "", "NAME", "TASK", "EXPRESSION",
+         "TZ", "NEXT FIRE", "LAST FIRE", "ERROR");
+  ctx->header = 1;
+}
+
+/* One schedule (mt_store_list_recurring's columns): a line of the table, or
+ * an object of the JSON array. */
+static int print_schedule(void *arg, int n, const char *const *names,
+                          const char *const *cols, mt_err_t *err) {
+  schedules_ctx_t *ctx = arg;
+  mt_tz_t *tz = NULL;
+  mt_err_t ignored;
   int rc = 0;
-  const char *params[] = {task};
-  if ((res = mt_pg_exec(
-           conn,
-           "SELECT name, task, expression, tz, catch_up,\n"
-           "       floor(extract(epoch FROM next_fire_at))::bigint,\n"
-           "       floor(extract(epoch FROM last_fire_at))::bigint,\n"
-           "       error, payload::text\n"
-           "  FROM moontask.schedules\n"
-           " WHERE $1::text IS NULL OR task = $1 ORDER BY name",
-           1, params, err)) == NULL) {
-    rc = MT_EDB;
-    goto done;
-  }
-  if (json)
-    rc = mt_buf_putc(&out, '[');
-  else if (PQntuples(res) > 0 || !heading)
-    printf("%s%-24s %-24s %-18s %-16s %-25s %-25s %s\n",
-           heading ? "\nRECURRING\n" : "", "NAME", "TASK", "EXPRESSION", "TZ",
-           "NEXT FIRE", "LAST FIRE", "ERROR");
-  for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
-    mt_tz_t *tz = NULL;
-    mt_err_t ignored;
-    if (mt_tz_load(PQgetvalue(res, r, 3), &tz, &ignored) != 0 &&
-        (rc = mt_tz_load("UTC", &tz, err)) != 0)
-      break;
-    char nbuf[40], lbuf[40];
-    const char *next = fire_text(res, r, 5, tz, nbuf);
-    const char *last = fire_text(res, r, 6, tz, lbuf);
-    const char *error = PQgetisnull(res, r, 7) ? NULL : PQgetvalue(res, r, 7);
-    if (json) {
-      static const char *const keys[] = {"name", "task", "expression", "tz",
-                                         "catch_up"};
-      rc = mt_buf_puts(&out, r ? ",{" : "{");
-      for (int k = 0; rc == 0 && k < 5; k++)
-        if ((rc = mt_buf_printf(&out, "\"%s\":", keys[k])) == 0)
-          rc = json_str_or_null(&out, PQgetvalue(res, r, k)) ||
-               mt_buf_putc(&out, ',');
-      if (rc == 0)
-        rc = mt_buf_printf(&out, "\"payload\":%s,\"next_fire_at\":",
-                           PQgetvalue(res, r, 8)) ||
-             json_str_or_null(&out, next) ||
-             mt_buf_puts(&out, ",\"last_fire_at\":") ||
-             json_str_or_null(&out, last) || mt_buf_puts(&out, ",\"error\":") ||
-             json_str_or_null(&out, error) || mt_buf_putc(&out, '}');
-    } else {
-      /* Names, expression, zone and error come from the database, the
-       * error possibly from a handler or a hand-made row: each is escaped
-       * onto one line, so one schedule is one line. */
-      const char *col[] = {PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
-                           PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), error};
-      for (int k = 0; rc == 0 && k < 5; k++) {
-        mt_buf_reset(&esc[k]);
-        rc = mt_text_escape(&esc[k], col[k], 0);
-      }
-      /* "pending": no runtime has computed the next fire yet. */
-      if (rc == 0)
-        printf("%-24s %-24s %-18s %-16s %-25s %-25s %s\n", esc[0].data,
-               esc[1].data, esc[2].data, esc[3].data,
-               next ? next : (error ? "-" : "pending"), last ? last : "-",
-               esc[4].data);
+  (void)n;
+  (void)names;
+  /* The first five columns are NOT NULL in the table. */
+  const char *text[5];
+  for (int k = 0; k < 5; k++)
+    text[k] = cols[k] != NULL ? cols[k] : "";
+  /* A zone this machine lacks falls back to UTC. */
+  if (mt_tz_load(text[3], &tz, &ignored) != 0 &&
+      (rc = mt_tz_load("UTC", &tz, err)) != 0)
+    return rc;
+  char nbuf[40], lbuf[40];
+  const char *next = fire_text(cols[5], tz, nbuf);
+  const char *last = fire_text(cols[6], tz, lbuf);
+  const char *error = cols[7];
+  if (ctx->json) {
+    static const char *const keys[] = {"name", "task", "expression", "tz",
+                                       "catch_up"};
+    rc = mt_buf_puts(&ctx->out, ctx->rows++ ? ",{" : "{");
+    for (int k = 0; rc == 0 && k < 5; k++)
+      if ((rc = mt_buf_printf(&ctx->out, "\"%s\":", keys[k])) == 0)
+        rc =
+            json_str_or_null(&ctx->out, text[k]) || mt_buf_putc(&ctx->out, ',');
+    if (rc == 0)
+      rc = mt_buf_printf(&ctx->out, "\"payload\":%s,\"next_fire_at\":",
+                         cols[8] != NULL ? cols[8] : "") ||
+           json_str_or_null(&ctx->out, next) ||
+           mt_buf_puts(&ctx->out, ",\"last_fire_at\":") ||
+           json_str_or_null(&ctx->out, last) ||
+           mt_buf_puts(&ctx->out, ",\"error\":") ||
+           json_str_or_null(&ctx->out, error) || mt_buf_putc(&ctx->out, '}');
+  } else {
+    if (!ctx->header)
+      print_schedules_header(ctx);
+    /* Names, expression, zone and error come from the database, the
+     * error possibly from a handler or a hand-made row: each is escaped
+     * onto one line, so one schedule is one line. */
+    const char *col[] = {text[0], text[1], text[2], text[3], error};
+    for (int k = 0; rc == 0 && k < 5; k++) {
+      mt_buf_reset(&ctx->esc[k]);
+      rc = mt_text_escape(&ctx->esc[k], col[k], 0);
     }
-    mt_tz_free(tz);
+    /* "pending": no runtime has computed the next fire yet. */
+    if (rc == 0)
+      printf("%-24s %-24s %-18s %-16s %-25s %-25s %s\n", ctx->esc[0].data,
+             ctx->esc[1].data, ctx->esc[2].data, ctx->esc[3].data,
+             next ? next : (error ? "-" : "pending"), last ? last : "-",
+             ctx->esc[4].data);
   }
-  if (rc == 0 && json && (rc = mt_buf_putc(&out, ']')) == 0)
-    printf("%s\n", out.data);
+  mt_tz_free(tz);
   if (rc > 0 || rc == MT_ENOMEM) /* the || chains above yield 1 */
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-done:
+  return rc;
+}
+
+int mt_cli_print_schedules(mt_store_t *store, const char *task, int json,
+                           int heading, mt_err_t *err) {
+  schedules_ctx_t ctx = {.json = json, .heading = heading};
+  int rc = json ? mt_buf_putc(&ctx.out, '[') : 0;
+  if (rc == 0)
+    rc = mt_store_list_recurring(store, task, print_schedule, &ctx, err);
+  /* Without a heading the table shows its header even when empty. */
+  if (rc == 0 && !json && !ctx.header && !heading)
+    print_schedules_header(&ctx);
+  if (rc == 0 && json && (rc = mt_buf_putc(&ctx.out, ']')) == 0)
+    printf("%s\n", ctx.out.data);
+  if (rc > 0 || rc == MT_ENOMEM)
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
   for (int k = 0; k < 5; k++)
-    mt_buf_free(&esc[k]);
-  mt_buf_free(&out);
-  PQclear(res);
+    mt_buf_free(&ctx.esc[k]);
+  mt_buf_free(&ctx.out);
   return rc;
 }
 
 static int cmd_list(mt_cli_t *cli, mt_err_t *err) {
   int json = 0, rc = 0;
-  PGconn *conn = NULL;
+  mt_store_t *store = NULL;
   for (int i = 2; rc == 0 && i < cli->argc; i++) {
     if (strcmp(cli->argv[i], "--json") == 0)
       json = 1;
@@ -229,34 +221,21 @@ static int cmd_list(mt_cli_t *cli, mt_err_t *err) {
                       "recurring list: unexpected argument \"%s\"",
                       cli->argv[i]);
   }
-  if (rc == 0 && (rc = mt_cli_connect(cli, &conn, err)) == 0)
-    rc = mt_cli_print_schedules(conn, NULL, json, 0, err);
-  PQfinish(conn);
+  if (rc == 0 && (rc = mt_cli_connect(cli, &store, err)) == 0)
+    rc = mt_cli_print_schedules(store, NULL, json, 0, err);
+  mt_store_free(store);
   return rc;
 }
 
 static int cmd_remove(mt_cli_t *cli, mt_err_t *err) {
-  PGconn *conn = NULL;
-  PGresult *res = NULL;
-  int rc = 0;
+  mt_store_t *store = NULL;
   if (cli->argc != 3)
     return mt_err_set(err, MT_EINVAL, "usage: moontask recurring remove NAME");
-  if ((rc = mt_cli_connect(cli, &conn, err)) != 0)
-    goto done;
-  const char *params[] = {cli->argv[2]};
-  if ((res = mt_pg_exec(conn, "SELECT moontask.unschedule_recurring($1)", 1,
-                        params, err)) == NULL) {
-    rc = MT_EDB;
-    goto done;
-  }
-  if (PQgetvalue(res, 0, 0)[0] != 't')
-    rc = mt_err_set(err, MT_ENOTFOUND, "recurring schedule \"%s\" not found",
-                    cli->argv[2]);
-  else
+  int rc = mt_cli_connect(cli, &store, err);
+  if (rc == 0 &&
+      (rc = mt_store_remove_recurring(store, cli->argv[2], err)) == 0)
     printf("%s\n", cli->argv[2]);
-done:
-  PQclear(res);
-  PQfinish(conn);
+  mt_store_free(store);
   return rc;
 }
 

@@ -9,8 +9,7 @@
 #include "cli/cli.h"
 #include "discovery/discovery.h"
 #include "executor/executor.h"
-#include "postgres/migrate.h"
-#include "postgres/pg.h"
+#include "postgres/store.h"
 
 static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
   for (int i = 1; i < cli->argc; i++) {
@@ -37,74 +36,22 @@ static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
   return 0;
 }
 
-/* Runs one statement and drops its result. */
-static int exec_one(PGconn *conn, const char *sql, int n,
-                    const char *const *params, mt_err_t *err) {
-  PGresult *res = mt_pg_exec(conn, sql, n, params, err);
-  PQclear(res);
-  return res != NULL ? 0 : MT_EDB;
-}
-
-/* Brings the schedules declared in task files into moontask.schedules, as
- * "<task>:<index>" (1-based), and removes the ones a task file no longer
- * declares. schedule_recurring keeps a schedule's next fire when its
- * expression and zone are unchanged, so a restart neither re-fires nor
- * forgets the fires missed while no runtime ran. One transaction: runtimes
- * starting together see one version or the other, never a mix. */
-static int sync_file_schedules(PGconn *conn, const mt_registry_t *reg,
-                               mt_err_t *err) {
-  int rc = exec_one(conn, "BEGIN", 0, NULL, err);
-  for (size_t i = 0; rc == 0 && i < reg->count; i++) {
-    const mt_task_def_t *def = &reg->defs[i];
-    char count[24];
-    snprintf(count, sizeof count, "%zu", def->nschedules);
-    for (size_t j = 0; rc == 0 && j < def->nschedules; j++) {
-      const mt_task_sched_t *s = &def->schedules[j];
-      char name[600];
-      snprintf(name, sizeof name, "%s:%zu", def->name, j + 1);
-      const char *params[] = {name, def->name, s->payload, s->expression,
-                              s->tz};
-      const char *cparams[] = {name, mt_catch_up_name(s->catch_up)};
-      if ((rc = exec_one(conn,
-                         "SELECT moontask.schedule_recurring($1, $2, "
-                         "$3::jsonb, $4, $5)",
-                         5, params, err)) == 0)
-        rc = exec_one(conn,
-                      "UPDATE moontask.schedules SET catch_up = $2 "
-                      "WHERE name = $1 AND catch_up <> $2",
-                      2, cparams, err);
-    }
-    /* Names "<task>:<n>" past the file's count were declared by an older
-     * version of the file. */
-    const char *dparams[] = {def->name, count};
-    if (rc == 0)
-      rc = exec_one(conn,
-                    "DELETE FROM moontask.schedules\n"
-                    " WHERE task = $1 AND split_part(name, ':', 1) = $1\n"
-                    /* CASE: the cast must not see other names. */
-                    "   AND CASE WHEN name ~ '^[^:]+:[0-9]{1,9}$'\n"
-                    "       THEN split_part(name, ':', 2)::int > $2::int\n"
-                    "       ELSE false END",
-                    2, dparams, err);
-  }
-  if (rc == 0)
-    return exec_one(conn, "COMMIT", 0, NULL, err);
-  exec_one(conn, "ROLLBACK", 0, NULL, NULL);
-  return rc;
-}
-
 /* Migrates (unless configured not to) or checks that the schema is current,
- * then brings the task files' schedules into the database. */
+ * then brings the task files' schedules into the database: as
+ * "<task>:<index>", the ones a file no longer declares removed, in one
+ * transaction, so that runtimes starting together see one version or the
+ * other, never a mix (mt_store_sync_file_schedules). */
 static int prepare_schema(mt_cli_t *cli, const char *url,
                           const mt_registry_t *reg, mt_err_t *err) {
-  PGconn *conn = mt_pg_connect(url, "moontask migrate", err);
-  if (conn == NULL)
-    return MT_EDB;
-  int rc = cli->cfg.migrate_on_run ? mt_pg_migrate(conn, NULL, err)
-                                   : mt_pg_check_schema(conn, err);
+  mt_store_t *store;
+  int rc = mt_store_open(&store, url, "moontask migrate", err);
+  if (rc != 0)
+    return rc;
+  rc = cli->cfg.migrate_on_run ? mt_store_migrate(store, NULL, err)
+                               : mt_store_check_schema(store, err);
   if (rc == 0)
-    rc = sync_file_schedules(conn, reg, err);
-  PQfinish(conn);
+    rc = mt_store_sync_file_schedules(store, reg, err);
+  mt_store_free(store);
   return rc;
 }
 

@@ -9,8 +9,6 @@
 #include "common/text.h"
 #include "json/read.h"
 #include "lua/json.h"
-#include "postgres/pg.h"
-#include "postgres/pg_service.h"
 #include "scheduler/scheduler.h"
 #include "service/service.h"
 
@@ -18,7 +16,7 @@ int mt_cmd_schedule(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_registry_t reg = {0};
   mt_schedule_req_t req = {0};
-  PGconn *conn = NULL;
+  mt_store_t *store = NULL;
   const char *at = NULL, *in = NULL, *positional[2];
   int npositional = 0, rc = 0;
   char run_at[MT_RUN_AT_MAX];
@@ -61,15 +59,15 @@ int mt_cmd_schedule(mt_cli_t *cli) {
   if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
       (rc = mt_json_check_object(req.payload, &err)) != 0 ||
       (rc = mt_service_check(&reg, &req, &err)) != 0 ||
-      (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+      (rc = mt_cli_connect(cli, &store, &err)) != 0)
     goto done;
   req.run_at = in != NULL ? run_at : at;
   int64_t id;
-  if ((rc = mt_pg_schedule(&reg, conn, &req, &id, &err)) != 0)
+  if ((rc = mt_store_schedule(store, &reg, &req, &id, &err)) != 0)
     goto done;
   printf("%" PRId64 "\n", id);
 done:
-  PQfinish(conn);
+  mt_store_free(store);
   mt_registry_free(&reg);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }
@@ -110,26 +108,6 @@ static int task_id_arg(mt_cli_t *cli, const char **id, int *json,
   return 0;
 }
 
-static const char list_sql[] =
-    /* max_attempts is known once the runtime has used the task file's. */
-    "SELECT id, name, state, attempts || coalesce('/' || max_attempts, ''),\n"
-    "  to_char(run_at, 'YYYY-MM-DD HH24:MI:SSOF'),\n"
-    /* The first line only, cut by characters so that no UTF-8 sequence
-     * is split; mt_text_escape() then defuses what is left. */
-    "  left(coalesce(split_part(last_error, E'\\n', 1), ''), 60)\n"
-    "  FROM moontask.tasks\n"
-    " WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR name = $2)\n"
-    " ORDER BY id DESC LIMIT $3::int";
-
-static const char list_json_sql[] =
-    "SELECT coalesce(json_agg(t ORDER BY t.id DESC), '[]') FROM (\n"
-    "  SELECT id, name, payload, state, run_at, attempts, max_attempts,\n"
-    "         last_error, key, created_at, started_at, finished_at\n"
-    "    FROM moontask.tasks\n"
-    "   WHERE ($1::text IS NULL OR state = $1)\n"
-    "     AND ($2::text IS NULL OR name = $2)\n"
-    "   ORDER BY id DESC LIMIT $3::int) t";
-
 static int valid_state(const char *s) {
   static const char *const states[] = {"scheduled", "running", "completed",
                                        "failed", "cancelled"};
@@ -139,25 +117,44 @@ static int valid_state(const char *s) {
   return 0;
 }
 
-/* Escapes columns 0..n-1 of row r, each onto one line, into esc[0..n-1]
- * (reused from row to row) and points col[] at them; NULL reads as "". */
-static int escape_row(PGresult *res, int r, int n, mt_buf_t *esc,
-                      const char **col, mt_err_t *err) {
-  for (int c = 0; c < n; c++) {
-    mt_buf_reset(&esc[c]);
-    if (mt_text_escape(&esc[c], PQgetvalue(res, r, c), 0) != 0)
+typedef struct list_ctx_s {
+  int header; /* the header line is out */
+  mt_buf_t esc[6];
+} list_ctx_t;
+
+static void print_list_header(list_ctx_t *ctx) {
+  printf("%-8s %-28s %-10s %-8s %-25s %s\n", "ID", "NAME", "STATE", "ATTEMPTS",
+         "RUN AT", "LAST ERROR");
+  ctx->header = 1;
+}
+
+/* Prints one task (mt_store_list_tasks' six columns) as one line of the
+ * table, the header above the first. */
+static int print_task_line(void *arg, int n, const char *const *names,
+                           const char *const *cols, mt_err_t *err) {
+  list_ctx_t *ctx = arg;
+  const char *col[6];
+  (void)names;
+  if (!ctx->header)
+    print_list_header(ctx);
+  /* Every column is text from the database, the error a handler's own
+   * words: escaped, one line per task. */
+  for (int c = 0; c < 6; c++) {
+    mt_buf_reset(&ctx->esc[c]);
+    if (mt_text_escape(&ctx->esc[c], c < n && cols[c] ? cols[c] : "", 0) != 0)
       return mt_err_set(err, MT_ENOMEM, "out of memory");
-    col[c] = esc[c].data;
+    col[c] = ctx->esc[c].data;
   }
+  printf("%-8s %-28s %-10s %-8s %-25s %s\n", col[0], col[1], col[2], col[3],
+         col[4], col[5]);
   return 0;
 }
 
 int mt_cmd_list(mt_cli_t *cli) {
   mt_err_t err = {{0}};
-  PGconn *conn = NULL;
-  PGresult *res = NULL;
-  mt_buf_t esc[6] = {MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT,
-                     MT_BUF_INIT, MT_BUF_INIT, MT_BUF_INIT};
+  mt_store_t *store = NULL;
+  list_ctx_t ctx = {0};
+  char *json_text = NULL;
   const char *state = NULL, *name = NULL, *limit = "50";
   int json = 0, rc = 0;
   for (int i = 1; rc == 0 && i < cli->argc; i++) {
@@ -179,152 +176,119 @@ int mt_cmd_list(mt_cli_t *cli) {
                     "--state: \"%s\" is not a state (scheduled, running, "
                     "completed, failed, cancelled)",
                     state);
+  /* Nine digits at most, so that the number fits an int. */
   if (rc == 0 && (strspn(limit, "0123456789") != strlen(limit) || !*limit ||
                   strlen(limit) > 9))
     rc = mt_err_set(&err, MT_EINVAL, "--limit: \"%s\" is not a number", limit);
-  if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+  if (rc != 0 || (rc = mt_cli_connect(cli, &store, &err)) != 0)
     goto done;
-  const char *params[] = {state, name, limit};
-  if ((res = mt_pg_exec(conn, json ? list_json_sql : list_sql, 3, params,
-                        &err)) == NULL) {
-    rc = MT_EDB;
-    goto done;
-  }
+  const mt_store_task_filter_t filter = {
+      .state = state, .name = name, .limit = atoi(limit)};
   if (json) {
-    printf("%s\n", PQgetvalue(res, 0, 0));
+    if ((rc = mt_store_list_tasks_json(store, &filter, &json_text, &err)) == 0)
+      printf("%s\n", json_text);
     goto done;
   }
-  printf("%-8s %-28s %-10s %-8s %-25s %s\n", "ID", "NAME", "STATE", "ATTEMPTS",
-         "RUN AT", "LAST ERROR");
-  for (int r = 0; r < PQntuples(res); r++) {
-    /* Every column is text from the database, the error a handler's own
-     * words: escaped, one line per task. */
-    const char *col[6];
-    if ((rc = escape_row(res, r, 6, esc, col, &err)) != 0)
-      goto done;
-    printf("%-8s %-28s %-10s %-8s %-25s %s\n", col[0], col[1], col[2], col[3],
-           col[4], col[5]);
-  }
+  if ((rc = mt_store_list_tasks(store, &filter, print_task_line, &ctx, &err)) !=
+      0)
+    goto done;
+  if (!ctx.header) /* no task: the header alone */
+    print_list_header(&ctx);
   /* The next fires are the tasks to come: show them under the list. */
   if (state == NULL || strcmp(state, "scheduled") == 0)
-    rc = mt_cli_print_schedules(conn, name, 0, 1, &err);
+    rc = mt_cli_print_schedules(store, name, 0, 1, &err);
 done:
   for (int c = 0; c < 6; c++)
-    mt_buf_free(&esc[c]);
-  PQclear(res);
-  PQfinish(conn);
+    mt_buf_free(&ctx.esc[c]);
+  free(json_text);
+  mt_store_free(store);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }
 
-int mt_cmd_show(mt_cli_t *cli) {
-  mt_err_t err = {{0}};
-  PGconn *conn = NULL;
-  PGresult *res = NULL;
-  mt_buf_t text = MT_BUF_INIT;
-  const char *id;
-  int json = 0;
-  int rc = task_id_arg(cli, &id, &json, &err);
-  if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
-    goto done;
-  const char *params[] = {id};
-  res = mt_pg_exec(conn,
-                   "SELECT id, name, state, payload, run_at, attempts,\n"
-                   "       max_attempts, key, created_at, started_at,\n"
-                   "       finished_at, locked_by, locked_until, last_error,\n"
-                   "       row_to_json(t)\n"
-                   "  FROM moontask.tasks t WHERE id = $1::bigint",
-                   1, params, &err);
-  if (res == NULL) {
-    rc = MT_EDB;
-    goto done;
-  }
-  if (PQntuples(res) == 0) {
-    rc = mt_err_set(&err, MT_ENOTFOUND, "task %s not found", id);
-    goto done;
-  }
-  if (json) {
-    printf("%s\n", PQgetvalue(res, 0, PQnfields(res) - 1));
-    goto done;
-  }
-  for (int c = 0; c < PQnfields(res) - 1; c++) {
-    if (PQgetisnull(res, 0, c)) {
-      printf("%-13s -\n", PQfname(res, c));
+/* Prints each column of one task on a line of its own, "-" for NULL. */
+static int print_task_fields(void *arg, int n, const char *const *names,
+                             const char *const *cols, mt_err_t *err) {
+  mt_buf_t *text = arg;
+  for (int c = 0; c < n; c++) {
+    if (cols[c] == NULL) {
+      printf("%-13s -\n", names[c]);
       continue;
     }
     /* last_error keeps its lines (it carries a traceback); nothing else
      * spans lines, and no column may reach the terminal unescaped. */
-    mt_buf_reset(&text);
-    if (mt_text_escape(&text, PQgetvalue(res, 0, c),
-                       strcmp(PQfname(res, c), "last_error") == 0) != 0) {
-      rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
-      goto done;
-    }
-    printf("%-13s %s\n", PQfname(res, c), text.data);
+    mt_buf_reset(text);
+    if (mt_text_escape(text, cols[c], strcmp(names[c], "last_error") == 0) != 0)
+      return mt_err_set(err, MT_ENOMEM, "out of memory");
+    printf("%-13s %s\n", names[c], text->data);
   }
+  return 0;
+}
+
+int mt_cmd_show(mt_cli_t *cli) {
+  mt_err_t err = {{0}};
+  mt_store_t *store = NULL;
+  mt_buf_t text = MT_BUF_INIT;
+  char *json_text = NULL;
+  const char *id;
+  int json = 0;
+  int rc = task_id_arg(cli, &id, &json, &err);
+  if (rc != 0 || (rc = mt_cli_connect(cli, &store, &err)) != 0)
+    goto done;
+  int64_t task_id = strtoll(id, NULL, 10); /* at most 18 digits */
+  if (json) {
+    if ((rc = mt_store_get_task_json(store, task_id, &json_text, &err)) == 0)
+      printf("%s\n", json_text);
+  } else {
+    rc = mt_store_get_task(store, task_id, print_task_fields, &text, &err);
+  }
+  /* The message names the id as it was given. */
+  if (rc == MT_ENOTFOUND)
+    rc = mt_err_set(&err, MT_ENOTFOUND, "task %s not found", id);
 done:
   mt_buf_free(&text);
-  PQclear(res);
-  PQfinish(conn);
+  free(json_text);
+  mt_store_free(store);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }
 
-/* Runs a state change on one task; when it touches no row, explains why. */
-static int change_state(mt_cli_t *cli, const char *sql, const char *wanted) {
+/* Runs a state change on one task; when it changed nothing, explains why. */
+static int change_state(mt_cli_t *cli,
+                        int (*change)(mt_store_t *, int64_t,
+                                      mt_store_change_t *, mt_err_t *),
+                        const char *wanted) {
   mt_err_t err = {{0}};
-  PGconn *conn = NULL;
-  PGresult *res = NULL;
+  mt_store_t *store = NULL;
+  mt_store_change_t found;
   const char *id;
   int rc = task_id_arg(cli, &id, NULL, &err);
-  if (rc != 0 || (rc = mt_cli_connect(cli, &conn, &err)) != 0)
+  if (rc != 0 || (rc = mt_cli_connect(cli, &store, &err)) != 0 ||
+      (rc = change(store, strtoll(id, NULL, 10), &found, &err)) != 0)
     goto done;
-  const char *params[] = {id};
-  if ((res = mt_pg_exec(conn, sql, 1, params, &err)) == NULL) {
-    rc = (strncmp(err.msg, "23505", 5) == 0)
-             ? mt_err_set(&err, MT_ESTATE,
-                          "task %s: another live task holds its key", id)
-             : MT_EDB;
-    goto done;
-  }
-  if (PQntuples(res) == 1) {
-    printf("%s\n", id);
-    goto done;
-  }
-  PQclear(res);
-  res =
-      mt_pg_exec(conn, "SELECT state FROM moontask.tasks WHERE id = $1::bigint",
-                 1, params, &err);
-  if (res == NULL)
-    rc = MT_EDB;
-  else if (PQntuples(res) == 0)
+  switch (found.outcome) {
+  case MT_STORE_CHANGED: printf("%s\n", id); break;
+  case MT_STORE_KEY_TAKEN:
+    rc = mt_err_set(&err, MT_ESTATE, "task %s: another live task holds its key",
+                    id);
+    break;
+  case MT_STORE_NO_TASK:
     rc = mt_err_set(&err, MT_ENOTFOUND, "task %s not found", id);
-  else
+    break;
+  case MT_STORE_WRONG_STATE:
     rc = mt_err_set(&err, MT_ESTATE, "task %s is %s: only a %s task can be %s",
-                    id, PQgetvalue(res, 0, 0), wanted,
+                    id, found.state, wanted,
                     strcmp(cli->argv[0], "cancel") == 0 ? "cancelled"
                                                         : "retried");
+    break;
+  }
 done:
-  PQclear(res);
-  PQfinish(conn);
+  mt_store_free(store);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }
 
 int mt_cmd_cancel(mt_cli_t *cli) {
-  return change_state(cli,
-                      "UPDATE moontask.tasks SET state = 'cancelled',\n"
-                      "       finished_at = now()\n"
-                      " WHERE id = $1::bigint AND state = 'scheduled'\n"
-                      "RETURNING id",
-                      "scheduled");
+  return change_state(cli, mt_store_cancel_task, "scheduled");
 }
 
 int mt_cmd_retry(mt_cli_t *cli) {
-  return change_state(
-      cli,
-      "WITH t AS (\n"
-      "  UPDATE moontask.tasks SET state = 'scheduled',\n"
-      "         run_at = now(), attempts = 0, finished_at = NULL\n"
-      "   WHERE id = $1::bigint AND state = 'failed'\n"
-      "  RETURNING id)\n"
-      "SELECT id, pg_notify('moontask_tasks', '') FROM t",
-      "failed");
+  return change_state(cli, mt_store_retry_task, "failed");
 }

@@ -9,7 +9,6 @@
  * policy, executor/attempt.h: worker state, timeout, payload validation and
  * verdict), except that the transaction is begun here and never committed:
  * moontask.complete() is not called. */
-#include <inttypes.h>
 #include <lauxlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,10 +23,6 @@
 #include "json/write.h"
 #include "lua/json.h"
 #include "lua/worker.h"
-#include "postgres/pg.h"
-#include "postgres/pg_service.h"
-#include "postgres/pg_session.h"
-#include "postgres/sql_guard.h"
 #include "service/service.h"
 #include "task.h"
 
@@ -91,77 +86,19 @@ static int parse_try_args(mt_cli_t *cli, try_args_t *a, mt_err_t *err) {
   return 0;
 }
 
-/* Runs one --check query wrapped so that the server returns its rows as a
- * JSON array; a trailing semicolon would end the subquery early, so it goes. */
-static int run_check(PGconn *conn, const char *check, char **out,
-                     mt_err_t *err) {
-  mt_buf_t sql = MT_BUF_INIT;
-  size_t n = strlen(check);
-  while (n > 0 &&
-         (check[n - 1] == ';' || check[n - 1] == ' ' || check[n - 1] == '\n' ||
-          check[n - 1] == '\t' || check[n - 1] == '\r'))
-    n--;
-  int rc = mt_buf_printf(&sql,
-                         "SELECT coalesce(json_agg(t), '[]') FROM (\n%.*s\n) t",
-                         (int)n, check);
-  if (rc != 0)
-    goto done;
-  PGresult *res = mt_pg_exec(conn, sql.data, 0, NULL, err);
-  if (res == NULL) {
-    rc = MT_EDB;
-    goto done;
-  }
-  *out = strdup(PQgetvalue(res, 0, 0));
-  PQclear(res);
-  if (*out == NULL)
-    rc = MT_ENOMEM;
-done:
-  mt_buf_free(&sql);
-  return rc;
-}
-
-/* Inserts the task's own row, so that ctx.id names a real task (handlers
- * store it, e.g. as outbox.task_id) and the follow-ups it schedules can be
- * told apart by id. Returns the task as the executor would have claimed it. */
-static int insert_task(PGconn *conn, const try_args_t *a, mt_task_t **task,
-                       mt_err_t *err) {
-  mt_schedule_req_t req = {.name = a->name, .payload = a->payload};
-  const char *params[4];
-  mt_pg_schedule_params(&req, params);
-  PGresult *res = mt_pg_exec(conn, mt_pg_schedule_sql, 4, params, err);
-  if (res == NULL)
-    return MT_EDB;
-  int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-  PQclear(res);
-  char idtext[32];
-  snprintf(idtext, sizeof idtext, "%" PRId64, id);
-  const char *idparam[] = {idtext};
-  /* The same format as the backend's claim, so ctx.run_at reads the same. */
-  res = mt_pg_exec(conn,
-                   "SELECT to_char(run_at AT TIME ZONE 'UTC',\n"
-                   "               'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')\n"
-                   "  FROM moontask.tasks WHERE id = $1::bigint",
-                   1, idparam, err);
-  if (res == NULL)
-    return MT_EDB;
-  *task = mt_task_new(id, a->name, a->payload, PQgetvalue(res, 0, 0), 1, 0);
-  PQclear(res);
-  return *task != NULL ? 0 : MT_ENOMEM;
-}
-
 /* Runs the handler under the executor's own task-run policy
  * (executor/attempt.h), and leaves the transaction as the runtime would: a
  * failed handler's writes are undone (to a savepoint, so that the setup rows
  * stay for the checks). */
-static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
-                       double default_timeout, try_result_t *out,
-                       mt_err_t *err) {
+static int run_handler(mt_store_t *store, mt_lua_worker_t *w,
+                       const mt_task_t *task, double default_timeout,
+                       try_result_t *out, mt_err_t *err) {
   atomic_int abort_flag = 0;
-  int rc = mt_pg_exec_script(conn, "SAVEPOINT moontask_try", 0, err);
+  int rc = mt_store_savepoint(store, err);
   if (rc != 0)
     return rc;
   mt_session_t *session;
-  if ((rc = mt_pg_session_wrap(&session, conn, "moontask try", err)) != 0)
+  if ((rc = mt_store_session(store, "moontask try", &session, err)) != 0)
     return rc;
   const mt_attempt_env_t env = {
       .session = session,
@@ -177,33 +114,14 @@ static int run_handler(PGconn *conn, mt_lua_worker_t *w, const mt_task_t *task,
   if (out->ok)
     return 0;
   out->error = at.err;
-  if (PQtransactionStatus(conn) == PQTRANS_IDLE)
+  if (mt_store_idle(store))
     /* The handler ended the transaction itself (the runtime refuses that
      * too); there is nothing left to roll back to or to check in. */
     return mt_err_set(err, MT_EDB,
                       "%s\n(the handler ended the transaction: try cannot "
                       "undo what it committed)",
                       out->error.msg);
-  return mt_pg_exec_script(conn, "ROLLBACK TO SAVEPOINT moontask_try", 0, err);
-}
-
-static int collect_scheduled(PGconn *conn, int64_t after, char **out,
-                             mt_err_t *err) {
-  char idtext[32];
-  snprintf(idtext, sizeof idtext, "%" PRId64, after);
-  const char *params[] = {idtext};
-  PGresult *res =
-      mt_pg_exec(conn,
-                 "SELECT coalesce(json_agg(json_build_object('name', name,\n"
-                 "         'payload', payload, 'run_at', run_at, 'key', key)\n"
-                 "         ORDER BY id), '[]')\n"
-                 "  FROM moontask.tasks WHERE id > $1::bigint",
-                 1, params, err);
-  if (res == NULL)
-    return MT_EDB;
-  *out = strdup(PQgetvalue(res, 0, 0));
-  PQclear(res);
-  return *out != NULL ? 0 : MT_ENOMEM;
+  return mt_store_rollback_to_savepoint(store, err);
 }
 
 static void print_json(const try_result_t *r) {
@@ -242,7 +160,7 @@ int mt_cmd_try(mt_cli_t *cli) {
   mt_registry_t reg = {0};
   mt_lua_worker_t *w = NULL;
   mt_task_t *task = NULL;
-  PGconn *conn = NULL;
+  mt_store_t *store = NULL;
   int rc;
 
   if ((rc = parse_try_args(cli, &a, &err)) != 0)
@@ -250,14 +168,13 @@ int mt_cmd_try(mt_cli_t *cli) {
   mt_task_defaults_t defaults = mt_cli_task_defaults(cli);
   if ((rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
       (rc = mt_lua_worker_new(&w, cli->cfg.tasks_dir, &defaults, &err)) != 0 ||
-      (rc = mt_cli_connect(cli, &conn, &err)) != 0 ||
-      (rc = mt_pg_exec_script(conn, "BEGIN", 0, &err)) != 0)
+      (rc = mt_cli_connect(cli, &store, &err)) != 0 ||
+      (rc = mt_store_begin(store, &err)) != 0)
     goto done;
   for (int i = 0; i < a.nsetup; i++) {
     /* Setup shares the handler's transaction, and the same rule: a
      * COMMIT here would leave rows behind in a real database. */
-    if ((rc = mt_sql_guard_check(a.setup[i], &err)) != 0 ||
-        (rc = mt_pg_exec_script(conn, a.setup[i], 0, &err)) != 0) {
+    if ((rc = mt_store_exec_guarded(store, a.setup[i], &err)) != 0) {
       mt_err_t detail = err;
       rc = mt_err_set(&err, rc, "setup statement %d: %s", i + 1, detail.msg);
       goto done;
@@ -271,9 +188,13 @@ int mt_cmd_try(mt_cli_t *cli) {
             mt_service_check(&reg, &req, &r.error) == 0;
   r.has_error = !r.valid;
   if (r.valid) {
-    if ((rc = insert_task(conn, &a, &task, &err)) != 0 ||
-        (rc = run_handler(conn, w, task, defaults.timeout, &r, &err)) != 0 ||
-        (rc = collect_scheduled(conn, task->id, &r.scheduled, &err)) != 0)
+    /* The task's own row, so that ctx.id names a real task (handlers
+     * store it, e.g. as outbox.task_id) and the follow-ups it schedules
+     * can be told apart by id. */
+    if ((rc = mt_store_insert_task(store, &req, &task, &err)) != 0 ||
+        (rc = run_handler(store, w, task, defaults.timeout, &r, &err)) != 0 ||
+        (rc = mt_store_scheduled_after(store, task->id, &r.scheduled, &err)) !=
+            0)
       goto done;
   }
 
@@ -283,8 +204,8 @@ int mt_cmd_try(mt_cli_t *cli) {
     goto done;
   }
   for (; r.nchecks < a.nchecks; r.nchecks++) {
-    if ((rc = run_check(conn, a.checks[r.nchecks], &r.checks[r.nchecks],
-                        &err)) != 0) {
+    if ((rc = mt_store_query_json(store, a.checks[r.nchecks],
+                                  &r.checks[r.nchecks], &err)) != 0) {
       mt_err_t detail = err;
       rc = mt_err_set(&err, rc, "check %d: %s", r.nchecks + 1, detail.msg);
       goto done;
@@ -295,12 +216,9 @@ int mt_cmd_try(mt_cli_t *cli) {
   else
     print_text(&r);
 done:
-  if (conn != NULL && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-    /* Everything, setup included, goes: that is the point of `try`. */
-    PGresult *res = PQexec(conn, "ROLLBACK");
-    PQclear(res);
-  }
-  PQfinish(conn);
+  /* Everything, setup included, goes: that is the point of `try`. */
+  mt_store_rollback(store);
+  mt_store_free(store);
   mt_task_free(task);
   mt_lua_worker_free(w);
   mt_registry_free(&reg);
