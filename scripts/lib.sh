@@ -5,10 +5,12 @@ MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages moontask needs to build, run and test.
 # clang-format checks the committed .clang-format in scripts/test; locales
-# provides the locale below.
+# provides the locale below; the AWS tests' fake servers are python3
+# scripts, and one serves TLS with a certificate made by openssl.
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
              libuv1-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
-             lua-busted postgresql postgresql-client clang-format locales)
+             lua-busted postgresql postgresql-client clang-format locales
+             python3 openssl)
 
 # A locale whose decimal point is ',', for the test that JSON numbers read
 # and write the same under any LC_NUMERIC (tests/unit/test_json_agree.c).
