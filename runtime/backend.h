@@ -8,16 +8,19 @@
  * Threads. A runtime has one loop thread (discovery's libuv loop) and one
  * thread per worker.
  *   - mt_backend_ops_t calls, except `session` and `free`, run on the loop
- *     thread, one at a time. Each may make one bounded round trip to the
- *     task store (PostgreSQL) but never waits for anything else: a backend
- *     that long-polls a remote queue does so on a thread of its own and
- *     signals the loop by making its wake_fd readable, then hands over
- *     what it heard in read_wakeups and claim.
+ *     thread, one at a time. They may block on the task store
+ *     (PostgreSQL) for a few round trips (fire_schedules takes one per due
+ *     schedule; a lost connection is re-made there), bounded by the
+ *     connection's keepalives rather than a deadline, and on nothing else:
+ *     a backend that waits on a remote queue does it without blocking the
+ *     loop, and makes wake_fd readable when it has heard something, which
+ *     read_wakeups and claim then hand over.
  *   - `session` is called once per worker, before the loop and the workers
  *     start, on the thread that starts them; `free` after both stopped.
- *   - mt_session_ops_t calls run on the worker thread that owns the
- *     session, may block within the deadlines they are given, and never
- *     touch the loop's state.
+ *     The caller frees each session (ops->free) before the backend.
+ *   - mt_session_ops_t calls run on one thread at a time: the worker's
+ *     (free: the thread that stops the workers; `moontask try`: the main
+ *     thread). They may block, and never touch the loop's state.
  */
 #ifndef MT_BACKEND_H
 #define MT_BACKEND_H
@@ -44,8 +47,9 @@ typedef struct mt_backend_conf_s {
   const struct mt_registry_s *registry; /* the tasks this runtime can run */
 } mt_backend_conf_t;
 
-/* The handler's transaction. Its layout is the backend's: only the backend
- * and the Lua `tx` binding that speaks its database look inside. */
+/* The handler's transaction. Its layout is the task store's
+ * (postgres/task_tx.h): only the session and the Lua `tx` binding look
+ * inside; every backend keeps task rows in PostgreSQL. */
 typedef struct mt_tx_s mt_tx_t;
 
 /* The transaction a session opens for one task's handler. */
@@ -80,10 +84,12 @@ typedef struct mt_failure_s {
  * thread; every call is made on that thread and may block (for at most
  * the deadlines it is given).
  *
- * Outcome calls (commit, fail, release) return 0, MT_EIO when the
- * connection failed under them (the caller reconnects and tries again:
- * the record must land), or another code when the store refused it
- * (trying again would not help). */
+ * fail and release return 0, MT_EIO when the connection is the trouble
+ * (the caller reconnects and tries again: the record must land), or
+ * another code when the store refused the record (trying again would not
+ * help). connect fails with MT_EIO. commit is never tried again: a commit
+ * cut off by a lost connection has an unknown outcome, and the task's
+ * lease settles it. */
 typedef struct mt_session_ops_s {
   /* Connected, with nothing left open, as far as the session knows
    * without I/O; cheap enough to ask under a lock. */

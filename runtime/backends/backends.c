@@ -1,6 +1,7 @@
 #include "backends/backends.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "postgres/pg_backend.h"
@@ -16,21 +17,25 @@ static const struct {
 
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
-int mt_backend_known(const char *kind) {
-  for (size_t i = 0; i < NBACKENDS; i++)
+int mt_backend_check(const char *kind, mt_err_t *err) {
+  char kinds[128] = "";
+  for (size_t i = 0; i < NBACKENDS; i++) {
     if (strcmp(kind, backends[i].kind) == 0)
-      return 1;
-  return 0;
+      return 0;
+    size_t at = strlen(kinds);
+    snprintf(kinds + at, sizeof kinds - at, "%s%s", i ? ", " : "",
+             backends[i].kind);
+  }
+  return mt_err_set(err, MT_ECONFIG,
+                    "backend \"%s\" is not available (supported: %s)", kind,
+                    kinds);
 }
-
-const char *mt_backend_kinds(void) { return "postgres"; }
 
 int mt_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
                     mt_err_t *err) {
-  for (size_t i = 0; i < NBACKENDS; i++)
+  int rc = mt_backend_check(conf->kind, err);
+  for (size_t i = 0; rc == 0 && i < NBACKENDS; i++)
     if (strcmp(conf->kind, backends[i].kind) == 0)
       return backends[i].open(conf, out, err);
-  return mt_err_set(err, MT_ECONFIG,
-                    "backend \"%s\" is not available (supported: %s)",
-                    conf->kind, mt_backend_kinds());
+  return rc;
 }

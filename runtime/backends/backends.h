@@ -9,14 +9,14 @@
 #include "backend.h"
 #include "common/error.h"
 
-/* Whether kind names a backend of this build. */
-int mt_backend_known(const char *kind);
+/* MT_ECONFIG with the message `backend "<kind>" is not available
+ * (supported: postgres, ...)` when kind names no backend of this build,
+ * else 0. */
+int mt_backend_check(const char *kind, mt_err_t *err);
 
-/* The kinds this build has, for messages: "postgres". */
-const char *mt_backend_kinds(void);
-
-/* Opens the backend conf->kind names; MT_ECONFIG naming the kinds there
- * are when it names none. */
+/* Opens the backend conf->kind names (mt_backend_check's error when it
+ * names none). The caller frees it with (*out)->ops->free, after every
+ * session it handed out. */
 int mt_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
                     mt_err_t *err);
 

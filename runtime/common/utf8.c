@@ -1,5 +1,10 @@
 #include "common/utf8.h"
 
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+
 size_t mt_utf8_seq(const unsigned char *s, size_t n) {
   unsigned c = s[0], min, cp;
   size_t len;
@@ -36,4 +41,17 @@ size_t mt_utf8_put(char *o, unsigned cp) {
     o[k - 1] = (char)(0x80 | (cp & 0x3F));
   o[0] = (char)(lead[len] | cp);
   return len;
+}
+
+int mt_utf8_sanitize(mt_buf_t *out, const char *s) {
+  size_t n = strlen(s), i = 0;
+  while (i < n) {
+    size_t len = mt_utf8_seq((const unsigned char *)s + i, n - i);
+    int rc = len > 0 ? mt_buf_append(out, s + i, len)
+                     : mt_buf_append(out, "\xef\xbf\xbd", 3); /* U+FFFD */
+    if (rc != 0)
+      return MT_ENOMEM;
+    i += len > 0 ? len : 1;
+  }
+  return mt_buf_reserve(out, 0) != 0 ? MT_ENOMEM : 0;
 }

@@ -18,4 +18,11 @@ size_t mt_utf8_seq(const unsigned char *s, size_t n);
  * how many. */
 size_t mt_utf8_put(char *o, unsigned cp);
 
+/* Appends s to out with every byte that does not start a well-formed
+ * sequence replaced by U+FFFD: for text bound for a store that refuses
+ * invalid UTF-8 (a handler's error message, say), where losing a byte beats
+ * losing the record. Returns 0 or MT_ENOMEM. */
+struct mt_buf_s;
+int mt_utf8_sanitize(struct mt_buf_s *out, const char *s);
+
 #endif

@@ -222,11 +222,7 @@ int mt_config_load(mt_config_t *cfg, const mt_config_overrides_t *ov,
   if (ov->workers > 0)
     cfg->workers = ov->workers;
 
-  if (!mt_backend_known(cfg->backend))
-    return mt_err_set(err, MT_ECONFIG,
-                      "backend \"%s\" is not available (supported: %s)",
-                      cfg->backend, mt_backend_kinds());
-  return 0;
+  return mt_backend_check(cfg->backend, err);
 }
 
 void mt_config_free(mt_config_t *cfg) {

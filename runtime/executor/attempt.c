@@ -44,7 +44,6 @@ void mt_attempt_fail(mt_attempt_t *a, int rc, const mt_err_t *why) {
 void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
                     const mt_attempt_env_t *env) {
   const mt_registry_t *reg = mt_lua_worker_registry(w);
-  a->session = env->session;
   a->abort = env->abort;
   a->def = mt_registry_find(reg, task->name);
   a->timeout = a->def != NULL ? a->def->timeout : env->default_timeout;

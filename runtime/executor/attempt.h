@@ -37,7 +37,6 @@ typedef enum mt_attempt_outcome_e {
 } mt_attempt_outcome_t;
 
 typedef struct mt_attempt_s {
-  mt_session_t *session;    /* whose transaction the handler ran in */
   atomic_int *abort;        /* the runtime's shutdown flag */
   const mt_task_def_t *def; /* the definition it ran, or NULL: unknown */
   double timeout;           /* seconds */

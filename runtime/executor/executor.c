@@ -66,9 +66,8 @@ static double retry_delay(const mt_task_def_t *def, int attempt,
  * that waited for work always looks. */
 #define VERIFY_INTERVAL 0.1
 
-/* Makes sure the worker has a live connection in a clean state (no open
- * transaction, no pipeline left over from a failure), reconnecting if not:
- * whatever a failed task left behind must not leak into the next one. */
+/* A live session in a clean state, reconnecting if need be (the session's
+ * connect). */
 static int ensure_connection(worker_t *w, mt_err_t *err) {
   return w->session->ops->connect(w->session, err);
 }
@@ -108,7 +107,7 @@ static void record_outcome(worker_t *w, const mt_failure_t *failure,
                            : s->ops->release(s, release_id, &err);
     if (rc == 0)
       return;
-    if (rc != MT_EIO && s->ops->idle(s)) {
+    if (rc != MT_EIO) {
       /* The store refused the record itself: retrying would not help. */
       fprintf(stderr, "moontask: worker %d: cannot record task state: %s\n",
               w->index, err.msg);

@@ -1,10 +1,10 @@
 /*
  * TaskExecutor: a pool of worker threads, each owning one Lua state and one
- * database connection, fed from a queue that discovery fills. Each task runs
- * in a transaction of its own (postgres/task_tx.h), under the task-run
- * policy of executor/attempt.h; its failure, retry and dead-letter states
- * are written outside that transaction, after the rollback, so they
- * survive it.
+ * backend session (backend.h: its connection and the handler's
+ * transaction), fed from a queue that discovery fills. Each task runs in a
+ * transaction of its own, under the task-run policy of executor/attempt.h;
+ * its failure, retry and dead-letter states are written outside that
+ * transaction, after the rollback, so they survive it.
  *
  * Tasks whose handler never opened a transaction are not written one by one:
  * their ids are handed back to discovery (mt_executor_take_done), which marks

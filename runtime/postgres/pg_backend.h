@@ -13,8 +13,9 @@
 
 /* Gives claimed tasks back unstarted: $1 their ids as a bigint[] literal,
  * $2 the owner holding them. The attempt they were claimed for never ran to
- * an end, so it does not count. Shared with the executor, which releases a
- * task aborted at shutdown on its own connection. */
+ * an end, so it does not count. Shared with the worker's session
+ * (pg_session.c), which releases a task aborted at shutdown on its own
+ * connection. */
 extern const char mt_pg_release_sql[];
 
 /* Opens the backend for conf (backends/backends.h calls it): it claims

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/utf8.h"
 #include "postgres/pg.h"
 #include "postgres/pg_backend.h"
 #include "postgres/task_tx.h"
@@ -74,12 +76,14 @@ static int pg_connect(mt_session_t *base, mt_err_t *err) {
   pg_session_t *s = (pg_session_t *)base;
   if (pg_alive(base))
     return 0;
-  if (s->url == NULL)
-    return mt_err_set(err, MT_EDB, "the connection was lost");
+  /* MT_EIO: the connection is the trouble, and trying again later may
+   * find it back (see mt_session_ops_t). */
+  if (s->url == NULL) /* wrapped: not ours to replace */
+    return mt_err_set(err, MT_EIO, "the connection was lost");
   PQfinish(s->conn);
   s->conn = mt_pg_connect(s->url, s->name, err);
   s->tx.conn = s->conn;
-  return s->conn != NULL ? 0 : MT_EDB;
+  return s->conn != NULL ? 0 : MT_EIO;
 }
 
 static mt_tx_t *pg_begin(mt_session_t *base, const mt_tx_opts_t *opts) {
@@ -131,13 +135,22 @@ static int record(pg_session_t *s, const char *sql, int nparams,
 
 static int pg_fail(mt_session_t *base, const mt_failure_t *f, mt_err_t *err) {
   pg_session_t *s = (pg_session_t *)base;
+  /* The message is the handler's: PostgreSQL would refuse a byte that is
+   * not UTF-8, and the task would lose its cause to "lease expired". */
+  mt_buf_t message = MT_BUF_INIT;
+  if (mt_utf8_sanitize(&message, f->message) != 0) {
+    mt_buf_free(&message);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
   char id[32], max[16], delay[32];
   snprintf(id, sizeof id, "%" PRId64, f->id);
   snprintf(max, sizeof max, "%d", f->max_attempts);
   snprintf(delay, sizeof delay, "%.3f", f->retry_delay);
-  const char *params[] = {id,    f->message, max,
-                          delay, s->owner,   f->permanent ? "true" : "false"};
-  return record(s, fail_sql, 6, params, err);
+  const char *params[] = {id,    message.data, max,
+                          delay, s->owner,     f->permanent ? "true" : "false"};
+  int rc = record(s, fail_sql, 6, params, err);
+  mt_buf_free(&message);
+  return rc;
 }
 
 static int pg_release(mt_session_t *base, int64_t id, mt_err_t *err) {
