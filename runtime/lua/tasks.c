@@ -104,6 +104,14 @@ static int compare_paths(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* In name order, so that load order and reports do not depend on the
+ * directory. (qsort on an empty list would be handed a NULL array, which
+ * the C library may not be given.) */
+static void sort_paths(path_list_t *paths) {
+  if (paths->count > 0)
+    qsort(paths->items, paths->count, sizeof *paths->items, compare_paths);
+}
+
 /* "attendance/merge_pools.lua" -> "attendance.merge_pools" */
 static void name_from_path(const char *rel, char *name, size_t size) {
   snprintf(name, size, "%s", rel);
@@ -438,7 +446,7 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
   int rc = collect(dir, "", &paths, err);
   if (rc != 0)
     goto done;
-  qsort(paths.items, paths.count, sizeof *paths.items, compare_paths);
+  sort_paths(&paths);
   lua_newtable(L);
   for (size_t i = 0; rc == 0 && i < paths.count; i++)
     rc = load_task_file(L, lua_gettop(L), dir, paths.items[i], defaults, reg,
@@ -472,7 +480,7 @@ int mt_lua_tasks_check(const char *tasks_dir,
     report(arg, err.msg);
     problems++;
   }
-  qsort(tasks.items, tasks.count, sizeof *tasks.items, compare_paths);
+  sort_paths(&tasks);
   lua_newtable(L);
   for (size_t i = 0; i < tasks.count; i++) {
     if (load_task_file(L, lua_gettop(L), tasks_dir, tasks.items[i], defaults,
@@ -489,7 +497,7 @@ int mt_lua_tasks_check(const char *tasks_dir,
       defaults->schemas_dir ? defaults->schemas_dir : "schemas";
   if (access(schemas_dir, F_OK) == 0 &&
       collect(schemas_dir, "", &schemas, &err) == 0) {
-    qsort(schemas.items, schemas.count, sizeof *schemas.items, compare_paths);
+    sort_paths(&schemas);
     for (size_t i = 0; i < schemas.count; i++) {
       char name[512];
       mt_schema_t *schema = NULL;
