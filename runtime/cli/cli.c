@@ -44,7 +44,9 @@ static const command_t commands[] = {
     {"migrate", mt_cmd_migrate, "migrate",
      "Creates or upgrades schema `moontask` in the database.\n"},
     {"check", mt_cmd_check, "check",
-     "Loads every task as the runtime would and reports problems.\n"},
+     "Loads every task as the runtime would and reports problems. With an\n"
+     "aws table in config.lua, also checks the credentials, the queue and\n"
+     "the schedule group against AWS.\n"},
     {"try", mt_cmd_try,
      "try NAME JSON [--sql SETUP]... [--check SQL]... [--json]",
      "Runs task NAME's handler once on payload JSON inside a transaction\n"

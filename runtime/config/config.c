@@ -4,6 +4,7 @@
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "backends/backends.h"
@@ -33,10 +34,23 @@ static void set_defaults(mt_config_t *cfg) {
 
 /* Every key config.lua may set. Anything else is refused by name: a typo
  * such as task_timout would otherwise do nothing, silently. */
-static const char *const known_keys[] = {
-    "database_url",   "backend",       "tasks_dir",     "schemas_dir",
-    "workers",        "poll_interval", "lease_timeout", "task_timeout",
-    "shutdown_grace", "memory_limit",  "migrate",       NULL};
+static const char *const known_keys[] = {"database_url",
+                                         "backend",
+                                         "tasks_dir",
+                                         "schemas_dir",
+                                         "workers",
+                                         "poll_interval",
+                                         "lease_timeout",
+                                         "task_timeout",
+                                         "shutdown_grace",
+                                         "memory_limit",
+                                         "migrate",
+                                         "aws",
+                                         NULL};
+
+/* The keys of the aws table, refused the same way when unknown. */
+static const char *const aws_keys[] = {
+    "region", "queue_url", "schedule_group", "role_arn", "endpoint", NULL};
 
 /* Edit distance, for "did you mean". Keys are short; a row suffices. */
 static size_t distance(const char *a, const char *b) {
@@ -62,22 +76,26 @@ static size_t distance(const char *a, const char *b) {
   return row[n];
 }
 
-/* Stack: t -> t. Refuses a key of the returned table that is not a
- * setting, suggesting the nearest one. */
-static int check_keys(lua_State *L, const char *file, mt_err_t *err) {
+/* Stack: t -> t. Refuses a key of table t that is not one of keys,
+ * suggesting the nearest one. table names t in messages: NULL for the
+ * returned table, "aws" for the aws table (whose keys read "aws.region"). */
+static int check_keys(lua_State *L, const char *file, const char *const *keys,
+                      const char *table, mt_err_t *err) {
+  const char *prefix = table != NULL ? table : "", *dot = table ? "." : "";
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING) {
       lua_pop(L, 1);
       return mt_err_set(err, MT_ECONFIG,
-                        "%s: the table must have only named settings", file);
+                        "%s: the %s%stable must have only named settings", file,
+                        prefix, *dot ? " " : "");
     }
     const char *key = lua_tostring(L, -1);
     const char *nearest = NULL;
     size_t best = 3; /* two edits at most make a suggestion */
     int known = 0;
-    for (const char *const *k = known_keys; *k && !known; k++) {
+    for (const char *const *k = keys; *k && !known; k++) {
       size_t d = distance(key, *k);
       known = d == 0;
       if (d < best) {
@@ -85,11 +103,25 @@ static int check_keys(lua_State *L, const char *file, mt_err_t *err) {
         nearest = *k;
       }
     }
+    /* A key that is part of exactly one setting is most likely a short
+     * form of it ("queue" for queue_url), however many edits apart;
+     * "timeout", part of two, suggests neither. */
+    if (!known && nearest == NULL && strlen(key) >= 3) {
+      int parts = 0;
+      for (const char *const *k = keys; *k; k++)
+        if (strstr(*k, key) != NULL) {
+          parts++;
+          nearest = *k;
+        }
+      if (parts != 1)
+        nearest = NULL;
+    }
     if (!known) {
-      int rc =
-          mt_err_set(err, MT_ECONFIG, "%s: unknown setting \"%.100s\"%s%s%s",
-                     file, key, nearest ? " (did you mean " : "",
-                     nearest ? nearest : "", nearest ? "?)" : "");
+      int rc = mt_err_set(err, MT_ECONFIG,
+                          "%s: unknown setting \"%s%s%.100s\"%s%s%s%s%s", file,
+                          prefix, dot, key, nearest ? " (did you mean " : "",
+                          nearest ? prefix : "", nearest ? dot : "",
+                          nearest ? nearest : "", nearest ? "?)" : "");
       lua_pop(L, 1);
       return rc;
     }
@@ -107,6 +139,180 @@ static int read_string(lua_State *L, const char *file, const char *key,
   else if (type != LUA_TNIL)
     rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be a string, not %s", file,
                     key, lua_typename(L, type));
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* ---- the aws table ------------------------------------------------------ */
+
+static const char *env_nonempty(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* Whether s (len bytes) is printable ASCII without blanks. No AWS name,
+ * URL or ARN holds anything else, and a stray newline or NUL in a URL
+ * would otherwise surface much later as a puzzling HTTP error. */
+static int printable(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+      return 0;
+  return 1;
+}
+
+/* Reads aws[key] (the aws table at index -1) into *slot, refusing what no
+ * AWS value can be: an empty string, blanks, control or non-ASCII bytes.
+ * An absent key leaves *slot. */
+static int read_aws_string(lua_State *L, const char *file, const char *key,
+                           char **slot, mt_err_t *err) {
+  int rc = 0;
+  size_t len = 0;
+  int type = mt_lua_rawfield(L, -1, key);
+  if (type == LUA_TSTRING) {
+    const char *v = lua_tolstring(L, -1, &len);
+    if (len == 0)
+      rc = mt_err_set(err, MT_ECONFIG, "%s: aws.%s must not be empty", file,
+                      key);
+    else if (!printable(v, len))
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: aws.%s \"%.100s\" must not contain blanks, control "
+                      "or non-ASCII characters",
+                      file, key, v);
+    else if ((*slot = strdup(v)) == NULL)
+      rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+  } else if (type != LUA_TNIL) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: aws.%s must be a string, not %s",
+                    file, key, lua_typename(L, type));
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* What is wrong with url as "http(s)://host[:port][/path]", or NULL. The
+ * AWS client (aws/client.c) refuses the same for an endpoint; checking
+ * here names the setting at load time, and works in a build without AWS.
+ * need_path: the path must name something, as a queue URL's
+ * /<account>/<name> does. */
+static const char *url_problem(const char *url, int need_path) {
+  const char *p;
+  if (strncasecmp(url, "https://", 8) == 0)
+    p = url + 8;
+  else if (strncasecmp(url, "http://", 7) == 0)
+    p = url + 7;
+  else
+    return "is not an http:// or https:// URL";
+  size_t alen = strcspn(p, "/?#");
+  if (alen == 0 || *p == ':')
+    return "has no host";
+  /* Credentials in a URL would end up in every error message. */
+  if (memchr(p, '@', alen) != NULL)
+    return "has user information (user@), which is not supported";
+  const char *path = p + alen;
+  if (strpbrk(path, "?#") != NULL)
+    return "may have a path but no query or fragment";
+  if (need_path && path[strspn(path, "/")] == '\0')
+    return "names no queue (it ends in /<account id>/<queue name>)";
+  return NULL;
+}
+
+/* Whether region can be a region name, which becomes part of a host name:
+ * "eu-west-1", "us-gov-west-1", "cn-north-1". */
+static int region_valid(const char *region) {
+  size_t n = strlen(region);
+  return n <= 32 && region[0] >= 'a' && region[0] <= 'z' &&
+         region[n - 1] != '-' &&
+         strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* What EventBridge takes as a schedule group's name: 1-64 of
+ * [0-9A-Za-z_.-] (mt_ebs_name_valid says the same, but aws/ is optional
+ * in the build and this check is not). */
+static int group_valid(const char *name) {
+  size_t n = strlen(name);
+  return n >= 1 && n <= 64 &&
+         strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
+/* Fills in the defaults of the aws table and checks the form of each
+ * value; the messages quote the value, cut short. */
+static int check_aws(const char *file, mt_config_aws_t *aws, mt_err_t *err) {
+  const char *problem;
+  if (aws->region != NULL) {
+    aws->region_source = "aws.region";
+  } else {
+    /* The SDKs' order. An empty variable counts as unset, as they do. */
+    const char *names[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
+    for (size_t i = 0; i < 2 && aws->region == NULL; i++) {
+      const char *v = env_nonempty(names[i]);
+      if (v == NULL)
+        continue;
+      if ((aws->region = strdup(v)) == NULL)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+      aws->region_source = names[i];
+    }
+  }
+  if (aws->region != NULL && !region_valid(aws->region)) {
+    if (strcmp(aws->region_source, "aws.region") == 0)
+      return mt_err_set(err, MT_ECONFIG,
+                        "%s: aws.region \"%.64s\" is not a region name (such "
+                        "as eu-west-1)",
+                        file, aws->region);
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: aws.region is not set, and %s \"%.64s\" is not a "
+                      "region name (such as eu-west-1)",
+                      file, aws->region_source, aws->region);
+  }
+  if (aws->schedule_group == NULL &&
+      (aws->schedule_group = strdup("default")) == NULL)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  if (!group_valid(aws->schedule_group))
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: aws.schedule_group \"%.100s\" must be 1 to 64 "
+                      "letters, digits, '-', '_' or '.'",
+                      file, aws->schedule_group);
+  if (aws->queue_url != NULL && (problem = url_problem(aws->queue_url, 1)))
+    return mt_err_set(err, MT_ECONFIG, "%s: aws.queue_url \"%.200s\" %s", file,
+                      aws->queue_url, problem);
+  if (aws->endpoint != NULL && (problem = url_problem(aws->endpoint, 0)))
+    return mt_err_set(err, MT_ECONFIG, "%s: aws.endpoint \"%.200s\" %s", file,
+                      aws->endpoint, problem);
+  if (aws->role_arn != NULL && strncmp(aws->role_arn, "arn:", 4) != 0)
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: aws.role_arn \"%.200s\" is not an ARN (it starts "
+                      "with arn:, as arn:aws:iam::<account id>:role/<name>)",
+                      file, aws->role_arn);
+  return 0;
+}
+
+/* Stack: t -> t. Reads and checks t.aws, when there is one, into
+ * cfg->aws. */
+static int load_aws(lua_State *L, const char *file, mt_config_t *cfg,
+                    mt_err_t *err) {
+  int rc = 0;
+  int type = mt_lua_rawfield(L, -1, "aws");
+  mt_config_aws_t *aws;
+  if (type == LUA_TNIL)
+    goto done;
+  if (type != LUA_TTABLE) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: aws must be a table, not %s", file,
+                    lua_typename(L, type));
+    goto done;
+  }
+  if ((aws = cfg->aws = calloc(1, sizeof *cfg->aws)) == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto done;
+  }
+  if ((rc = check_keys(L, file, aws_keys, "aws", err)) != 0 ||
+      (rc = read_aws_string(L, file, "region", &aws->region, err)) != 0 ||
+      (rc = read_aws_string(L, file, "queue_url", &aws->queue_url, err)) != 0 ||
+      (rc = read_aws_string(L, file, "schedule_group", &aws->schedule_group,
+                            err)) != 0 ||
+      (rc = read_aws_string(L, file, "role_arn", &aws->role_arn, err)) != 0 ||
+      (rc = read_aws_string(L, file, "endpoint", &aws->endpoint, err)) != 0)
+    goto done;
+  rc = check_aws(file, aws, err);
+done:
   lua_pop(L, 1);
   return rc;
 }
@@ -150,7 +356,7 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   guard.load_limit = (size_t)MT_LUA_DEFAULT_MEMORY_LIMIT;
   if ((rc = run_config_file(L, file, err)) != 0 ||
-      (rc = check_keys(L, file, err)) != 0)
+      (rc = check_keys(L, file, known_keys, NULL, err)) != 0)
     goto done;
 
   double workers = cfg->workers, migrate = cfg->migrate_on_run;
@@ -178,7 +384,8 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
                                0, 86400, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
                                MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1,
-                               err)))
+                               err)) ||
+      (rc = load_aws(L, file, cfg, err)))
     goto done;
   cfg->workers = (int)workers;
   cfg->memory_limit = (size_t)memory_limit;
@@ -233,5 +440,13 @@ void mt_config_free(mt_config_t *cfg) {
   free(cfg->backend);
   free(cfg->tasks_dir);
   free(cfg->schemas_dir);
+  if (cfg->aws != NULL) {
+    free(cfg->aws->region);
+    free(cfg->aws->queue_url);
+    free(cfg->aws->schedule_group);
+    free(cfg->aws->role_arn);
+    free(cfg->aws->endpoint);
+    free(cfg->aws);
+  }
   memset(cfg, 0, sizeof *cfg);
 }

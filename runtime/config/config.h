@@ -4,8 +4,14 @@
  *
  * config.lua is a Lua chunk returning a table; it runs in a small sandbox that
  * offers os.getenv so that it can read secrets from the environment. The
- * resulting mt_config_t is plain C and owns its strings; mt_config_free()
- * releases them.
+ * resulting mt_config_t is plain C and owns its strings, its aws table
+ * included; mt_config_free() releases them.
+ *
+ * The aws table is read and checked whatever the backend, so that a typo in
+ * it is found before the day it is switched on. Only its form is checked
+ * here (a URL is a URL, an ARN starts with "arn:"); whether the queue and
+ * the schedule group exist is `moontask check`'s question, since asking
+ * would take the network on every command.
  */
 #ifndef MT_CONFIG_H
 #define MT_CONFIG_H
@@ -16,6 +22,22 @@
 
 /* The most worker threads a runtime may have (config and --workers). */
 #define MT_WORKERS_MAX 1024
+
+/* The `aws = {...}` table: where the AWS backend's queue and schedules are.
+ * Every string is owned by the configuration; NULL means not given. */
+typedef struct mt_config_aws_s {
+  /* aws.region, else $AWS_REGION, else $AWS_DEFAULT_REGION, read when the
+   * configuration is loaded; NULL when none of them is set (the AWS client
+   * refuses to start then, and `moontask check` says so). */
+  char *region;
+  /* Where region came from, for messages: "aws.region", "AWS_REGION" or
+   * "AWS_DEFAULT_REGION"; a static string, NULL with region. */
+  const char *region_source;
+  char *queue_url;      /* http(s)://host/<account>/<name> */
+  char *schedule_group; /* "default" when not given */
+  char *role_arn;       /* the role EventBridge assumes to send to the queue */
+  char *endpoint;       /* every service at this URL; NULL: AWS's own */
+} mt_config_aws_t;
 
 typedef struct mt_config_s {
   char *config_file;  /* the file that was loaded, NULL when none */
@@ -28,8 +50,9 @@ typedef struct mt_config_s {
   double lease_timeout;
   double task_timeout;
   double shutdown_grace;
-  size_t memory_limit; /* bytes per Lua state; a task file may override */
-  int migrate_on_run;  /* `run` migrates first unless this is 0 */
+  size_t memory_limit;  /* bytes per Lua state; a task file may override */
+  int migrate_on_run;   /* `run` migrates first unless this is 0 */
+  mt_config_aws_t *aws; /* NULL: config.lua has no aws table */
 } mt_config_t;
 
 /* Command-line values that override the file; NULL/0 means "not given". */
@@ -41,8 +64,12 @@ typedef struct mt_config_overrides_s {
   int workers;
 } mt_config_overrides_t;
 
+/* Fills *cfg. Returns 0, or MT_ECONFIG with a message naming the file and
+ * the key (or the environment variable) that is wrong, or MT_ENOMEM. On
+ * error *cfg may hold part of what was read: free it either way. */
 int mt_config_load(mt_config_t *cfg, const mt_config_overrides_t *ov,
                    mt_err_t *err);
+/* Frees what cfg owns and zeroes it; accepts NULL. */
 void mt_config_free(mt_config_t *cfg);
 
 #endif
