@@ -88,15 +88,18 @@ static int pg_connect(mt_session_t *base, mt_err_t *err) {
 
 static mt_tx_t *pg_begin(mt_session_t *base, const mt_tx_opts_t *opts) {
   pg_session_t *s = (pg_session_t *)base;
-  s->tx = (mt_tx_t){
-      .conn = s->conn,
-      .owner = s->owner,
-      .registry = opts->registry,
-      .task_id = opts->task_id,
-      .deadline = opts->deadline,
-      .abort = opts->abort,
-      .begun = opts->joined,
-  };
+  /* Field by field: a compound literal would also clear the 4 KB of
+   * first_error, for every task. */
+  mt_tx_t *tx = &s->tx;
+  tx->conn = s->conn;
+  tx->owner = s->owner;
+  tx->registry = opts->registry;
+  tx->task_id = opts->task_id;
+  tx->deadline = opts->deadline;
+  tx->abort = opts->abort;
+  tx->begun = opts->joined;
+  tx->sql_failed = 0;
+  tx->first_error.msg[0] = '\0';
   return &s->tx;
 }
 
@@ -108,7 +111,11 @@ static void pg_tx_state(mt_session_t *base, mt_tx_state_t *out) {
    * transaction aborted. */
   out->aborted = s->tx.sql_failed && s->conn != NULL &&
                  PQtransactionStatus(s->conn) == PQTRANS_INERROR;
-  out->first_error = s->tx.first_error;
+  /* 4 KB: copied only when there is an error to tell. */
+  if (s->tx.sql_failed)
+    out->first_error = s->tx.first_error;
+  else
+    out->first_error.msg[0] = '\0';
 }
 
 static int pg_commit(mt_session_t *base, mt_err_t *err) {
