@@ -80,9 +80,8 @@ typedef struct mt_failure_s {
 } mt_failure_t;
 
 /* A worker's own session with the task store: its connection, the
- * handler's transaction, and the records of outcomes. One per worker
- * thread; every call is made on that thread and may block (for at most
- * the deadlines it is given).
+ * handler's transaction, and the records of outcomes. One per worker (see
+ * the threading contract above); its calls may block.
  *
  * fail and release return 0, MT_EIO when the connection is the trouble
  * (the caller reconnects and tries again: the record must land), or
