@@ -10,6 +10,7 @@
 
 #include "aws/sigv4.h"
 #include "common/buf.h"
+#include "common/url.h"
 #include "json/write.h"
 
 #define NSERVICES 2
@@ -574,37 +575,20 @@ int mt_aws_call_sync(mt_aws_t *aws, const mt_aws_req_t *req,
 
 /* ---- the client --------------------------------------------------------- */
 
-/* Splits "http(s)://authority[/base]" into ep. */
+/* Splits "http(s)://authority[/base]" into ep (common/url.h: the same
+ * reading the configuration checks aws.endpoint with). */
 static int endpoint_parse(const char *url, endpoint_t *ep, mt_err_t *err) {
-  const char *p;
-  if (strncasecmp(url, "https://", 8) == 0)
-    p = url + 8;
-  else if (strncasecmp(url, "http://", 7) == 0)
-    p = url + 7;
-  else
-    return mt_err_set(err, MT_ECONFIG,
-                      "AWS endpoint \"%s\" is not an http:// or https:// URL",
-                      url);
-  size_t alen = strcspn(p, "/?#");
-  if (alen == 0)
-    return mt_err_set(err, MT_ECONFIG, "AWS endpoint \"%s\" has no host", url);
-  /* Credentials in a URL would end up in every error message. */
-  if (memchr(p, '@', alen) != NULL)
-    return mt_err_set(err, MT_ECONFIG,
-                      "AWS endpoint: user information in the URL is not "
-                      "supported");
-  const char *base = p + alen;
-  if (strpbrk(base, "?# \t\r\n") != NULL)
-    return mt_err_set(err, MT_ECONFIG,
-                      "AWS endpoint \"%s\" may have a path but no query, "
-                      "fragment or blank",
-                      url);
-  size_t blen = strlen(base);
-  while (blen > 0 && base[blen - 1] == '/')
+  mt_url_t u;
+  const char *problem = mt_url_split(url, &u);
+  if (problem != NULL)
+    return mt_err_set(err, MT_ECONFIG, "AWS endpoint \"%s\" %s",
+                      mt_url_shown(url), problem);
+  size_t blen = strlen(u.path);
+  while (blen > 0 && u.path[blen - 1] == '/')
     blen--;
-  ep->url = strndup(url, (size_t)(base - url) + blen);
-  ep->host = strndup(p, alen);
-  ep->base = strndup(base, blen);
+  ep->url = strndup(url, (size_t)(u.path - url) + blen);
+  ep->host = strndup(u.host, u.host_len);
+  ep->base = strndup(u.path, blen);
   if (ep->url == NULL || ep->host == NULL || ep->base == NULL)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   return 0;

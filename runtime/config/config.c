@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "backends/backends.h"
+#include "common/url.h"
 #include "lua/env.h"
 #include "service/registry.h"
 
@@ -188,31 +189,16 @@ static int read_aws_string(lua_State *L, const char *file, const char *key,
   return rc;
 }
 
-/* What is wrong with url as "http(s)://host[:port][/path]", or NULL. The
- * AWS client (aws/client.c) refuses the same for an endpoint; checking
- * here names the setting at load time, and works in a build without AWS.
- * need_path: the path must name something, as a queue URL's
- * /<account>/<name> does. */
+/* What is wrong with url (common/url.h, which the AWS client reads its
+ * endpoint with too), or NULL; checked here to name the setting at load
+ * time, in any build. need_path: the path must name something, as a queue
+ * URL's /<account>/<name> does. */
 static const char *url_problem(const char *url, int need_path) {
-  const char *p;
-  if (strncasecmp(url, "https://", 8) == 0)
-    p = url + 8;
-  else if (strncasecmp(url, "http://", 7) == 0)
-    p = url + 7;
-  else
-    return "is not an http:// or https:// URL";
-  size_t alen = strcspn(p, "/?#");
-  if (alen == 0 || *p == ':')
-    return "has no host";
-  /* Credentials in a URL would end up in every error message. */
-  if (memchr(p, '@', alen) != NULL)
-    return "has user information (user@), which is not supported";
-  const char *path = p + alen;
-  if (strpbrk(path, "?#") != NULL)
-    return "may have a path but no query or fragment";
-  if (need_path && path[strspn(path, "/")] == '\0')
-    return "names no queue (it ends in /<account id>/<queue name>)";
-  return NULL;
+  mt_url_t u;
+  const char *problem = mt_url_split(url, &u);
+  if (problem == NULL && need_path && u.path[strspn(u.path, "/")] == '\0')
+    problem = "names no queue (it ends in /<account id>/<queue name>)";
+  return problem;
 }
 
 /* Whether region can be a region name, which becomes part of a host name:
@@ -273,10 +259,10 @@ static int check_aws(const char *file, mt_config_aws_t *aws, mt_err_t *err) {
                       file, aws->schedule_group);
   if (aws->queue_url != NULL && (problem = url_problem(aws->queue_url, 1)))
     return mt_err_set(err, MT_ECONFIG, "%s: aws.queue_url \"%.200s\" %s", file,
-                      aws->queue_url, problem);
+                      mt_url_shown(aws->queue_url), problem);
   if (aws->endpoint != NULL && (problem = url_problem(aws->endpoint, 0)))
     return mt_err_set(err, MT_ECONFIG, "%s: aws.endpoint \"%.200s\" %s", file,
-                      aws->endpoint, problem);
+                      mt_url_shown(aws->endpoint), problem);
   if (aws->role_arn != NULL && strncmp(aws->role_arn, "arn:", 4) != 0)
     return mt_err_set(err, MT_ECONFIG,
                       "%s: aws.role_arn \"%.200s\" is not an ARN (it starts "
