@@ -274,16 +274,25 @@ static void close_body(mt_buf_t *b, int rc) {
     mt_buf_free(b);
 }
 
+/* The checks every call makes before it builds a request: a callback to
+ * answer, and a queue to ask. MT_EINVAL with err set (mt__aws_refuse) when
+ * one fails, else 0. */
+static int refused(const char *op, int has_cb, const char *q, mt_err_t *err) {
+  if (!has_cb)
+    return mt__aws_refuse(err, op, "no callback");
+  if (q == NULL)
+    return mt__aws_refuse(err, op, "no queue URL (set aws.queue_url)");
+  return 0;
+}
+
 int mt_sqs_send(mt_aws_t *aws, const mt_sqs_send_t *req, mt_sqs_send_cb cb,
                 void *arg, mt_err_t *err) {
   const char *op = op_labels[OP_SEND];
   const char *q = queue_of(aws, req->queue_url);
   mt_buf_t b = MT_BUF_INIT;
   int rc = 0;
-  if (cb == NULL)
-    return mt__aws_refuse(err, op, "no callback");
-  if (q == NULL)
-    return mt__aws_refuse(err, op, "no queue URL (set aws.queue_url)");
+  if (refused(op, cb != NULL, q, err))
+    return MT_EINVAL;
   if (req->body == NULL || *req->body == '\0')
     return mt__aws_refuse(err, op, "an empty message body");
   if (req->delay_seconds < 0 || req->delay_seconds > MT_SQS_MAX_DELAY)
@@ -314,10 +323,8 @@ int mt_sqs_receive(mt_aws_t *aws, const mt_sqs_receive_t *req,
   const char *q = queue_of(aws, req->queue_url);
   mt_buf_t b = MT_BUF_INIT;
   int rc = 0;
-  if (cb == NULL)
-    return mt__aws_refuse(err, op, "no callback");
-  if (q == NULL)
-    return mt__aws_refuse(err, op, "no queue URL (set aws.queue_url)");
+  if (refused(op, cb != NULL, q, err))
+    return MT_EINVAL;
   if (req->max_messages < 0 || req->max_messages > MT_SQS_MAX_BATCH)
     return mt__aws_refuse(err, op, "MaxNumberOfMessages %d is not within 1-%d",
                           req->max_messages, MT_SQS_MAX_BATCH);
@@ -357,10 +364,8 @@ int mt_sqs_delete_batch(mt_aws_t *aws, const char *queue_url,
   const char *q = queue_of(aws, queue_url);
   mt_buf_t b = MT_BUF_INIT;
   int rc = 0;
-  if (cb == NULL)
-    return mt__aws_refuse(err, op, "no callback");
-  if (q == NULL)
-    return mt__aws_refuse(err, op, "no queue URL (set aws.queue_url)");
+  if (refused(op, cb != NULL, q, err))
+    return MT_EINVAL;
   if (n == 0 || n > MT_SQS_MAX_BATCH)
     return mt__aws_refuse(err, op, "%zu entries; a batch has 1-%d", n,
                           MT_SQS_MAX_BATCH);
@@ -391,10 +396,8 @@ int mt_sqs_visibility_batch(mt_aws_t *aws, const char *queue_url,
   const char *q = queue_of(aws, queue_url);
   mt_buf_t b = MT_BUF_INIT;
   int rc = 0;
-  if (cb == NULL)
-    return mt__aws_refuse(err, op, "no callback");
-  if (q == NULL)
-    return mt__aws_refuse(err, op, "no queue URL (set aws.queue_url)");
+  if (refused(op, cb != NULL, q, err))
+    return MT_EINVAL;
   if (n == 0 || n > MT_SQS_MAX_BATCH)
     return mt__aws_refuse(err, op, "%zu entries; a batch has 1-%d", n,
                           MT_SQS_MAX_BATCH);
@@ -440,10 +443,8 @@ int mt_sqs_queue_attributes(mt_aws_t *aws, const char *queue_url,
   const char *op = op_labels[OP_ATTRS];
   const char *q = queue_of(aws, queue_url);
   mt_buf_t b = MT_BUF_INIT;
-  if (cb == NULL)
-    return mt__aws_refuse(err, op, "no callback");
-  if (q == NULL)
-    return mt__aws_refuse(err, op, "no queue URL (set aws.queue_url)");
+  if (refused(op, cb != NULL, q, err))
+    return MT_EINVAL;
   attrs_body(q, &b);
   sqs_op_t t = {.cb.attrs = cb, .arg = arg};
   return sqs_call(aws, OP_ATTRS, &b, 0, &t, err);
