@@ -1,14 +1,17 @@
 #include "aws/scheduler.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/buf.h"
 #include "json/doc.h"
+#include "scheduler/cron.h"
 
 #define NAME_CHARS \
   "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_."
@@ -202,6 +205,304 @@ int mt_ebs_expression_check(const char *expr, mt_err_t *err) {
                     "\"%s\": a schedule expression is at(...), rate(...) or "
                     "cron(...)",
                     expr);
+}
+
+/* ---- recurring expressions ---------------------------------------------- */
+
+/* The Vixie macros, as scheduler/cron.c expands them. */
+static const struct {
+  const char *name, *fields;
+} vixie_macros[] = {{"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"},
+                    {"@monthly", "0 0 1 * *"}, {"@weekly", "0 0 * * 0"},
+                    {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
+                    {"@hourly", "0 * * * *"}};
+
+static const char *const day_names[] = {"SUN", "MON", "TUE", "WED",
+                                        "THU", "FRI", "SAT"};
+
+/* A piece of the expression's text, read in place. */
+typedef struct span_s {
+  const char *s;
+  size_t n;
+} span_t;
+
+/* Splits s[0..n) at runs of blanks, as the cron parser does. Returns the
+ * field count; only the first max are stored. */
+static int split_spans(const char *s, size_t n, span_t *f, int max) {
+  int count = 0;
+  for (size_t i = 0; i < n;) {
+    if (s[i] == ' ' || s[i] == '\t') {
+      i++;
+      continue;
+    }
+    size_t start = i;
+    while (i < n && s[i] != ' ' && s[i] != '\t')
+      i++;
+    if (count < max)
+      f[count] = (span_t){s + start, i - start};
+    count++;
+  }
+  return count;
+}
+
+/* A Vixie day-of-week value: 0-7 (leading zeros and all), or a name
+ * (*named set). -1 if neither, which the parser will have refused. */
+static int dow_value(const char *s, size_t n, int *named) {
+  int v = 0;
+  *named = 0;
+  if (n > 0 && s[0] >= '0' && s[0] <= '9') {
+    for (size_t i = 0; i < n; i++) {
+      if (s[i] < '0' || s[i] > '9')
+        return -1;
+      if (v <= 7)
+        v = v * 10 + (s[i] - '0');
+    }
+    return v <= 7 ? v : -1;
+  }
+  for (int i = 0; n == 3 && i < 7; i++)
+    if (strncasecmp(s, day_names[i], 3) == 0) {
+      *named = 1;
+      return i;
+    }
+  return -1;
+}
+
+/* EventBridge's day d (1-7, 1 Sunday) as a name or a number. */
+static int put_day(mt_buf_t *b, int d, int named) {
+  return named ? mt_buf_puts(b, day_names[d - 1]) : mt_buf_printf(b, "%d", d);
+}
+
+/* Writes one element of a Vixie day-of-week list (`*`, `d` or `a-b`, each
+ * perhaps with `/step`) as EventBridge reads the same days. Names stay names
+ * where both ends were names. Returns 0, MT_EINVAL for what the parser
+ * should have refused, or MT_ENOMEM. */
+static int dow_element(mt_buf_t *b, const char *s, size_t n) {
+  const char *slash = memchr(s, '/', n);
+  size_t left = slash != NULL ? (size_t)(slash - s) : n;
+  int lo = 0, hi = 7, step = 1, named = 0, named_hi = 0, rc = 0;
+  if (!(left == 1 && s[0] == '*')) {
+    const char *dash = memchr(s, '-', left);
+    size_t alen = dash != NULL ? (size_t)(dash - s) : left;
+    lo = dow_value(s, alen, &named);
+    if (dash != NULL) {
+      hi = dow_value(dash + 1, left - alen - 1, &named_hi);
+      named = named && named_hi;
+      /* As the parser reads it: MON-SUN runs forwards to 7. */
+      if (hi == 0 && lo > 0)
+        hi = 7;
+    } else if (slash == NULL) {
+      hi = lo;
+    }
+  }
+  if (slash != NULL) {
+    size_t k = (size_t)(slash - s) + 1;
+    long x = 0;
+    if (k == n)
+      return MT_EINVAL;
+    for (; k < n; k++) {
+      if (s[k] < '0' || s[k] > '9')
+        return MT_EINVAL;
+      if (x < 1000)
+        x = x * 10 + (s[k] - '0');
+    }
+    step = (int)x;
+  }
+  if (lo < 0 || hi < lo || step < 1)
+    return MT_EINVAL;
+  if (slash != NULL) {
+    /* EventBridge has no step in day-of-week: the days are listed, each
+     * once (0 and 7 are both Sunday). */
+    unsigned seen = 0;
+    for (int v = lo; v <= hi && rc == 0; v += step) {
+      int d = v % 7 + 1;
+      if (seen & (1u << d))
+        continue;
+      if (seen != 0)
+        rc = mt_buf_putc(b, ',');
+      seen |= 1u << d;
+      if (rc == 0)
+        rc = put_day(b, d, named);
+    }
+  } else if (lo == hi || (lo == 0 && hi == 7)) {
+    /* One day, or the whole week (0-7, SUN-SUN read forwards). */
+    rc = put_day(b, lo % 7 + 1, named);
+    if (rc == 0 && lo != hi) {
+      rc = mt_buf_putc(b, '-');
+      if (rc == 0)
+        rc = put_day(b, 7, named);
+    }
+  } else if (hi <= 6) {
+    rc = put_day(b, lo + 1, named);
+    if (rc == 0)
+      rc = mt_buf_putc(b, '-');
+    if (rc == 0)
+      rc = put_day(b, hi + 1, named);
+  } else {
+    /* Ending on Vixie's 7, Sunday, the range would wrap from Saturday (7)
+     * to Sunday (1) in EventBridge's numbering: it becomes a list. */
+    rc = put_day(b, lo + 1, named);
+    if (rc == 0 && lo < 6) {
+      rc = mt_buf_putc(b, '-');
+      if (rc == 0)
+        rc = put_day(b, 7, named);
+    }
+    if (rc == 0)
+      rc = mt_buf_putc(b, ',');
+    if (rc == 0)
+      rc = put_day(b, 1, named);
+  }
+  return rc;
+}
+
+/* Writes a Vixie day-of-week list element by element. */
+static int dow_list(mt_buf_t *b, span_t f) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < f.n;) {
+    const char *comma = memchr(f.s + i, ',', f.n - i);
+    size_t end = comma != NULL ? (size_t)(comma - f.s) : f.n;
+    if (i > 0)
+      rc = mt_buf_putc(b, ',');
+    if (rc == 0)
+      rc = dow_element(b, f.s + i, end - i);
+    i = end + 1;
+  }
+  return rc;
+}
+
+/* Writes a field as it is, its month names upper-cased. */
+static int put_upper(mt_buf_t *b, span_t f) {
+  int rc = 0;
+  for (size_t i = 0; i < f.n && rc == 0; i++)
+    rc = mt_buf_putc(b, (char)toupper((unsigned char)f.s[i]));
+  return rc;
+}
+
+/* Writes cron(...) for five Vixie fields, or refuses them. what quotes the
+ * expression in messages. */
+static int vixie_to_eventbridge(mt_buf_t *b, const span_t f[5],
+                                const span_t *what, mt_err_t *err) {
+  int dom_star = f[2].n == 1 && f[2].s[0] == '*';
+  int dow_star = f[4].n == 1 && f[4].s[0] == '*';
+  int rc;
+  /* Vixie cron fires on a day that either restricted day field matches;
+   * EventBridge takes one of them and needs the other to be `?`. A field
+   * is `*` only as the literal `*`, as the parser decides. */
+  if (!dom_star && !dow_star)
+    return mt_err_set(err, MT_EINVAL,
+                      "\"%.*s\": day-of-month \"%.*s\" and day-of-week "
+                      "\"%.*s\" are both restricted: the schedule fires when "
+                      "either matches, which EventBridge Scheduler cannot "
+                      "express (one of them must be \"?\")",
+                      (int)what->n, what->s, (int)f[2].n, f[2].s, (int)f[4].n,
+                      f[4].s);
+  rc = mt_buf_printf(b, "cron(%.*s %.*s ", (int)f[0].n, f[0].s, (int)f[1].n,
+                     f[1].s);
+  if (rc == 0)
+    rc = dom_star && !dow_star ? mt_buf_putc(b, '?')
+                               : mt_buf_append(b, f[2].s, f[2].n);
+  if (rc == 0)
+    rc = mt_buf_putc(b, ' ');
+  if (rc == 0)
+    rc = put_upper(b, f[3]);
+  if (rc == 0)
+    rc = mt_buf_putc(b, ' ');
+  if (rc == 0)
+    rc = dow_star ? mt_buf_putc(b, '?') : dow_list(b, f[4]);
+  if (rc == 0)
+    rc = mt_buf_puts(b, " *)");
+  if (rc == MT_EINVAL)
+    return mt_err_set(err, MT_EINVAL,
+                      "\"%.*s\": day-of-week \"%.*s\" has no EventBridge "
+                      "form",
+                      (int)what->n, what->s, (int)f[4].n, f[4].s);
+  if (rc != 0)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* 1 if msg already quotes the n bytes at s. */
+static int quotes(const char *msg, const char *s, size_t n) {
+  for (const char *q = strchr(msg, '"'); q != NULL; q = strchr(q + 1, '"'))
+    if (strncmp(q + 1, s, n) == 0 && q[n + 1] == '"')
+      return 1;
+  return 0;
+}
+
+/* Writes the EventBridge form of the trimmed expression e into b. */
+static int recurring_form(mt_buf_t *b, span_t e, mt_err_t *err) {
+  span_t f[6];
+  if (strncmp(e.s, "cron(", 5) == 0 || strncmp(e.s, "rate(", 5) == 0)
+    return mt_buf_append(b, e.s, e.n) != 0
+               ? mt_err_set(err, MT_ENOMEM, "out of memory")
+               : 0;
+  if (e.s[0] == '@') {
+    for (size_t i = 0; i < sizeof vixie_macros / sizeof *vixie_macros; i++) {
+      const char *x = vixie_macros[i].fields;
+      if (strlen(vixie_macros[i].name) == e.n &&
+          strncasecmp(e.s, vixie_macros[i].name, e.n) == 0) {
+        split_spans(x, strlen(x), f, 5);
+        return vixie_to_eventbridge(b, f, &e, err);
+      }
+    }
+    /* The parser takes no other macro. */
+    return mt_err_set(err, MT_EINVAL, "\"%.*s\": not a supported macro",
+                      (int)e.n, e.s);
+  }
+  int n = split_spans(e.s, e.n, f, 6);
+  if (n == 6)
+    return mt_err_set(err, MT_EINVAL,
+                      "\"%.*s\": EventBridge Scheduler fires at minute "
+                      "precision: a seconds field cannot be expressed",
+                      (int)e.n, e.s);
+  if (n != 5)
+    return mt_err_set(err, MT_EINVAL,
+                      "\"%.*s\": not five fields, an @macro, cron(...) or "
+                      "rate(...)",
+                      (int)e.n, e.s);
+  return vixie_to_eventbridge(b, f, &e, err);
+}
+
+int mt_ebs_recurring_expression(const char *expr, char out[MT_EBS_EXPR_MAX],
+                                mt_err_t *err) {
+  mt_buf_t b = MT_BUF_INIT;
+  mt_cron_t *c = NULL;
+  mt_err_t why;
+  int rc;
+  out[0] = '\0';
+  if (expr == NULL)
+    return mt_err_set(err, MT_EINVAL, "no schedule expression");
+  /* Blanks around the expression (and a line end) mean nothing to the
+   * parser, and EventBridge would not take them. */
+  span_t e = {expr, 0};
+  while (*e.s == ' ' || *e.s == '\t')
+    e.s++;
+  e.n = strlen(e.s);
+  while (e.n > 0 && (e.s[e.n - 1] == ' ' || e.s[e.n - 1] == '\t' ||
+                     e.s[e.n - 1] == '\n' || e.s[e.n - 1] == '\r'))
+    e.n--;
+  /* Only what moontask itself would run is converted, and what it would
+   * not keeps the parser's message, which names the field at fault. */
+  rc = mt_cron_parse(expr, &c, &why);
+  mt_cron_free(c);
+  if (rc == MT_ENOMEM)
+    return mt_err_set(err, rc, "out of memory");
+  if (rc != 0)
+    return quotes(why.msg, e.s, e.n) || quotes(why.msg, expr, strlen(expr))
+               ? mt_err_set(err, rc, "%s", why.msg)
+               : mt_err_set(err, rc, "\"%.*s\": %s", (int)e.n, e.s, why.msg);
+  if ((rc = recurring_form(&b, e, err)) != 0)
+    goto done;
+  if (mt_ebs_expression_check(b.data, &why) != 0) {
+    rc = quotes(why.msg, e.s, e.n) ? mt_err_set(err, MT_EINVAL, "%s", why.msg)
+                                   : mt_err_set(err, MT_EINVAL, "\"%.*s\": %s",
+                                                (int)e.n, e.s, why.msg);
+    goto done;
+  }
+  /* The check allows at most 256 characters. */
+  memcpy(out, b.data, b.len + 1);
+done:
+  mt_buf_free(&b);
+  return rc;
 }
 
 /* ---- requests ----------------------------------------------------------- */

@@ -34,6 +34,9 @@
 #include "aws/client.h"
 
 #define MT_EBS_NAME_MAX 64
+/* A buffer for any expression EventBridge takes (at most 256 characters)
+ * and its NUL. */
+#define MT_EBS_EXPR_MAX 260
 
 /* A schedule as CreateSchedule and UpdateSchedule take it. */
 typedef struct mt_ebs_schedule_s {
@@ -170,5 +173,35 @@ int mt_ebs_at_expression(double epoch, char out[32]);
  * cron() with six fields. It does not judge cron fields themselves (the
  * service does). Returns 0 or MT_EINVAL naming what is wrong. */
 int mt_ebs_expression_check(const char *expr, mt_err_t *err);
+
+/* The ScheduleExpression for a moontask recurring expression
+ * (scheduler/cron.h). expr is first parsed as moontask would run it
+ * (mt_cron_parse); one that moontask refuses comes back with the parser's
+ * message, the expression quoted before it unless the message quotes it
+ * already. Then, by form:
+ *   cron(...), rate(...)  EventBridge's own: passed as written (outer
+ *                         blanks dropped) if mt_ebs_expression_check
+ *                         takes it;
+ *   five fields, @macro   Vixie cron, rewritten as cron(min hour dom month
+ *                         dow *): of the two day fields the one that is `*`
+ *                         becomes `?` (day-of-week when both are);
+ *                         day-of-week numbers go from Vixie's 0-7 (0 and 7
+ *                         Sunday) to EventBridge's 1-7 (1 Sunday), a range
+ *                         that would wrap past Saturday becomes a list
+ *                         (5-7: 6-7,1) and a step its days listed (1-5/2:
+ *                         2,4,6; EventBridge has no step there); month and
+ *                         day names are upper-cased; the rest is the same
+ *                         syntax in both and kept;
+ *   refused               six fields (EventBridge Scheduler fires at minute
+ *                         precision and has no seconds field), and both
+ *                         day fields restricted (Vixie fires when either
+ *                         matches, which EventBridge cannot express).
+ * The fields stay wall-clock times, so the schedule's zone must go with it
+ * as ScheduleExpressionTimezone; on days that DST skips or repeats an hour
+ * EventBridge applies its own rule, not scheduler/cron.h's. Every result
+ * passes mt_ebs_expression_check. Returns 0 and out, or MT_EINVAL (or
+ * MT_ENOMEM) with out "" and a one-line message quoting expr. */
+int mt_ebs_recurring_expression(const char *expr, char out[MT_EBS_EXPR_MAX],
+                                mt_err_t *err);
 
 #endif

@@ -255,7 +255,9 @@ static int parse_special(parser_t *p, int fi, const char *tok, int nitems,
         c->dow_last |= (uint8_t)(1u << field_bit(p, fi, v));
       return 1;
     }
-    if (strchr(tok, 'W') || strchr(tok, 'w'))
+    /* nW, not any W: WED is a day name. */
+    if (n > 1 && isdigit((unsigned char)tok[n - 2]) &&
+        (tok[n - 1] == 'W' || tok[n - 1] == 'w'))
       *rc = fail(p, fi, tok, "uses W, which is only allowed in day-of-month");
     else if (strcmp(tok, "L") == 0)
       *rc = fail(p, fi, tok, "alone is not supported; use dL (e.g. 6L)");

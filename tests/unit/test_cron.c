@@ -50,6 +50,11 @@ TEST(cron_error_names_field_and_token) {
   ASSERT_EQ_STR(parse_error("cron(0 12 ? * 2W *)", b),
                 "day-of-week: \"2W\" uses W, which is only allowed in "
                 "day-of-month");
+  /* A day name with a W in it is a name, not nW. */
+  ASSERT_EQ_STR(parse_error("cron(0 12 ? * WED *)", b), "ok");
+  ASSERT_EQ_STR(
+      next_fire("cron(0 12 ? * wed *)", "UTC", "2026-03-10T00:00:00Z", b),
+      "2026-03-11T12:00:00Z");
   ASSERT_TRUE(strstr(parse_error("rate(5 seconds)", b), "\"seconds\"") != NULL);
   ASSERT_EQ_STR(parse_error("@hourly", b), "ok");
 }
