@@ -39,13 +39,26 @@ typedef struct mt_session_s mt_session_t;
  * kind). Every backend keeps the task rows, their states and the handlers'
  * transactions in PostgreSQL, the application's database; a backend
  * decides when a task is due and how runtimes hear of it. */
+typedef struct mt_backend_aws_conf_s mt_backend_aws_conf_t;
+
 typedef struct mt_backend_conf_s {
-  const char *kind;         /* "postgres", ... */
+  const char *kind;         /* "postgres", "aws" */
   const char *database_url; /* the task store */
   const char *owner;        /* this runtime's lease name */
   double lease_timeout;     /* seconds a claim holds without a heartbeat */
+  double poll_interval;     /* seconds between looks when nothing is heard */
+  int workers;              /* how many tasks may run at once */
   const struct mt_registry_s *registry; /* the tasks this runtime can run */
+  const mt_backend_aws_conf_t *aws;     /* kind "aws" only */
 } mt_backend_conf_t;
+
+/* The AWS backend's settings, config.lua's `aws = {...}` (strings NULL
+ * when not given; aws/aws_backend.h says how each is used). */
+struct mt_backend_aws_conf_s {
+  const char *region, *queue_url, *schedule_group, *role_arn, *endpoint;
+  double direct_within; /* due sooner than this: straight to SQS */
+  int keep_poison;      /* leave poison messages to the dead-letter queue */
+};
 
 /* The handler's transaction. Its layout is the task store's
  * (postgres/task_tx.h): only the session and the Lua `tx` binding look

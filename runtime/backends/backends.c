@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "postgres/pg_backend.h"
+#ifdef MT_WITH_AWS
+#include "aws/aws_backend.h"
+#endif
 
 /* One entry per backend; a backend built optionally adds its line under
  * its build switch. */
@@ -13,6 +16,9 @@ static const struct {
   int (*open)(const mt_backend_conf_t *conf, mt_backend_t **out, mt_err_t *err);
 } backends[] = {
     {"postgres", mt_pg_backend_open},
+#ifdef MT_WITH_AWS
+    {"aws", mt_aws_backend_open},
+#endif
 };
 
 #define NBACKENDS (sizeof backends / sizeof backends[0])

@@ -81,12 +81,25 @@ int mt_cmd_run(mt_cli_t *cli) {
   snprintf(owner, sizeof owner, "%s:%ld:%04x", host, (long)getpid(),
            (unsigned)rand_r(&seed) & 0xffff);
 
+  const mt_config_aws_t *ca = cli->cfg.aws;
+  const mt_backend_aws_conf_t aws = {
+      .region = ca ? ca->region : NULL,
+      .queue_url = ca ? ca->queue_url : NULL,
+      .schedule_group = ca ? ca->schedule_group : NULL,
+      .role_arn = ca ? ca->role_arn : NULL,
+      .endpoint = ca ? ca->endpoint : NULL,
+      .direct_within = ca ? ca->direct_within : 900,
+      .keep_poison = ca ? ca->keep_poison : 0,
+  };
   const mt_backend_conf_t bconf = {
       .kind = cli->cfg.backend,
       .database_url = url,
       .owner = owner,
       .lease_timeout = cli->cfg.lease_timeout,
+      .poll_interval = cli->cfg.poll_interval,
+      .workers = cli->cfg.workers,
       .registry = &reg,
+      .aws = &aws,
   };
   if ((rc = mt_backend_open(&bconf, &backend, &err)) != 0)
     goto done;

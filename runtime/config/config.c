@@ -51,7 +51,8 @@ static const char *const known_keys[] = {"database_url",
 
 /* The keys of the aws table, refused the same way when unknown. */
 static const char *const aws_keys[] = {
-    "region", "queue_url", "schedule_group", "role_arn", "endpoint", NULL};
+    "region",   "queue_url",     "schedule_group", "role_arn",
+    "endpoint", "direct_within", "poison",         NULL};
 
 /* Edit distance, for "did you mean". Keys are short; a row suffices. */
 static size_t distance(const char *a, const char *b) {
@@ -220,6 +221,39 @@ static int group_valid(const char *name) {
                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
+/* aws.direct_within (seconds, 0-900: a task due sooner goes straight to
+ * SQS, whose DelaySeconds stops at 900) and aws.poison ("delete", or
+ * "keep" for the queue's dead-letter queue), with their defaults. */
+static int read_aws_delivery(lua_State *L, const char *file,
+                             mt_config_aws_t *aws, mt_err_t *err) {
+  aws->direct_within = 900;
+  lua_getfield(L, -1, "direct_within");
+  int rc = 0, isnum;
+  double v = lua_tonumberx(L, -1, &isnum);
+  if (!lua_isnil(L, -1) && (!isnum || !(v >= 0 && v <= 900)))
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: aws.direct_within must be a number of seconds from "
+                    "0 to 900 (SQS delays a message at most 900 s)",
+                    file);
+  else if (isnum)
+    aws->direct_within = v;
+  lua_pop(L, 1);
+  if (rc != 0)
+    return rc;
+  lua_getfield(L, -1, "poison");
+  const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (!lua_isnil(L, -1) &&
+      (p == NULL || (strcmp(p, "delete") != 0 && strcmp(p, "keep") != 0)))
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: aws.poison must be \"delete\" or \"keep\" (leave "
+                    "poison messages to the queue's dead-letter queue)",
+                    file);
+  else
+    aws->keep_poison = p != NULL && strcmp(p, "keep") == 0;
+  lua_pop(L, 1);
+  return rc;
+}
+
 /* Fills in the defaults of the aws table and checks the form of each
  * value; the messages quote the value, cut short. */
 static int check_aws(const char *file, mt_config_aws_t *aws, mt_err_t *err) {
@@ -298,6 +332,8 @@ static int load_aws(lua_State *L, const char *file, mt_config_t *cfg,
       (rc = read_aws_string(L, file, "endpoint", &aws->endpoint, err)) != 0)
     goto done;
   rc = check_aws(file, aws, err);
+  if (rc == 0)
+    rc = read_aws_delivery(L, file, aws, err);
 done:
   lua_pop(L, 1);
   return rc;

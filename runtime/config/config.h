@@ -37,6 +37,8 @@ typedef struct mt_config_aws_s {
   char *schedule_group; /* "default" when not given */
   char *role_arn;       /* the role EventBridge assumes to send to the queue */
   char *endpoint;       /* every service at this URL; NULL: AWS's own */
+  double direct_within; /* seconds; sooner tasks go straight to SQS */
+  int keep_poison;      /* aws.poison = "keep" */
 } mt_config_aws_t;
 
 typedef struct mt_config_s {

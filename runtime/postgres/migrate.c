@@ -338,6 +338,76 @@ static const migration_t migrations[] = {
       * runs them. */
      "ALTER DEFAULT PRIVILEGES IN SCHEMA moontask\n"
      "  REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;\n"},
+    {4,
+     /* The transactional outbox of a backend that delivers tasks through
+      * another system (the AWS backend: postgres/outbox.h). Each row says
+      * "bring the other system in line with this task, or this recurring
+      * schedule, as it is now": the relay reads the row's current state when
+      * it publishes, so rows are idempotent and a later one supersedes an
+      * earlier one. Triggers write them in the transaction that made the
+      * change, whoever made it (moontask.schedule from an application, a
+      * retry record, a lease rescue, the CLI), so a rolled-back change
+      * never reaches AWS and a committed one always does. */
+     "CREATE TABLE moontask.outbox (\n"
+     "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+     "  task_id bigint,\n"
+     "  schedule_name text,\n"
+     "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  attempts integer NOT NULL DEFAULT 0,\n"
+     "  not_before timestamptz NOT NULL DEFAULT now(),\n"
+     "  last_error text,\n"
+     "  CHECK ((task_id IS NULL) <> (schedule_name IS NULL))\n"
+     ");\n"
+     "\n"
+     "CREATE FUNCTION moontask.outbox_task() RETURNS trigger\n"
+     "LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "BEGIN\n"
+     "  INSERT INTO moontask.outbox (task_id) VALUES (NEW.id);\n"
+     "  PERFORM pg_notify('moontask_outbox', '');\n"
+     "  RETURN NULL;\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     "CREATE FUNCTION moontask.outbox_schedule() RETURNS trigger\n"
+     "LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "BEGIN\n"
+     "  INSERT INTO moontask.outbox (schedule_name)\n"
+     "  VALUES (CASE TG_OP WHEN 'DELETE' THEN OLD.name ELSE NEW.name END);\n"
+     "  PERFORM pg_notify('moontask_outbox', '');\n"
+     "  RETURN NULL;\n"
+     "END\n"
+     "$fn$;\n"
+     "\n"
+     /* A task needs publishing when it becomes scheduled or its run_at
+      * moves (new, retried, released, rescued, retried by hand), and its
+      * schedule withdrawing when it is cancelled. Claims and completions
+      * match neither WHEN, so they call nothing. */
+     "CREATE TRIGGER tasks_outbox_insert AFTER INSERT ON moontask.tasks\n"
+     "  FOR EACH ROW WHEN (NEW.state = 'scheduled')\n"
+     "  EXECUTE FUNCTION moontask.outbox_task();\n"
+     "CREATE TRIGGER tasks_outbox_update AFTER UPDATE OF state, run_at\n"
+     "  ON moontask.tasks FOR EACH ROW\n"
+     "  WHEN (NEW.state = 'scheduled' AND (OLD.state <> 'scheduled'\n"
+     "                                     OR OLD.run_at <> NEW.run_at)\n"
+     "        OR NEW.state = 'cancelled' AND OLD.state = 'scheduled')\n"
+     "  EXECUTE FUNCTION moontask.outbox_task();\n"
+     "CREATE TRIGGER schedules_outbox_write AFTER INSERT OR DELETE\n"
+     "  ON moontask.schedules FOR EACH ROW\n"
+     "  EXECUTE FUNCTION moontask.outbox_schedule();\n"
+     "CREATE TRIGGER schedules_outbox_update\n"
+     "  AFTER UPDATE OF task, payload, expression, tz ON moontask.schedules\n"
+     "  FOR EACH ROW WHEN ((OLD.task, OLD.payload, OLD.expression, OLD.tz)\n"
+     "                     IS DISTINCT FROM (NEW.task, NEW.payload, NEW.expression, NEW.tz))\n"
+     "  EXECUTE FUNCTION moontask.outbox_schedule();\n"
+     /* Off until a runtime of the AWS backend turns them on: the PostgreSQL
+      * backend pays nothing for them (mt_outbox_set_mode). */
+     "ALTER TABLE moontask.tasks DISABLE TRIGGER tasks_outbox_insert,\n"
+     "  DISABLE TRIGGER tasks_outbox_update;\n"
+     "ALTER TABLE moontask.schedules DISABLE TRIGGER schedules_outbox_write,\n"
+     "  DISABLE TRIGGER schedules_outbox_update;\n"
+     "REVOKE ALL ON moontask.outbox FROM PUBLIC;\n"},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

@@ -1,6 +1,7 @@
 #include "postgres/pg.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,4 +303,11 @@ int mt_pg_exec_script(PGconn *conn, const char *sql, double deadline,
     PQclear(res);
   }
   return rc != 0 && cancelled ? MT_ETIMEDOUT : rc;
+}
+
+int mt_pg_id_array(mt_buf_t *buf, const int64_t *ids, size_t n) {
+  int rc = mt_buf_putc(buf, '{');
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = mt_buf_printf(buf, i ? ",%" PRId64 : "%" PRId64, ids[i]);
+  return rc ? rc : mt_buf_putc(buf, '}');
 }

@@ -10,6 +10,10 @@
 #include <libpq-fe.h>
 #include <stdatomic.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
 #include "common/clock.h"
 #include "common/error.h"
 
@@ -43,6 +47,10 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
  * text did not run then. */
 int mt_pg_exec_script(PGconn *conn, const char *sql, double deadline,
                       mt_err_t *err);
+
+/* Appends ids as a bigint[] literal, "{1,2,3}", the form every
+ * statement here takes a list of ids in. Returns 0 or MT_ENOMEM. */
+int mt_pg_id_array(mt_buf_t *buf, const int64_t *ids, size_t n);
 
 /* Copies a failed result's message into err, prefixed with its SQLSTATE. */
 int mt_pg_result_error(const PGresult *res, PGconn *conn, mt_err_t *err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "postgres/outbox.h"
 #include "postgres/pg.h"
 #include "postgres/pg_session.h"
 #include "scheduler/fires.h"
@@ -22,18 +23,30 @@ typedef struct pg_backend_s {
   char *names;         /* the task names this runtime can run, as a text[] */
   char *max_attempts;  /* their max_attempts, as an int[] in the same order */
   unsigned generation; /* counts connections, for wake_fd */
+  int listen; /* LISTEN for wake-ups: not when another system delivers */
   mt_fires_cache_t cache; /* parsed schedules, for fire_one */
 } pg_backend_t;
+
+/* What a claim returns of each task, as mt_task_new takes it. */
+#define CLAIMED_COLUMNS                          \
+  "t.id, t.name, t.payload::text, t.attempts,\n" \
+  "  coalesce(t.max_attempts, 0),\n"             \
+  "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Acknowledges the tasks whose handlers ran no transaction (they had no
+ * effects to commit with): $5 their ids, $2 the owner. */
+#define DONE_CTE                                                               \
+  "done AS (\n"                                                                \
+  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"    \
+  "         locked_by = NULL, locked_until = NULL, last_error = NULL\n"        \
+  "   WHERE id = ANY($5::bigint[]) AND state = 'running' AND locked_by = $2\n" \
+  "  RETURNING id)"
 
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
  * round trip and one commit per batch. */
 static const char claim_sql[] =
-    "WITH done AS (\n"
-    "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
-    "         locked_by = NULL, locked_until = NULL, last_error = NULL\n"
-    "   WHERE id = ANY($5::bigint[]) AND state = 'running' AND locked_by = $2\n"
-    "  RETURNING id),\n"
+    "WITH " DONE_CTE ",\n"
     "due AS (\n"
     "  SELECT id FROM moontask.tasks\n"
     "   WHERE state = 'scheduled' AND run_at <= now()\n"
@@ -50,9 +63,7 @@ static const char claim_sql[] =
     "       max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
     "  FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
     " WHERE t.id = due.id AND d.name = t.name\n"
-    "RETURNING t.id, t.name, t.payload::text, t.attempts,\n"
-    "  coalesce(t.max_attempts, 0),\n"
-    "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+    "RETURNING " CLAIMED_COLUMNS;
 
 const char mt_pg_release_sql[] =
     "WITH t AS (\n"
@@ -173,6 +184,8 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
   if (res == NULL)
     return MT_EDB;
   PQclear(res);
+  if (!b->listen)
+    return 0;
   res = mt_pg_exec(b->conn, "LISTEN moontask_tasks", 0, NULL, err);
   if (res == NULL)
     return MT_EDB;
@@ -216,7 +229,13 @@ static int pg_read_wakeups(mt_backend_t *base, int *due_now, double *next_due,
   return 0;
 }
 
-static int id_array(mt_buf_t *buf, const int64_t *ids, size_t n);
+/* The task of a claim's row, from column `col` on (CLAIMED_COLUMNS). */
+static mt_task_t *task_from_row(PGresult *res, int i, int col) {
+  return mt_task_new(
+      strtoll(PQgetvalue(res, i, col), NULL, 10), PQgetvalue(res, i, col + 1),
+      PQgetvalue(res, i, col + 2), PQgetvalue(res, i, col + 5),
+      atoi(PQgetvalue(res, i, col + 3)), atoi(PQgetvalue(res, i, col + 4)));
+}
 
 static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
                     int max, mt_task_t **tasks, int *count, mt_err_t *err) {
@@ -226,7 +245,7 @@ static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
   snprintf(limit, sizeof limit, "%d", max);
   *tasks = NULL;
   *count = 0;
-  if (id_array(&done_ids, done, ndone) != 0)
+  if (mt_pg_id_array(&done_ids, done, ndone) != 0)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   const char *params[] = {limit,    b->owner,      b->lease,
                           b->names, done_ids.data, b->max_attempts};
@@ -237,10 +256,7 @@ static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
   int rc = 0, rows = PQntuples(res);
   mt_task_t *head = NULL, **tail = &head;
   for (int i = 0; i < rows; i++) {
-    mt_task_t *t = mt_task_new(
-        strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
-        PQgetvalue(res, i, 2), PQgetvalue(res, i, 5),
-        atoi(PQgetvalue(res, i, 3)), atoi(PQgetvalue(res, i, 4)));
+    mt_task_t *t = task_from_row(res, i, 0);
     if (t == NULL) {
       /* Tasks we could not take in stay `running` under our lease until it
        * lapses, then run again. */
@@ -256,14 +272,6 @@ static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
   return rc;
 }
 
-/* Formats ids as a PostgreSQL array literal, "{1,2,3}". */
-static int id_array(mt_buf_t *buf, const int64_t *ids, size_t n) {
-  int rc = mt_buf_putc(buf, '{');
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    rc = mt_buf_printf(buf, i ? ",%" PRId64 : "%" PRId64, ids[i]);
-  return rc ? rc : mt_buf_putc(buf, '}');
-}
-
 static int pg_release(mt_backend_t *base, mt_task_t *tasks, mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
   size_t n = 0;
@@ -275,7 +283,7 @@ static int pg_release(mt_backend_t *base, mt_task_t *tasks, mt_err_t *err) {
   n = 0;
   for (mt_task_t *t = tasks; rc == 0 && t != NULL; t = t->next)
     ids[n++] = t->id;
-  if (rc == 0 && (rc = id_array(&buf, ids, n)) == 0) {
+  if (rc == 0 && (rc = mt_pg_id_array(&buf, ids, n)) == 0) {
     const char *params[] = {buf.data, b->owner};
     PGresult *res = run(b, mt_pg_release_sql, 2, params, err);
     rc = res ? 0 : MT_EDB;
@@ -290,7 +298,7 @@ static int pg_heartbeat(mt_backend_t *base, const int64_t *ids, size_t n,
                         mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
   mt_buf_t held = MT_BUF_INIT;
-  if (id_array(&held, ids, n) != 0)
+  if (mt_pg_id_array(&held, ids, n) != 0)
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   const char *params[] = {b->owner, b->lease, held.data};
   PGresult *res = run(b, extend_sql, 3, params, err);
@@ -350,7 +358,7 @@ static int fire_one(pg_backend_t *b, PGresult *res, int i, double grace,
   char last[32], nextbuf[32];
   snprintf(last, sizeof last, "%" PRId64, fires.n ? fires.at[fires.n - 1] : 0);
   snprintf(nextbuf, sizeof nextbuf, "%" PRId64, fires.next);
-  if (id_array(&ids, fires.at, (size_t)fires.n) != 0) {
+  if (mt_pg_id_array(&ids, fires.at, (size_t)fires.n) != 0) {
     mt_buf_free(&ids);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   }
@@ -469,13 +477,14 @@ static char *max_attempts_array(const mt_registry_t *reg) {
   return NULL;
 }
 
-int mt_pg_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
-                       mt_err_t *err) {
+static int open_backend(const mt_backend_conf_t *conf, int listen,
+                        mt_backend_t **out, mt_err_t *err) {
   int rc;
   pg_backend_t *b = calloc(1, sizeof *b);
   if (b == NULL)
     return MT_ENOMEM;
   b->base.ops = &pg_ops;
+  b->listen = listen;
   b->names = names_array(conf->registry);
   b->max_attempts = max_attempts_array(conf->registry);
   b->url = strdup(conf->database_url);
@@ -488,9 +497,190 @@ int mt_pg_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
   }
   if ((rc = connect_and_listen(b, err)) != 0)
     goto fail;
+  /* The database is in one mode for every runtime sharing it: a runtime
+   * of this backend turns the outbox off, one delivering through another
+   * system turns it on (postgres/outbox.h). */
+  int changed = 0;
+  if ((rc = mt_outbox_set_mode(b->conn, !listen, &changed, err)) != 0)
+    goto fail;
+  if (changed && listen)
+    fprintf(stderr,
+            "moontask: the database was last run with a backend that "
+            "delivers through another system (aws): its outbox is now off "
+            "and this runtime finds due tasks in the table; schedules "
+            "already published there stay until they fire\n");
   *out = &b->base;
   return 0;
 fail:
   pg_free(&b->base);
+  return rc;
+}
+
+int mt_pg_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
+                       mt_err_t *err) {
+  return open_backend(conf, 1, out, err);
+}
+
+int mt_pg_store_open(const mt_backend_conf_t *conf, mt_backend_t **out,
+                     mt_err_t *err) {
+  return open_backend(conf, 0, out, err);
+}
+
+/* ---- claims of delivered tasks ------------------------------------------ */
+
+/* Claims the delivered tasks ($1) that are due, or whose lease lapsed with
+ * attempts left (the message came back after a runtime died holding the
+ * task), acknowledging done ($5) on the way; then says of each other id
+ * why it was not claimed. The verdicts read the snapshot from before the
+ * claim, which is right for ids the claim left alone. */
+static const char claim_ids_sql[] =
+    "WITH " DONE_CTE ",\n"
+    "m AS (SELECT DISTINCT unnest($1::bigint[]) AS id),\n"
+    "claimed AS (\n"
+    "  UPDATE moontask.tasks t SET state = 'running',\n"
+    "         attempts = t.attempts + 1, started_at = now(), locked_by = $2,\n"
+    "         locked_until = now() + $3::float8 * interval '1 second',\n"
+    "         max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
+    "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "   WHERE t.id = m.id AND d.name = t.name\n"
+    "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
+    "          OR t.state = 'running' AND t.locked_until < now()\n"
+    "             AND t.attempts < coalesce(t.max_attempts, d.max_attempts))\n"
+    "  RETURNING " CLAIMED_COLUMNS ")\n"
+    "SELECT 'claimed', 0::float8, c.* FROM claimed c\n"
+    "UNION ALL\n"
+    "SELECT CASE WHEN t.id IS NULL THEN 'missing'\n"
+    "            WHEN t.state IN ('completed', 'failed', 'cancelled')\n"
+    "              THEN 'finished'\n"
+    "            WHEN t.name <> ALL($4::text[]) THEN 'foreign'\n"
+    "            WHEN t.state = 'scheduled' THEN 'not_due'\n"
+    "            WHEN t.locked_until >= now() THEN 'busy'\n"
+    /* running, its lease lapsed with no attempt left: the rescue fails it */
+    "            ELSE 'finished' END,\n"
+    "       greatest(extract(epoch FROM CASE WHEN t.state = 'scheduled'\n"
+    "         THEN t.run_at ELSE t.locked_until END - now())::float8, 0),\n"
+    "       m.id, NULL, NULL, NULL, NULL, NULL\n"
+    "  FROM m LEFT JOIN moontask.tasks t ON t.id = m.id\n"
+    " WHERE m.id NOT IN (SELECT id FROM claimed)";
+
+/* A recurring schedule's fire, delivered: inserted as its own task, and
+ * claimed, in one statement. The unique (schedule_name, fire_at) makes a
+ * fire delivered twice one task. */
+static const char claim_fire_sql[] =
+    "INSERT INTO moontask.tasks AS t (name, payload, run_at, schedule_name,\n"
+    "    fire_at, created_by, state, attempts, started_at, locked_by,\n"
+    "    locked_until, max_attempts)\n"
+    "SELECT s.task, s.payload, $2::timestamptz, s.name, $2::timestamptz,\n"
+    "       s.created_by, 'running', 1, now(), $3,\n"
+    "       now() + $4::float8 * interval '1 second', d.max_attempts\n"
+    "  FROM moontask.schedules s,\n"
+    "       unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
+    " WHERE s.name = $1 AND d.name = s.task\n"
+    "ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
+    "DO NOTHING\n"
+    "RETURNING " CLAIMED_COLUMNS;
+
+static const char fire_verdict_sql[] =
+    "SELECT CASE WHEN s.task = ANY($2::text[]) THEN 'finished'\n"
+    "            ELSE 'foreign' END\n"
+    "  FROM moontask.schedules s WHERE s.name = $1";
+
+static mt_delivery_verdict_t verdict_of(const char *s) {
+  static const struct {
+    const char *name;
+    mt_delivery_verdict_t v;
+  } verdicts[] = {
+      {"claimed", MT_DELIVERY_CLAIMED}, {"finished", MT_DELIVERY_FINISHED},
+      {"missing", MT_DELIVERY_MISSING}, {"foreign", MT_DELIVERY_FOREIGN},
+      {"not_due", MT_DELIVERY_NOT_DUE}, {"busy", MT_DELIVERY_BUSY},
+  };
+  for (size_t i = 0; i < sizeof verdicts / sizeof *verdicts; i++)
+    if (strcmp(s, verdicts[i].name) == 0)
+      return verdicts[i].v;
+  return MT_DELIVERY_MISSING;
+}
+
+static int claim_fire(pg_backend_t *b, mt_delivery_t *d, mt_err_t *err) {
+  const char *params[] = {d->schedule, d->fire_at, b->owner,
+                          b->lease,    b->names,   b->max_attempts};
+  PGresult *res = run(b, claim_fire_sql, 6, params, err);
+  if (res == NULL)
+    return MT_EDB;
+  if (PQntuples(res) == 1) {
+    d->task = task_from_row(res, 0, 0);
+    d->verdict = MT_DELIVERY_CLAIMED;
+    PQclear(res);
+    return d->task != NULL ? 0 : mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
+  PQclear(res);
+  const char *vparams[] = {d->schedule, b->names};
+  if ((res = run(b, fire_verdict_sql, 2, vparams, err)) == NULL)
+    return MT_EDB;
+  d->verdict = PQntuples(res) == 1 ? verdict_of(PQgetvalue(res, 0, 0))
+                                   : MT_DELIVERY_MISSING;
+  PQclear(res);
+  return 0;
+}
+
+int mt_pg_claim_delivered(mt_backend_t *base, const int64_t *done, size_t ndone,
+                          mt_delivery_t *d, size_t n, mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  mt_buf_t done_ids = MT_BUF_INIT, ids = MT_BUF_INIT;
+  int rc = mt_pg_id_array(&done_ids, done, ndone);
+  /* The tasks' ids, as an array literal of those that name one. */
+  if (rc == 0)
+    rc = mt_buf_putc(&ids, '{');
+  for (size_t i = 0, k = 0; rc == 0 && i < n; i++) {
+    d[i].verdict = MT_DELIVERY_PENDING;
+    d[i].wait = 0;
+    d[i].task = NULL;
+    if (d[i].task_id > 0)
+      rc = mt_buf_printf(&ids, k++ ? ",%" PRId64 : "%" PRId64, d[i].task_id);
+  }
+  if (rc == 0)
+    rc = mt_buf_putc(&ids, '}');
+  if (rc != 0) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto done;
+  }
+  const char *params[] = {ids.data, b->owner,      b->lease,
+                          b->names, done_ids.data, b->max_attempts};
+  PGresult *res = run(b, claim_ids_sql, 6, params, err);
+  if (res == NULL) {
+    rc = MT_EDB;
+    goto done;
+  }
+  /* Each row answers for one id; the first delivery of an id takes the
+   * claimed task, any other delivery of it in the batch is a duplicate. */
+  for (int r = 0; r < PQntuples(res); r++) {
+    int64_t id = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+    mt_delivery_verdict_t v = verdict_of(PQgetvalue(res, r, 0));
+    double wait = strtod(PQgetvalue(res, r, 1), NULL);
+    int taken = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (d[i].task_id != id)
+        continue;
+      if (v == MT_DELIVERY_CLAIMED && taken) {
+        d[i].verdict = MT_DELIVERY_FINISHED;
+        continue;
+      }
+      d[i].verdict = v;
+      d[i].wait = wait;
+      if (v == MT_DELIVERY_CLAIMED) {
+        taken = 1;
+        /* Without memory the task stays claimed under our lease, and runs
+         * again once the lease lapses. */
+        if ((d[i].task = task_from_row(res, r, 2)) == NULL)
+          rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+      }
+    }
+  }
+  PQclear(res);
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (d[i].task_id <= 0 && d[i].schedule != NULL && d[i].fire_at != NULL)
+      rc = claim_fire(b, &d[i], err);
+done:
+  mt_buf_free(&done_ids);
+  mt_buf_free(&ids);
   return rc;
 }

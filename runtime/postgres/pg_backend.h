@@ -8,6 +8,9 @@
 #ifndef MT_PG_BACKEND_H
 #define MT_PG_BACKEND_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "backend.h"
 #include "service/registry.h"
 
@@ -22,5 +25,44 @@ extern const char mt_pg_release_sql[];
  * only tasks named in conf->registry, the ones this runtime can run. */
 int mt_pg_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
                        mt_err_t *err);
+
+/* ---- for a backend that delivers through another system (aws/) ---- */
+
+/* The task store of such a backend: the same claims, leases, outcomes,
+ * sessions and counts as above, but no LISTEN (wake_fd is -1) and no
+ * recurring fires (the other system fires them); it turns the database's
+ * outbox on (postgres/outbox.h). Its claim op claims nothing by itself:
+ * tasks are claimed as they are delivered, with mt_pg_claim_delivered. */
+int mt_pg_store_open(const mt_backend_conf_t *conf, mt_backend_t **out,
+                     mt_err_t *err);
+
+/* What a delivery (a message naming a task) came to. */
+typedef enum mt_delivery_verdict_e {
+  MT_DELIVERY_PENDING,  /* not looked at: the store failed first */
+  MT_DELIVERY_CLAIMED,  /* claimed for this runtime: run it */
+  MT_DELIVERY_FINISHED, /* already finished, or a duplicate: drop it */
+  MT_DELIVERY_MISSING,  /* no such task or schedule: a poison message */
+  MT_DELIVERY_FOREIGN,  /* a task this runtime has no handler for */
+  MT_DELIVERY_NOT_DUE,  /* scheduled for later (wait: seconds until due) */
+  MT_DELIVERY_BUSY      /* running under a live lease (wait: until it ends) */
+} mt_delivery_verdict_t;
+
+typedef struct mt_delivery_s {
+  /* In: a one-off task's id, or (task_id 0) a recurring schedule's fire. */
+  int64_t task_id;
+  const char *schedule; /* the schedule's name */
+  const char *fire_at;  /* the fire time, RFC 3339 */
+  /* Out. */
+  mt_delivery_verdict_t verdict;
+  double wait;     /* NOT_DUE and BUSY */
+  mt_task_t *task; /* CLAIMED: the caller owns it */
+} mt_delivery_t;
+
+/* Acknowledges done as claim does, then claims what each delivery names
+ * (a fire becomes its task row first) and sets every verdict. Blocks for
+ * one round trip, and one or two more per fire. */
+int mt_pg_claim_delivered(mt_backend_t *store, const int64_t *done,
+                          size_t ndone, mt_delivery_t *d, size_t n,
+                          mt_err_t *err);
 
 #endif
