@@ -289,12 +289,10 @@ static void on_sent(const mt_aws_result_t *res, const mt_sqs_sent_t *out,
   op_done(arg, res, res->rc == 0);
 }
 
-/* A create that meets ConflictException found the schedule that an
- * earlier attempt made; upsert updates it then. */
 static void on_written(const mt_aws_result_t *res, const mt_ebs_written_t *out,
                        void *arg) {
   (void)out;
-  op_done(arg, res, res->rc == 0 || res->kind == MT_AWS_ECONFLICT);
+  op_done(arg, res, res->rc == 0);
 }
 
 /* Gone already (ActionAfterCompletion, an earlier delete) is done too. */
@@ -302,37 +300,39 @@ static void on_deleted(const mt_aws_result_t *res, void *arg) {
   op_done(arg, res, res->rc == 0 || res->kind == MT_AWS_ENOTFOUND);
 }
 
-/* Publishes one task as it is now. Returns 0 with a call out, 1 when
- * nothing needed sending, or an error code with err set. */
-static int publish_task(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
-  const mt_outbox_entry_t *e = op->e;
-  char name[MT_EBS_NAME_MAX + 1], body[96], dedup[64];
-  mt_ebs_task_name(e->task_id, name);
-  if (e->state != NULL && strcmp(e->state, "running") == 0)
-    return 1; /* its message is here; its end decides what follows */
-  if (e->state == NULL || strcmp(e->state, "scheduled") != 0)
-    return mt_ebs_schedule_delete(b->aws, NULL, name, NULL, on_deleted, op,
-                                  err);
-  double delay = e->run_at - b->batch.now;
-  /* DelaySeconds is whole seconds: round up, never early. */
-  int delay_s = delay > 0 ? (int)ceil(delay) : 0;
-  if (delay <= b->direct_within && (!b->fifo || delay_s == 0)) {
-    snprintf(body, sizeof body, "{\"task_id\":%" PRId64 "}", e->task_id);
-    snprintf(dedup, sizeof dedup, "%" PRId64 "-%" PRId64, e->task_id, e->id);
-    mt_sqs_send_t req = {
-        .body = body,
-        .delay_seconds =
-            delay_s > MT_SQS_MAX_DELAY ? MT_SQS_MAX_DELAY : delay_s,
-        .group_id = b->fifo ? e->name : NULL,
-        .dedup_id = b->fifo ? dedup : NULL,
-    };
-    return mt_sqs_send(b->aws, &req, on_sent, op, err);
+static int write_task_schedule(aws_backend_t *b, relay_op_t *op, int update,
+                               mt_err_t *err);
+
+/* A create that meets ConflictException found a schedule of this name:
+ * one an earlier attempt made whose answer was lost, or the schedule of an
+ * earlier run_at not yet fired. Updating it to the task as it is now
+ * settles both. */
+static void on_created(const mt_aws_result_t *res, const mt_ebs_written_t *out,
+                       void *arg) {
+  relay_op_t *op = arg;
+  mt_err_t err;
+  if (res->kind != MT_AWS_ECONFLICT || op->b->closing) {
+    on_written(res, out, arg);
+    return;
   }
-  char at[32];
+  if (write_task_schedule(op->b, op, 1, &err) != 0)
+    op_done(op, &(mt_aws_result_t){.rc = MT_EIO, .err = err}, 0);
+}
+
+/* Creates (or, update, updates) the at() schedule "mt-<id>" of a task,
+ * whose target sends {"task_id":N,"via":"schedule"}. The common case, a
+ * new task, costs one request. */
+static int write_task_schedule(aws_backend_t *b, relay_op_t *op, int update,
+                               mt_err_t *err) {
+  const mt_outbox_entry_t *e = op->e;
+  char name[MT_EBS_NAME_MAX + 1], at[32], body[96];
+  mt_ebs_task_name(e->task_id, name);
   int rc = mt_ebs_at_expression(e->run_at, at);
   if (rc != 0)
-    return mt_err_set(err, rc, "run_at %.0f cannot be written as at()",
-                      e->run_at);
+    return mt_err_set(err, rc,
+                      "task %" PRId64 ": run_at %.0f cannot be "
+                      "written as at()",
+                      e->task_id, e->run_at);
   snprintf(body, sizeof body, "{\"task_id\":%" PRId64 ",\"via\":\"schedule\"}",
            e->task_id);
   mt_ebs_schedule_t s = {
@@ -342,7 +342,36 @@ static int publish_task(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
       .input = body,
       .message_group_id = b->fifo ? e->name : NULL,
   };
-  return mt_ebs_schedule_upsert(b->aws, &s, on_written, op, err);
+  return update ? mt_ebs_schedule_update(b->aws, &s, on_written, op, err)
+                : mt_ebs_schedule_create(b->aws, &s, on_created, op, err);
+}
+
+/* Publishes one task as it is now. Returns 0 with a call out, 1 when
+ * nothing needed sending, or an error code with err set. */
+static int publish_task(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
+  const mt_outbox_entry_t *e = op->e;
+  char name[MT_EBS_NAME_MAX + 1], body[96], dedup[64];
+  if (e->state != NULL && strcmp(e->state, "running") == 0)
+    return 1; /* its message is here; its end decides what follows */
+  if (e->state == NULL || strcmp(e->state, "scheduled") != 0) {
+    mt_ebs_task_name(e->task_id, name);
+    return mt_ebs_schedule_delete(b->aws, NULL, name, NULL, on_deleted, op,
+                                  err);
+  }
+  double delay = e->run_at - b->batch.now;
+  /* DelaySeconds is whole seconds: round up, never early. */
+  int delay_s = delay > 0 ? (int)ceil(delay) : 0;
+  if (delay > b->direct_within || (b->fifo && delay_s > 0))
+    return write_task_schedule(b, op, 0, err);
+  snprintf(body, sizeof body, "{\"task_id\":%" PRId64 "}", e->task_id);
+  snprintf(dedup, sizeof dedup, "%" PRId64 "-%" PRId64, e->task_id, e->id);
+  mt_sqs_send_t req = {
+      .body = body,
+      .delay_seconds = delay_s > MT_SQS_MAX_DELAY ? MT_SQS_MAX_DELAY : delay_s,
+      .group_id = b->fifo ? e->name : NULL,
+      .dedup_id = b->fifo ? dedup : NULL,
+  };
+  return mt_sqs_send(b->aws, &req, on_sent, op, err);
 }
 
 /* Publishes one recurring schedule as it is now. */
@@ -383,6 +412,7 @@ static int publish_schedule(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
       .input = input.data,
       .message_group_id = b->fifo ? e->task : NULL,
   };
+  /* Upsert: a recurring schedule is rewritten far more often than made. */
   rc = mt_ebs_schedule_upsert(b->aws, &s, on_written, op, err);
   mt_buf_free(&input);
   return rc;

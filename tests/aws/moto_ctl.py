@@ -15,11 +15,15 @@ so that with moto's authentication on, these calls are signed with the
 same credentials as the client's.
 
 Commands:
-  setup                   queues mt-std (VisibilityTimeout 30, redriven to
+  setup [PREFIX [VISIBILITY]]
+                          queues mt-std (VisibilityTimeout 30, redriven to
                           mt-dlq after 5 receives) and mt-fifo.fifo
                           (content-based deduplication), schedule group
                           mt-group, role mt-scheduler; prints their URLs,
-                          ARNs and names.
+                          ARNs and names. PREFIX replaces "mt" in every
+                          name (tests sharing one moto keep apart), and
+                          VISIBILITY the standard queue's 30 s.
+  send URL BODY           sends BODY to the queue as it is.
   counts URL              ApproximateNumberOfMessages{,NotVisible,Delayed}.
   peek URL                receives what is visible (VisibilityTimeout 0, so
                           it stays so): body, group id, dedup id, receive
@@ -61,26 +65,26 @@ def queue_arn(sqs, url):
     return attrs["Attributes"]["QueueArn"]
 
 
-def setup(port):
+def setup(port, prefix="mt", visibility="30"):
     sqs = client(port, "sqs")
-    dlq = sqs.create_queue(QueueName="mt-dlq")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName=prefix + "-dlq")["QueueUrl"]
     dlq_arn = queue_arn(sqs, dlq)
     std = sqs.create_queue(
-        QueueName="mt-std",
+        QueueName=prefix + "-std",
         Attributes={
-            "VisibilityTimeout": "30",
+            "VisibilityTimeout": visibility,
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}
             ),
         },
     )["QueueUrl"]
     fifo = sqs.create_queue(
-        QueueName="mt-fifo.fifo",
+        QueueName=prefix + "-fifo.fifo",
         Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
     )["QueueUrl"]
-    client(port, "scheduler").create_schedule_group(Name="mt-group")
+    client(port, "scheduler").create_schedule_group(Name=prefix + "-group")
     role = client(port, "iam").create_role(
-        RoleName="mt-scheduler",
+        RoleName=prefix + "-scheduler",
         AssumeRolePolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
@@ -101,7 +105,7 @@ def setup(port):
         "fifo_arn": queue_arn(sqs, fifo),
         "dlq_url": dlq,
         "dlq_arn": dlq_arn,
-        "group": "mt-group",
+        "group": prefix + "-group",
         "role_arn": role["Arn"],
     }
 
@@ -138,6 +142,11 @@ def peek(port, url):
             }
         )
     return {"messages": out}
+
+
+def send(port, url, body):
+    got = client(port, "sqs").send_message(QueueUrl=url, MessageBody=body)
+    return {"message_id": got["MessageId"]}
 
 
 def get_schedule(port, group, name):
@@ -209,6 +218,7 @@ def main():
         "setup": setup,
         "counts": counts,
         "peek": peek,
+        "send": send,
         "get-schedule": get_schedule,
         "list-schedules": list_schedules,
         "assume-role": assume_role,

@@ -1,0 +1,144 @@
+# The AWS backend end to end, against moto behind the proxy that checks
+# every request's signature with botocore's signer
+# (tests/aws/sigcheck_proxy.py), with tests/aws/fire.py playing
+# EventBridge Scheduler. aws.direct_within = 0, so that every task not due
+# at once goes through a schedule of its own. Asserted on PostgreSQL's and
+# AWS's state (through boto3), not on log lines:
+#   - a rolled-back moontask.schedule leaves no schedule and no message;
+#   - a committed task due in a few seconds gets exactly one schedule,
+#     "mt-<id>", at(...) with FlexibleTimeWindow OFF and
+#     ActionAfterCompletion DELETE, targeting the queue with its id;
+#   - fired, it runs once; then its schedule is gone and the queue empty;
+#   - a duplicate of its message runs nothing; poison messages (not JSON,
+#     an unknown task id) are deleted and the runtime carries on;
+#   - a recurring schedule becomes an EventBridge cron() schedule whose
+#     fires become one task each, a fire delivered twice included; one with
+#     a seconds field is refused with the reason, and removing one deletes
+#     its EventBridge schedule;
+#   - every request the runtime made was signed as botocore signs.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/aws_lib.sh"
+
+reset_db
+mt migrate >/dev/null
+aws_setup "be$$"
+
+PROXY_PORT=$(free_port)
+python3 tests/aws/sigcheck_proxy.py --upstream "$MOTO" --log "$E2E_TMP/sig.log" \
+  --port "$PROXY_PORT" >"$E2E_TMP/proxy.out" 2>&1 </dev/null &
+PROXY_PID=$!
+on_exit "kill $PROXY_PID 2>/dev/null; wait $PROXY_PID 2>/dev/null"
+for _ in $(seq 100); do
+  grep -q '^PORT' "$E2E_TMP/proxy.out" && break
+  sleep 0.1
+done
+grep -q '^PORT' "$E2E_TMP/proxy.out" || fail "the proxy did not start: $(cat "$E2E_TMP/proxy.out")"
+
+aws_config "$E2E_TMP/config.lua" "http://127.0.0.1:$PROXY_PORT" "direct_within = 0"
+MT_CONFIG=$E2E_TMP/config.lua mt_start run
+RUNTIME=$MT_PID
+
+schedules() { json_field "$(ctl list-schedules "$GROUP")" names; }
+queue_empty() {
+  [ "$(queue_count visible)/$(queue_count not_visible)/$(queue_count delayed)" = 0/0/0 ]
+}
+wait_until() { # command seconds what
+  local deadline=$((SECONDS + $2))
+  until eval "$1"; do
+    [ $SECONDS -lt $deadline ] || fail "timed out waiting for $3"
+    sleep 0.2
+  done
+}
+
+# --- a rolled-back caller leaves nothing; a committed one one schedule ---
+sql "BEGIN;
+     SELECT moontask.schedule('e2e.insert', '{\"n\": 1}', now() + interval '1 hour');
+     SELECT moontask.schedule('e2e.insert', '{\"n\": 2}');
+     ROLLBACK" >/dev/null
+ID=$(sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 3}', now() + interval '4 seconds')")
+# The relay publishes in outbox order: once the committed task's schedule
+# is there, the rolled-back ones would have been too.
+wait_until '[ "$(schedules)" != "[]" ]' 20 "the task's schedule"
+assert_eq "['mt-$ID']" "$(schedules)" "schedules after a rollback and a commit"
+queue_empty || fail "the queue holds a message after the rollback"
+wait_for "SELECT count(*) = 0 FROM moontask.outbox" 10
+S=$(ctl get-schedule "$GROUP" "mt-$ID")
+assert_eq "OFF" "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["FlexibleTimeWindow"]["Mode"])' "$S")" "FlexibleTimeWindow"
+assert_eq "DELETE" "$(json_field "$S" ActionAfterCompletion)" "ActionAfterCompletion"
+assert_contains "$(json_field "$S" ScheduleExpression)" "at(" "the schedule's expression"
+assert_eq "$STD_ARN" "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Target"]["Arn"])' "$S")" "the target"
+assert_contains "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Target"]["Input"])' "$S")" "\"task_id\":$ID" "the target's input"
+
+# --- fired, it runs once; its schedule goes and the queue empties ---
+wait_for "SELECT run_at < now() FROM moontask.tasks WHERE id = $ID" 10
+fire >"$E2E_TMP/fire.out"
+assert_contains "$(cat "$E2E_TMP/fire.out")" "schedule=$GROUP/mt-$ID" "what fire.py sent"
+wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $ID" 20
+assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $ID")" "runs of the task"
+wait_until queue_empty 20 "the message's deletion"
+wait_until '[ "$(schedules)" = "[]" ]' 20 "the schedule's deletion"
+
+# --- a duplicate message runs nothing ---
+ctl send "$STD_URL" "{\"task_id\":$ID,\"via\":\"schedule\"}" >/dev/null
+wait_until queue_empty 20 "the duplicate's deletion"
+assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $ID")" "runs after a duplicate"
+assert_eq 1 "$(sql "SELECT attempts FROM moontask.tasks WHERE id = $ID")" "attempts after a duplicate"
+
+# --- poison is deleted, and the runtime carries on ---
+ctl send "$STD_URL" "this is not JSON" >/dev/null
+ctl send "$STD_URL" '{"task_id": 987654321}' >/dev/null
+ctl send "$STD_URL" '{"schedule": "no such schedule", "fire_at": "2026-01-01T00:00:00Z"}' >/dev/null
+wait_until queue_empty 20 "the poison messages' deletion"
+kill -0 "$RUNTIME" || fail "the runtime died of poison"
+NOW_ID=$(sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 4}')")
+wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $NOW_ID" 20
+assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $NOW_ID")" "runs of a task due at once"
+
+# --- recurring schedules ---
+sql "SELECT moontask.schedule_recurring('aws rec', 'e2e.insert', '{\"n\": 7}', '*/5 * * * *', 'Europe/Oslo')" >/dev/null
+sql "SELECT moontask.schedule_recurring('aws-bad', 'e2e.insert', '{}', '*/30 * * * * *')" >/dev/null
+wait_for "SELECT count(*) = 0 FROM moontask.outbox" 20
+REC=$(schedules)
+assert_contains "$REC" "mth-aws_rec-" "the recurring schedule's name (a blank is not allowed)"
+[[ $REC != *aws-bad* ]] || fail "a schedule EventBridge cannot express was published: $REC"
+assert_contains "$(sql "SELECT error FROM moontask.schedules WHERE name = 'aws-bad'")" "seconds" "the refused schedule's error"
+REC_NAME=$(python3 -c 'import ast,sys; print([n for n in ast.literal_eval(sys.argv[1]) if n.startswith("mth-aws_rec-")][0])' "$REC")
+S=$(ctl get-schedule "$GROUP" "$REC_NAME")
+assert_eq "cron(*/5 * * * ? *)" "$(json_field "$S" ScheduleExpression)" "the recurring expression"
+assert_eq "Europe/Oslo" "$(json_field "$S" ScheduleExpressionTimezone)" "the recurring time zone"
+assert_contains "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Target"]["Input"])' "$S")" "<aws.scheduler.scheduled-time>" "the recurring input"
+# The next five-minute mark: fire.py fires what falls due up to --now.
+AT=$(python3 -c 'import datetime as d; t = d.datetime.now(d.timezone.utc).replace(second=0, microsecond=0); t += d.timedelta(minutes=5 - t.minute % 5); print(t.strftime("%Y-%m-%dT%H:%M:%SZ"))')
+fire --now "$AT" >"$E2E_TMP/fire-rec.out"
+assert_contains "$(cat "$E2E_TMP/fire-rec.out")" "scheduled_time=$AT" "the recurring fire"
+wait_for "SELECT count(*) = 1 FROM moontask.tasks WHERE schedule_name = 'aws rec' AND state = 'completed'" 20
+assert_eq "$AT" "$(sql "SELECT to_char(fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM moontask.tasks WHERE schedule_name = 'aws rec'")" "the fire's time"
+ctl send "$STD_URL" "{\"schedule\":\"aws rec\",\"fire_at\":\"$AT\"}" >/dev/null
+wait_until queue_empty 20 "the repeated fire's deletion"
+assert_eq 1 "$(sql "SELECT count(*) FROM moontask.tasks WHERE schedule_name = 'aws rec'")" "tasks of a fire delivered twice"
+assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE n = 7")" "runs of a fire delivered twice"
+sql "SELECT moontask.unschedule_recurring('aws rec')" >/dev/null
+wait_until '[ "$(schedules)" = "[]" ]' 20 "the recurring schedule's deletion"
+
+# --- shutdown, and every signature ---
+kill -TERM "$RUNTIME"
+rc=0
+wait "$RUNTIME" || rc=$?
+assert_eq 0 "$rc" "the runtime's exit status"
+python3 - "$E2E_TMP/sig.log" <<'EOF' || fail "signatures: $(tail -n 3 "$E2E_TMP/sig.log")"
+import collections, json, sys
+ops = collections.Counter()
+bad = []
+for line in open(sys.argv[1]):
+    check = json.loads(line)
+    ops[check["op"]] += 1
+    if not check["ok"]:
+        bad.append(check)
+print("signed requests:", dict(ops))
+want = {"GetQueueAttributes", "ReceiveMessage", "DeleteMessageBatch",
+        "SendMessage", "CreateSchedule", "DeleteSchedule"}
+missing = want - set(ops)
+if bad or missing:
+    print("bad:", bad[:3], "missing:", missing)
+    sys.exit(1)
+EOF
