@@ -278,6 +278,31 @@ done:
 #endif
 }
 
+/* On the aws backend a task file's recurring schedules become EventBridge
+ * schedules: one EventBridge cannot express (a seconds field, both day
+ * fields restricted) is a problem of the task file. Returns how many. */
+static int check_aws_schedules(const mt_config_t *cfg,
+                               const mt_task_def_t *def) {
+  int problems = 0;
+#ifdef MT_WITH_AWS
+  if (strcmp(cfg->backend, "aws") != 0)
+    return 0;
+  for (size_t k = 0; k < def->nschedules; k++) {
+    char expr[MT_EBS_EXPR_MAX];
+    mt_err_t why;
+    if (mt_ebs_recurring_expression(def->schedules[k].expression, expr,
+                                    &why) != 0) {
+      fprintf(stderr, "%s: schedule %zu: %s\n", def->file, k + 1, why.msg);
+      problems++;
+    }
+  }
+#else
+  (void)cfg;
+  (void)def;
+#endif
+  return problems;
+}
+
 int mt_cmd_check(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_registry_t reg = {0};
@@ -290,10 +315,12 @@ int mt_cmd_check(mt_cli_t *cli) {
       mt_lua_tasks_check(cli->cfg.tasks_dir, &defaults, print_problem, NULL);
   if (problems == 0) {
     if ((rc = mt_cli_registry(cli, &reg, &err)) == 0)
-      for (size_t i = 0; i < reg.count; i++)
+      for (size_t i = 0; i < reg.count; i++) {
         printf("ok %s (%s%s%s)\n", reg.defs[i].name, reg.defs[i].file,
                reg.defs[i].schema_name ? ", schema " : "",
                reg.defs[i].schema_name ? reg.defs[i].schema_name : "");
+        problems += check_aws_schedules(&cli->cfg, &reg.defs[i]);
+      }
     mt_registry_free(&reg);
     if (rc != 0)
       return mt_cli_fail(rc, &err);

@@ -204,7 +204,27 @@ assert_eq 1 "$RC" "exit code when AWS does not answer (stderr: $ERR)"
 assert_contains "$ERR" "aws.queue_url: cannot reach AWS to check queue $STD_URL" "unreachable queue"
 assert_contains "$ERR" "aws.schedule_group: cannot reach AWS to check schedule group \"mt-group\"" "unreachable group"
 
-# 9. Without an aws table, check is what it was.
+# 9. With backend = "aws", a task file's schedule that EventBridge cannot
+# express (a seconds field) is a problem of that file; the same file is
+# fine on the postgres backend (case 1's configuration).
+cat >"$E2E_TMP/tasks/tick.lua" <<'LUA'
+return {
+  schedule = { { cron = "*/2 * * * * *" }, { cron = "0 9 * * MON" } },
+  handler = function(tx, payload, ctx) end,
+}
+LUA
+config "$STD_URL" mt-group
+check
+assert_eq 0 "$RC" "a seconds schedule on the postgres backend (stderr: $ERR)"
+sed -i 's/^return {$/return { backend = "aws",/' "$CONFIG"
+check
+rm "$E2E_TMP/tasks/tick.lua"
+assert_eq 2 "$RC" "exit code for a schedule EventBridge cannot express (stderr: $ERR)"
+assert_contains "$ERR" "$E2E_TMP/tasks/tick.lua: schedule 1: \"*/2 * * * * *\": EventBridge Scheduler fires at minute precision" "the refused schedule"
+[[ $ERR != *"schedule 2"* ]] || fail "a schedule EventBridge can express was refused: $ERR"
+assert_contains "$ERR" "moontask: 1 problem" "problem count"
+
+# 10. Without an aws table, check is what it was.
 cat >"$CONFIG" <<EOF
 return { tasks_dir = "$E2E_TMP/tasks", schemas_dir = "$E2E_TMP/schemas" }
 EOF
