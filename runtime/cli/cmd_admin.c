@@ -290,8 +290,8 @@ static int check_aws_schedules(const mt_config_t *cfg,
   for (size_t k = 0; k < def->nschedules; k++) {
     char expr[MT_EBS_EXPR_MAX];
     mt_err_t why;
-    if (mt_ebs_recurring_expression(def->schedules[k].expression, expr,
-                                    &why) != 0) {
+    if (mt_ebs_recurring_expression(def->schedules[k].expression, expr, &why) !=
+        0) {
       fprintf(stderr, "%s: schedule %zu: %s\n", def->file, k + 1, why.msg);
       problems++;
     }
