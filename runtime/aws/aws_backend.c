@@ -1292,7 +1292,11 @@ int mt_aws_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
                          .queue_url = ac->queue_url,
                          .schedule_group = ac->schedule_group,
                          .role_arn = ac->role_arn};
-  if ((rc = mt_aws_new(&b->loop, &aconf, b->creds, NULL, &b->aws, err)) != 0 ||
+  /* Fewer and shorter tries than the client's defaults: the outbox tries a
+   * publish again itself, with a longer backoff, and a relay round waits
+   * for its slowest call. */
+  const mt_http_opts_t http = {.max_attempts = 3, .timeout_ms = 15000};
+  if ((rc = mt_aws_new(&b->loop, &aconf, b->creds, &http, &b->aws, err)) != 0 ||
       (rc = look_at_queue(b, ac->queue_url, err)) != 0)
     goto fail;
   uv_timer_start(&b->relay_timer, on_relay_timer,

@@ -451,7 +451,16 @@ int mt_config_load(mt_config_t *cfg, const mt_config_overrides_t *ov,
   if (ov->workers > 0)
     cfg->workers = ov->workers;
 
-  return mt_backend_check(cfg->backend, err);
+  if ((rc = mt_backend_check(cfg->backend, err)) != 0)
+    return rc;
+  /* The table's keys themselves are `moontask check`'s to name, one
+   * problem each, against AWS. */
+  if (strcmp(cfg->backend, "aws") == 0 && cfg->aws == NULL)
+    return mt_err_set(err, MT_ECONFIG,
+                      "%s: backend \"aws\" needs an aws table (queue_url, "
+                      "role_arn, region, ...)",
+                      cfg->config_file ? cfg->config_file : "config.lua");
+  return 0;
 }
 
 void mt_config_free(mt_config_t *cfg) {

@@ -407,7 +407,12 @@ static const migration_t migrations[] = {
      "  DISABLE TRIGGER tasks_outbox_update;\n"
      "ALTER TABLE moontask.schedules DISABLE TRIGGER schedules_outbox_write,\n"
      "  DISABLE TRIGGER schedules_outbox_update;\n"
-     "REVOKE ALL ON moontask.outbox FROM PUBLIC;\n"},
+     /* Nobody calls them: a trigger runs its function without asking for
+      * EXECUTE. (Migration 3's default privileges cover only functions
+      * made by the role that ran it.) */
+     "REVOKE ALL ON moontask.outbox FROM PUBLIC;\n"
+     "REVOKE ALL ON FUNCTION moontask.outbox_task(), moontask.outbox_schedule()\n"
+     "  FROM PUBLIC;\n"},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

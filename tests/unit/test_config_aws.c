@@ -244,13 +244,47 @@ TEST(config_aws_bad_values) {
   mt_config_free(&cfg);
 }
 
-TEST(config_aws_backend_still_refused) {
-  /* The table is fine; the backend is not written yet. */
+TEST(config_aws_backend_needs_its_table) {
   mt_config_t cfg;
   mt_err_t err;
-  ASSERT_EQ_INT(MT_ECONFIG, load("return { backend = 'aws', aws = { region = "
-                                 "'eu-west-1' } }",
-                                 &cfg, &err));
+  int rc = load("return { backend = 'aws' }", &cfg, &err);
   mt_config_free(&cfg);
+#ifdef MT_WITH_AWS
+  ASSERT_EQ_INT(MT_ECONFIG, rc);
+  ASSERT_TRUE(strstr(err.msg, "backend \"aws\" needs an aws table") != NULL);
+  rc = load("return { backend = 'aws', aws = { region = 'eu-west-1' } }", &cfg,
+            &err);
+  if (rc != 0)
+    MT__FAIL("load: %s", err.msg);
+  ASSERT_EQ_STR(cfg.backend, "aws");
+  /* The delivery settings' defaults: SQS's longest delay, poison deleted. */
+  ASSERT_TRUE(cfg.aws->direct_within == 900);
+  ASSERT_EQ_INT(0, cfg.aws->keep_poison);
+  mt_config_free(&cfg);
+#else
+  ASSERT_EQ_INT(MT_ECONFIG, rc);
   ASSERT_TRUE(strstr(err.msg, "backend \"aws\" is not available") != NULL);
+#endif
+}
+
+TEST(config_aws_delivery_settings) {
+  mt_config_t cfg;
+  mt_err_t err;
+  int rc = load("return { aws = { direct_within = 60, poison = 'keep' } }",
+                &cfg, &err);
+  if (rc != 0)
+    MT__FAIL("load: %s", err.msg);
+  ASSERT_TRUE(cfg.aws->direct_within == 60);
+  ASSERT_EQ_INT(1, cfg.aws->keep_poison);
+  mt_config_free(&cfg);
+  ASSERT_EQ_INT(MT_ECONFIG,
+                load("return { aws = { direct_within = 901 } }", &cfg, &err));
+  mt_config_free(&cfg);
+  ASSERT_TRUE(strstr(err.msg, "aws.direct_within must be a number of seconds "
+                              "from 0 to 900") != NULL);
+  ASSERT_EQ_INT(MT_ECONFIG,
+                load("return { aws = { poison = 'drop' } }", &cfg, &err));
+  mt_config_free(&cfg);
+  ASSERT_TRUE(strstr(err.msg, "aws.poison must be \"delete\" or \"keep\"") !=
+              NULL);
 }
