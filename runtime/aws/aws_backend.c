@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -17,6 +16,7 @@
 #include "aws/scheduler.h"
 #include "aws/sqs.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "json/doc.h"
 #include "json/write.h"
 #include "postgres/outbox.h"
@@ -128,12 +128,6 @@ struct relay_op_s {
   char error[512];
 };
 
-static double epoch_now(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
 static void message_free(message_t *m) {
   if (m == NULL)
     return;
@@ -161,8 +155,17 @@ static void queue_delete(aws_backend_t *b, message_t *m) {
   m->next = b->deletes;
   b->deletes = m;
   b->ndeletes++;
-  if (m->via_schedule && b->ncleanup < b->cleanup_cap)
-    b->cleanup[b->ncleanup++] = m->task_id;
+  if (!m->via_schedule)
+    return;
+  if (b->ncleanup == b->cleanup_cap) {
+    size_t cap = b->cleanup_cap ? b->cleanup_cap * 2 : 64;
+    int64_t *grown = realloc(b->cleanup, cap * sizeof *grown);
+    if (grown == NULL)
+      return; /* ActionAfterCompletion deletes the schedule anyway */
+    b->cleanup = grown;
+    b->cleanup_cap = cap;
+  }
+  b->cleanup[b->ncleanup++] = m->task_id;
 }
 
 static void queue_hide(aws_backend_t *b, message_t *m, double seconds,
@@ -209,7 +212,14 @@ static void ack(aws_backend_t *b, int64_t id) {
 static void relay_round(aws_backend_t *b);
 static void maybe_finish_stop(aws_backend_t *b);
 
-static void on_relay_timer(uv_timer_t *t) { relay_round(t->data); }
+static void watch_outbox(aws_backend_t *b);
+
+/* The relay's fallback poll, which also re-makes a lost connection (and
+ * the watch on its new socket). */
+static void on_relay_timer(uv_timer_t *t) {
+  relay_round(t->data);
+  watch_outbox(t->data);
+}
 
 static void log_aws(const char *what, const mt_aws_result_t *res) {
   fprintf(stderr, "moontask: aws: %s: %s\n", what, res->err.msg);
@@ -502,9 +512,6 @@ static void relay_round(aws_backend_t *b) {
 
 static void free_handle(uv_handle_t *h) { free(h); }
 
-/* (Re)watches the outbox connection for NOTIFY after a reconnect. */
-static void watch_outbox(aws_backend_t *b);
-
 static void on_outbox_readable(uv_poll_t *p, int status, int events) {
   (void)status;
   (void)events;
@@ -514,6 +521,9 @@ static void on_outbox_readable(uv_poll_t *p, int status, int events) {
   watch_outbox(b);
 }
 
+/* (Re)watches the outbox connection's socket for NOTIFY, by generation as
+ * discovery watches its wake-up descriptor: a new connection's socket
+ * often has the old one's number. */
 static void watch_outbox(aws_backend_t *b) {
   unsigned gen;
   int fd = mt_outbox_fd(b->outbox, &gen);
@@ -592,7 +602,7 @@ static void on_received(const mt_aws_result_t *res,
     return;
   }
   b->receive_errors = 0;
-  double now = epoch_now();
+  double now = mt_epoch_now();
   message_t *got = NULL, **tail = &got;
   int n = 0;
   for (size_t i = 0; i < out->n; i++) {
@@ -780,19 +790,22 @@ static void send_hides(aws_backend_t *b) {
  * through (a retry's new schedule has the same name). */
 static void send_cleanup(aws_backend_t *b) {
   mt_err_t err;
-  pthread_mutex_lock(&b->lock);
-  size_t n = b->ncleanup;
-  int64_t ids[64];
-  if (n > 64)
-    n = 64;
-  memcpy(ids, b->cleanup + b->ncleanup - n, n * sizeof *ids);
-  b->ncleanup -= n;
-  pthread_mutex_unlock(&b->lock);
-  if (n > 0 && mt_outbox_note_tasks(b->outbox, ids, n, &err) != 0)
-    fprintf(stderr,
-            "moontask: outbox: %s (the schedules of %zu finished tasks stay "
-            "until ActionAfterCompletion removes them)\n",
-            err.msg, n);
+  for (;;) {
+    int64_t ids[64];
+    pthread_mutex_lock(&b->lock);
+    size_t n = b->ncleanup < 64 ? b->ncleanup : 64;
+    if (n > 0)
+      memcpy(ids, b->cleanup + b->ncleanup - n, n * sizeof *ids);
+    b->ncleanup -= n;
+    pthread_mutex_unlock(&b->lock);
+    if (n == 0)
+      return;
+    if (mt_outbox_note_tasks(b->outbox, ids, n, &err) != 0)
+      fprintf(stderr,
+              "moontask: outbox: %s (the schedules of %zu finished tasks "
+              "stay until ActionAfterCompletion removes them)\n",
+              err.msg, n);
+  }
 }
 
 /* ---- the AWS thread ----------------------------------------------------- */
@@ -1028,7 +1041,7 @@ static int aws_heartbeat(mt_backend_t *base, const int64_t *ids, size_t n,
                          mt_err_t *err) {
   aws_backend_t *b = (aws_backend_t *)base;
   int rc = b->store->ops->heartbeat(b->store, ids, n, err);
-  double now = epoch_now();
+  double now = mt_epoch_now();
   int any = 0;
   pthread_mutex_lock(&b->lock);
   for (message_t *m = b->held; m != NULL; m = m->next) {
@@ -1257,12 +1270,7 @@ int mt_aws_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
    * runs. */
   b->inbox_cap = conf->workers * 2 > MT_SQS_MAX_BATCH ? conf->workers * 2
                                                       : MT_SQS_MAX_BATCH;
-  b->cleanup_cap = 4096;
   pthread_mutex_init(&b->lock, NULL);
-  if ((b->cleanup = calloc(b->cleanup_cap, sizeof *b->cleanup)) == NULL) {
-    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    goto fail;
-  }
   if ((b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
     rc = mt_err_set(err, MT_ESYS, "eventfd: %s", strerror(errno));
     goto fail;

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "aws/http.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "json/doc.h"
 
 #define DEFAULT_REFRESH_AHEAD 600.0
@@ -71,12 +71,6 @@ struct mt_aws_creds_provider_s {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static double epoch_now(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
 
 /* The value of an environment variable, NULL when unset or empty (the SDKs
  * treat both alike). */
@@ -649,7 +643,7 @@ static void *refresh_main(void *arg) {
   mt_aws_creds_provider_t *p = arg;
   pthread_mutex_lock(&p->lock);
   while (!p->stop) {
-    double now = epoch_now();
+    double now = mt_epoch_now();
     /* A refresh may bring credentials without an expiry: they need no
      * more refreshing. */
     if (p->cur.expires_at == 0) {
@@ -673,7 +667,7 @@ static void *refresh_main(void *arg) {
     int rc = fetch(p, &fresh, NULL, 0, &err);
     pthread_mutex_lock(&p->lock);
     p->fetching = 0;
-    now = epoch_now();
+    now = mt_epoch_now();
     if (rc == 0) {
       creds_free(&p->cur);
       p->cur = fresh;
@@ -1156,7 +1150,7 @@ int mt_aws_creds_open(const mt_aws_creds_opts_t *opts,
                "EC2 instance metadata (role %s at %s)", role, p->url);
   }
   if (p->cur.expires_at > 0) {
-    schedule(p, epoch_now());
+    schedule(p, mt_epoch_now());
     p->refs++;
     if (pthread_create(&p->thread, NULL, refresh_main, p) != 0) {
       p->refs--;
@@ -1184,7 +1178,7 @@ int mt_aws_creds_get(mt_aws_creds_provider_t *p, mt_aws_creds_copy_t *out,
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&p->lock);
   const creds_t *c = &p->cur;
-  if (c->expires_at > 0 && epoch_now() >= c->expires_at) {
+  if (c->expires_at > 0 && mt_epoch_now() >= c->expires_at) {
     char when[32];
     format_time(c->expires_at, when, sizeof when);
     rc = mt_err_set(

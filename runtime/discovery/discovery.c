@@ -4,9 +4,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "common/clock.h"
 
 /* Tasks claimed ahead of the workers, per worker. Claiming ahead amortises
  * the claim's round trip over many tasks; keeping it small leaves the rest
@@ -45,12 +46,6 @@ struct mt_discovery_s {
   int rc;
   mt_err_t err;
 };
-
-static double epoch_now(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
 
 static void fail(mt_discovery_t *d, int rc) {
   fprintf(stderr, "moontask: %s\n", d->err.msg);
@@ -149,7 +144,7 @@ static void fire_schedules(mt_discovery_t *d) {
    * loop may have been busy for a poll or so. */
   double grace = d->opts.poll_interval > 1 ? d->opts.poll_interval : 1;
   double next = INFINITY;
-  d->schedules_at = epoch_now();
+  d->schedules_at = mt_epoch_now();
   if (b->ops->fire_schedules(b, grace, &next, &d->err) != 0)
     fail(d, MT_EDB);
   watch_wake_fd(d);
@@ -178,7 +173,7 @@ static void on_wake_readable(uv_poll_t *handle, int status, int events) {
     d->next_due = next_due;
     arm_due_timer(d);
   }
-  if (due_now && epoch_now() - d->schedules_at >= SCHEDULE_WAKE_MS / 1000.0)
+  if (due_now && mt_epoch_now() - d->schedules_at >= SCHEDULE_WAKE_MS / 1000.0)
     fire_schedules(d);
   if (due_now)
     tick(d);
@@ -225,7 +220,7 @@ static void on_due_timer(uv_timer_t *handle) {
   /* The timer runs on the loop's monotonic clock, next_due on the wall
    * clock: should the two disagree, a claim made early would find nothing
    * and leave the task to the next poll. Wait out the rest instead. */
-  if (epoch_now() < d->next_due) {
+  if (mt_epoch_now() < d->next_due) {
     arm_due_timer(d);
     return;
   }
@@ -237,7 +232,7 @@ static void on_due_timer(uv_timer_t *handle) {
 static void arm_due_timer(mt_discovery_t *d) {
   if (isinf(d->next_due))
     return;
-  double wait = d->next_due - epoch_now();
+  double wait = d->next_due - mt_epoch_now();
   uint64_t ms = wait > 0 ? (uint64_t)(wait * 1000) + 1 : 0;
   /* libuv counts a timeout from the loop's cached time, taken before this
    * iteration's callbacks ran (a slow read of the wake-ups, say): bring it
