@@ -5,6 +5,17 @@
  * scripting engines are), opened by kind through backends/backends.h;
  * discovery and the executor never ask which one they run on.
  *
+ * Producing. Every backend keeps the task rows, their states and the
+ * recurring schedules in PostgreSQL, and every producer writes them there
+ * in its own transaction: an application's moontask.schedule(), a
+ * handler's tx:schedule, the CLI (postgres/store.h, for both backends),
+ * a failure record, a lease rescue. Nothing here is called to announce a
+ * task. A backend that delivers through another system hears of new,
+ * retried and cancelled tasks, and of recurring schedules upserted or
+ * removed, from the transactional outbox those writes fill in the same
+ * transaction (postgres/outbox.h): a rolled-back producer is never
+ * announced, and a committed one always is.
+ *
  * Threads. A runtime has one loop thread (discovery's libuv loop) and one
  * thread per worker.
  *   - mt_backend_ops_t calls, except `session` and `free`, run on the loop
@@ -13,8 +24,9 @@
  *     schedule; a lost connection is re-made there), bounded by the
  *     connection's keepalives rather than a deadline, and on nothing else:
  *     a backend that waits on a remote queue does it without blocking the
- *     loop, and makes wake_fd readable when it has heard something, which
- *     read_wakeups and claim then hand over.
+ *     loop, on a thread of its own (aws/aws_backend.h), and makes wake_fd
+ *     readable when it has heard something, which read_wakeups and claim
+ *     then hand over.
  *   - `session` is called once per worker, before the loop and the workers
  *     start, on the thread that starts them; `free` after both stopped.
  *     The caller frees each session (ops->free) before the backend.
