@@ -113,6 +113,25 @@ static const char *fire_text(const char *epoch, const mt_tz_t *tz,
   return buf;
 }
 
+/* The next fire of a schedule no runtime has computed one for (a new
+ * one; or any on the aws backend, where EventBridge fires and runtimes
+ * compute nothing): from now, as a runtime would. NULL if the expression
+ * does not parse or never fires again. */
+static const char *next_from_now(const char *expr, const mt_tz_t *tz,
+                                 char buf[40]) {
+  mt_cron_t *cron = NULL;
+  mt_err_t ignored;
+  int64_t at;
+  const char *out = NULL;
+  if (mt_cron_parse(expr, &cron, &ignored) == 0 &&
+      mt_cron_next(cron, tz, (int64_t)time(NULL), &at, &ignored) == 0) {
+    mt_tz_format(tz, at, buf);
+    out = buf;
+  }
+  mt_cron_free(cron);
+  return out;
+}
+
 typedef struct schedules_ctx_s {
   int json;
   int heading; /* a RECURRING heading above the table, and only with rows */
@@ -148,9 +167,11 @@ static int print_schedule(void *arg, int n, const char *const *names,
       (rc = mt_tz_load("UTC", &tz, err)) != 0)
     return rc;
   char nbuf[40], lbuf[40];
-  const char *next = fire_text(cols[5], tz, nbuf);
-  const char *last = fire_text(cols[6], tz, lbuf);
   const char *error = cols[7];
+  const char *next = fire_text(cols[5], tz, nbuf);
+  if (next == NULL && error == NULL)
+    next = next_from_now(text[2], tz, nbuf);
+  const char *last = fire_text(cols[6], tz, lbuf);
   if (ctx->json) {
     static const char *const keys[] = {"name", "task", "expression", "tz",
                                        "catch_up"};
@@ -178,12 +199,10 @@ static int print_schedule(void *arg, int n, const char *const *names,
       mt_buf_reset(&ctx->esc[k]);
       rc = mt_text_escape(&ctx->esc[k], col[k], 0);
     }
-    /* "pending": no runtime has computed the next fire yet. */
     if (rc == 0)
       printf("%-24s %-24s %-18s %-16s %-25s %-25s %s\n", ctx->esc[0].data,
              ctx->esc[1].data, ctx->esc[2].data, ctx->esc[3].data,
-             next ? next : (error ? "-" : "pending"), last ? last : "-",
-             ctx->esc[4].data);
+             next ? next : "-", last ? last : "-", ctx->esc[4].data);
   }
   mt_tz_free(tz);
   if (rc > 0 || rc == MT_ENOMEM) /* the || chains above yield 1 */

@@ -567,18 +567,25 @@ static const char claim_ids_sql[] =
  * claimed, in one statement. The unique (schedule_name, fire_at) makes a
  * fire delivered twice one task. */
 static const char claim_fire_sql[] =
-    "INSERT INTO moontask.tasks AS t (name, payload, run_at, schedule_name,\n"
-    "    fire_at, created_by, state, attempts, started_at, locked_by,\n"
-    "    locked_until, max_attempts)\n"
-    "SELECT s.task, s.payload, $2::timestamptz, s.name, $2::timestamptz,\n"
-    "       s.created_by, 'running', 1, now(), $3,\n"
-    "       now() + $4::float8 * interval '1 second', d.max_attempts\n"
-    "  FROM moontask.schedules s,\n"
-    "       unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
-    " WHERE s.name = $1 AND d.name = s.task\n"
-    "ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
-    "DO NOTHING\n"
-    "RETURNING " CLAIMED_COLUMNS;
+    "WITH fired AS (\n"
+    "  INSERT INTO moontask.tasks AS t (name, payload, run_at, schedule_name,\n"
+    "      fire_at, created_by, state, attempts, started_at, locked_by,\n"
+    "      locked_until, max_attempts)\n"
+    "  SELECT s.task, s.payload, $2::timestamptz, s.name, $2::timestamptz,\n"
+    "         s.created_by, 'running', 1, now(), $3,\n"
+    "         now() + $4::float8 * interval '1 second', d.max_attempts\n"
+    "    FROM moontask.schedules s,\n"
+    "         unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "   WHERE s.name = $1 AND d.name = s.task\n"
+    "  ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
+    "  DO NOTHING\n"
+    "  RETURNING " CLAIMED_COLUMNS "),\n"
+    /* For `moontask recurring list`, as on the PostgreSQL backend. */
+    "fire AS (\n"
+    "  UPDATE moontask.schedules\n"
+    "     SET last_fire_at = greatest(last_fire_at, $2::timestamptz)\n"
+    "   WHERE name = $1 AND EXISTS (SELECT FROM fired))\n"
+    "SELECT * FROM fired";
 
 static const char fire_verdict_sql[] =
     "SELECT CASE WHEN s.task = ANY($2::text[]) THEN 'finished'\n"

@@ -113,6 +113,15 @@ fire --now "$AT" >"$E2E_TMP/fire-rec.out"
 assert_contains "$(cat "$E2E_TMP/fire-rec.out")" "scheduled_time=$AT" "the recurring fire"
 wait_for "SELECT count(*) = 1 FROM moontask.tasks WHERE schedule_name = 'aws rec' AND state = 'completed'" 20
 assert_eq "$AT" "$(sql "SELECT to_char(fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM moontask.tasks WHERE schedule_name = 'aws rec'")" "the fire's time"
+assert_eq "$AT" "$(sql "SELECT to_char(last_fire_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM moontask.schedules WHERE name = 'aws rec'")" "the schedule's last fire"
+# No runtime computes next fires here (EventBridge fires): the list does.
+LIST=$("$MOONTASK_BIN" --config "$E2E_TMP/config.lua" --database-url "$DATABASE_URL" recurring list --json)
+python3 - "$LIST" <<'EOF' || fail "recurring list: $LIST"
+import json, sys
+s = {x["name"]: x for x in json.loads(sys.argv[1])}
+assert s["aws rec"]["next_fire_at"] and s["aws rec"]["last_fire_at"], s["aws rec"]
+assert s["aws-bad"]["next_fire_at"] is None and "seconds" in s["aws-bad"]["error"], s["aws-bad"]
+EOF
 ctl send "$STD_URL" "{\"schedule\":\"aws rec\",\"fire_at\":\"$AT\"}" >/dev/null
 wait_until queue_empty 20 "the repeated fire's deletion"
 assert_eq 1 "$(sql "SELECT count(*) FROM moontask.tasks WHERE schedule_name = 'aws rec'")" "tasks of a fire delivered twice"
