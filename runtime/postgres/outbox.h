@@ -23,13 +23,13 @@
 #ifndef MT_OUTBOX_H
 #define MT_OUTBOX_H
 
-#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
 
 typedef struct mt_outbox_s mt_outbox_t;
+struct pg_conn; /* libpq's PGconn */
 
 /* Turns the outbox triggers on (on = 1, the AWS backend) or off (the
  * PostgreSQL backend), if they are not so already, in one transaction on
@@ -38,8 +38,10 @@ typedef struct mt_outbox_s mt_outbox_t;
  * published too; turning them off drops the rows left unpublished (the
  * PostgreSQL backend finds due tasks in the table itself). *changed (may
  * be NULL) is set when the mode changed. Needs the tables' owner, the role
- * that ran `moontask migrate`. */
-int mt_outbox_set_mode(PGconn *conn, int on, int *changed, mt_err_t *err);
+ * that ran `moontask migrate`. (struct pg_conn is libpq's PGconn: the
+ * AWS backend includes this header, and only postgres/ includes libpq.) */
+int mt_outbox_set_mode(struct pg_conn *conn, int on, int *changed,
+                       mt_err_t *err);
 
 /* A connection of its own; it listens on channel moontask_outbox once it
  * leads (mt_outbox_lead). */
