@@ -11,6 +11,8 @@
 #   - fired, it runs once; then its schedule is gone and the queue empty;
 #   - a duplicate of its message runs nothing; poison messages (not JSON,
 #     an unknown task id) are deleted and the runtime carries on;
+#   - a failing task's retries go back through the outbox until it fails
+#     for good; cancelling a task deletes its schedule;
 #   - a recurring schedule becomes an EventBridge cron() schedule whose
 #     fires become one task each, a fire delivered twice included; one with
 #     a seconds field is refused with the reason, and removing one deletes
@@ -93,6 +95,16 @@ kill -0 "$RUNTIME" || fail "the runtime died of poison"
 NOW_ID=$(sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 4}')")
 wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $NOW_ID" 20
 assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $NOW_ID")" "runs of a task due at once"
+
+# --- retries go back through the outbox; cancelling deletes a schedule ---
+FAIL_ID=$(sql "SELECT moontask.schedule('e2e.fail', '{}')")
+wait_for "SELECT state = 'failed' AND attempts = 3 FROM moontask.tasks WHERE id = $FAIL_ID" 30
+assert_eq 0 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $FAIL_ID")" "rows of a failing task"
+LATER=$(sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 5}', now() + interval '1 hour')")
+wait_until '[ "$(schedules)" = "['"'mt-$LATER'"']" ]' 20 "the later task's schedule"
+assert_eq t "$(sql "SELECT moontask.cancel($LATER)")" "cancel"
+wait_until '[ "$(schedules)" = "[]" ]' 20 "the cancelled task's schedule's deletion"
+wait_until queue_empty 20 "the failing task's messages' deletion"
 
 # --- recurring schedules ---
 sql "SELECT moontask.schedule_recurring('aws rec', 'e2e.insert', '{\"n\": 7}', '*/5 * * * *', 'Europe/Oslo')" >/dev/null
