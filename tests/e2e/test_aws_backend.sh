@@ -19,7 +19,7 @@
 #     its EventBridge schedule;
 #   - every request the runtime made was signed as botocore signs.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/aws_lib.sh"
+source "$E2E_DIR/aws_lib.sh"
 
 reset_db
 mt migrate >/dev/null
