@@ -913,7 +913,13 @@ static void settle(aws_backend_t *b, message_t *m, const mt_delivery_t *d) {
   case MT_DELIVERY_CLAIMED:
   case MT_DELIVERY_PENDING: break; /* the caller keeps it */
   case MT_DELIVERY_FINISHED:
-    m->via_schedule = 0; /* its task's own end cleans up */
+  case MT_DELIVERY_BUSY:
+    /* A duplicate, or a message that meets its task running under a live
+     * lease: the holder's own message and, should the holder die, the
+     * lease rescue's new one cover the task. Hidden instead, it would come
+     * back with every lease renewal until SQS counted it into the
+     * dead-letter queue. Its task's own end cleans up. */
+    m->via_schedule = 0;
     queue_delete(b, m);
     break;
   case MT_DELIVERY_MISSING:
@@ -930,8 +936,7 @@ static void settle(aws_backend_t *b, message_t *m, const mt_delivery_t *d) {
     }
     break;
   case MT_DELIVERY_FOREIGN: queue_hide(b, m, HIDE_FOREIGN, 0); break;
-  case MT_DELIVERY_NOT_DUE:
-  case MT_DELIVERY_BUSY: queue_hide(b, m, d->wait + 1, 0); break;
+  case MT_DELIVERY_NOT_DUE: queue_hide(b, m, d->wait + 1, 0); break;
   }
 }
 

@@ -31,13 +31,14 @@
  * its attempt has a durable outcome (a commit, a failure or release
  * record, or the acknowledgement of a handler that wrote nothing), and its
  * visibility is extended while a long task runs. A message for a finished
- * task or a duplicate is deleted; one for a task not yet due, or running
- * under another runtime's live lease, is hidden until then; a poison
+ * task, a duplicate, or one that meets its task running under a live lease
+ * is deleted; one for a task not yet due is hidden until then; a poison
  * message (malformed, or naming no task) is logged and deleted, or left to
  * the queue's dead-letter queue with keep_poison. A runtime that dies
  * mid-task leaves its message to come back after the visibility timeout,
- * and the task runs again once its lease has lapsed: the lease check in
- * the commit keeps its effects to exactly once.
+ * and the lease rescue publishes the task anew: it runs again once its
+ * lease has lapsed, and the lease check in the commit keeps its effects to
+ * exactly once.
  */
 #ifndef MT_AWS_BACKEND_H
 #define MT_AWS_BACKEND_H

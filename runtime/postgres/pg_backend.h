@@ -44,7 +44,7 @@ typedef enum mt_delivery_verdict_e {
   MT_DELIVERY_MISSING,  /* no such task or schedule: a poison message */
   MT_DELIVERY_FOREIGN,  /* a task this runtime has no handler for */
   MT_DELIVERY_NOT_DUE,  /* scheduled for later (wait: seconds until due) */
-  MT_DELIVERY_BUSY      /* running under a live lease (wait: until it ends) */
+  MT_DELIVERY_BUSY      /* running under a live lease */
 } mt_delivery_verdict_t;
 
 typedef struct mt_delivery_s {
@@ -54,7 +54,7 @@ typedef struct mt_delivery_s {
   const char *fire_at;  /* the fire time, RFC 3339 */
   /* Out. */
   mt_delivery_verdict_t verdict;
-  double wait;     /* NOT_DUE and BUSY */
+  double wait;     /* NOT_DUE: seconds until due */
   mt_task_t *task; /* CLAIMED: the caller owns it */
 } mt_delivery_t;
 

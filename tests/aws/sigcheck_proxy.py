@@ -20,9 +20,33 @@ is then forwarded to --upstream either way, and moto's answer relayed; with
 --strict, a request that fails the check gets 403 SignatureDoesNotMatch,
 as AWS would answer, and never reaches moto.
 
+With --throttle, the proxy also plays AWS's rate limits, for tests of
+how a client copes with them: the first N requests of each operation
+(--throttle N), or of one operation (--throttle OP=N, which overrides a
+plain N for OP; --throttle OP=0 spares OP), are answered as throttled
+and never reach moto. Counting per operation and from the proxy's start
+makes it deterministic: with N below a client's number of attempts
+every call gets through on a retry, and with N at or above it calls
+fail and must be tried again later. The answers are AWS's, in the
+request's protocol:
+  - JSON protocols (an X-Amz-Target, as SQS's): HTTP 400,
+    {"__type":"com.amazonaws.sqs#ThrottlingException",
+     "message":"Rate exceeded"} (the service of the request's Credential
+    scope in the namespace), with x-amzn-query-error
+    "ThrottlingException;Sender";
+  - REST protocols (EventBridge Scheduler's): HTTP 429,
+    {"message":"Rate exceeded"}, header x-amzn-ErrorType
+    ThrottlingException;
+  - the query protocol (a form-encoded Action, as STS's): HTTP 400, an
+    XML ErrorResponse with Code Throttling.
+The check of a throttled request is logged with "throttled": true added
+(the op and the signature check as for any other). A request that fails
+the signature check with --strict is refused before any throttling.
+
   sigcheck_proxy.py --log FILE [--upstream URL] [--access-key K]
                     [--secret-key S] [--session-token T] [--strict]
-                    [--port N] [--until-stdin-closes]
+                    [--throttle [OP=]N ...] [--port N]
+                    [--until-stdin-closes]
 
 --upstream defaults to $MT_TEST_AWS_ENDPOINT, the credentials to
 $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN. It
@@ -75,6 +99,12 @@ MISMATCH = ("The request signature we calculated does not match the signature yo
 AUTH = re.compile(r"AWS4-HMAC-SHA256\s+(.*)", re.S)
 _models = {}
 _models_lock = threading.Lock()
+# --throttle: how many requests of each operation are still to be
+# throttled, and the default for operations not yet seen.
+THROTTLE_LOCK = threading.Lock()
+THROTTLE_LEFT = {}
+THROTTLE_DEFAULT = 0
+RATE_EXCEEDED = "Rate exceeded"
 
 
 def rest_operation(service, method, path):
@@ -230,6 +260,36 @@ class Handler(BaseHTTPRequestHandler):
                        ("x-amzn-ErrorType", "SignatureDoesNotMatch"), ("x-amzn-RequestId", rid)]
         self.reply(403, "Forbidden", headers, body)
 
+    def should_throttle(self, op):
+        """Whether this request of op is one of the first N (--throttle)."""
+        with THROTTLE_LOCK:
+            left = THROTTLE_LEFT.setdefault(op, THROTTLE_DEFAULT)
+            if left <= 0:
+                return False
+            THROTTLE_LEFT[op] = left - 1
+            return True
+
+    def throttle(self, rec):
+        """A throttling error, in the request's protocol, as AWS answers."""
+        rid = "sigcheck-throttle-%d" % threading.get_ident()
+        ctype = self.headers.get("Content-Type") or ""
+        if self.headers.get("X-Amz-Target"):
+            body = json.dumps({"__type": "com.amazonaws.%s#ThrottlingException" % (rec.get("service") or "sqs"),
+                               "message": RATE_EXCEEDED}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", rid),
+                       ("x-amzn-query-error", "ThrottlingException;Sender")]
+            self.reply(400, "Bad Request", headers, body)
+        elif self.command == "POST" and "x-www-form-urlencoded" in ctype:
+            body = ("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                    "<Message>%s</Message></Error><RequestId>%s</RequestId></ErrorResponse>"
+                    % (RATE_EXCEEDED, rid)).encode()
+            self.reply(400, "Bad Request", [("Content-Type", "text/xml")], body)
+        else:
+            body = json.dumps({"message": RATE_EXCEEDED}).encode()
+            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ThrottlingException"),
+                       ("x-amzn-RequestId", rid)]
+            self.reply(429, "Too Many Requests", headers, body)
+
     def forward(self, body):
         up = urllib.parse.urlsplit(ARGS.upstream)
         conn = http.client.HTTPConnection(up.hostname, up.port or 80, timeout=60)
@@ -260,10 +320,16 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # noqa: BLE001 - a check that breaks is a failed check
             rec = {"op": None, "ok": False, "expected": None, "got": None, "method": self.command,
                    "path": self.path.partition("?")[0], "reason": "check failed: %r" % e}
+        refuse = ARGS.strict and not rec["ok"]
+        throttled = not refuse and self.should_throttle(rec["op"])
+        if throttled:
+            rec["throttled"] = True
         with LOG_LOCK, open(ARGS.log, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        if ARGS.strict and not rec["ok"]:
+        if refuse:
             self.refuse(rec)
+        elif throttled:
+            self.throttle(rec)
         else:
             self.forward(body)
 
@@ -271,7 +337,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global ARGS
+    global ARGS, THROTTLE_DEFAULT
     parser = argparse.ArgumentParser(description="Checks SigV4 signatures with botocore's signer on the way to moto.")
     parser.add_argument("--upstream", default=os.environ.get("MT_TEST_AWS_ENDPOINT"))
     parser.add_argument("--log", required=True, help="file the checks are appended to, one JSON line each")
@@ -279,6 +345,8 @@ def main():
     parser.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
     parser.add_argument("--session-token", default=os.environ.get("AWS_SESSION_TOKEN"))
     parser.add_argument("--strict", action="store_true", help="answer 403 instead of forwarding a bad signature")
+    parser.add_argument("--throttle", action="append", default=[], metavar="[OP=]N",
+                        help="answer the first N requests of each operation (or of OP) as throttled")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--until-stdin-closes", action="store_true")
     ARGS = parser.parse_args()
@@ -286,7 +354,18 @@ def main():
         parser.error("--upstream is required (or set MT_TEST_AWS_ENDPOINT)")
     if not ARGS.access_key or not ARGS.secret_key:
         parser.error("--access-key and --secret-key are required (or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+    for spec in ARGS.throttle:
+        op, _, n = spec.rpartition("=")
+        if not n.isdigit():
+            parser.error("--throttle %r: expected N or OP=N, N a whole number" % spec)
+        if op:
+            THROTTLE_LEFT[op] = int(n)
+        else:
+            THROTTLE_DEFAULT = int(n)
 
+    # The runtime opens dozens of connections at once (the outbox relay's
+    # round); socketserver's backlog of 5 would refuse most of them.
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

@@ -12,7 +12,11 @@ ephemeral port) and the proxy in front of it, then shows that:
   - a body changed after signing, a header changed after signing, a wrong
     secret, a missing session token and an unsigned request are caught;
   - with --strict, a bad request gets 403 SignatureDoesNotMatch (which
-    boto3 reads as such) and never reaches moto.
+    boto3 reads as such) and never reaches moto;
+  - with --throttle, the first N requests of each operation (OP=N: of
+    OP) get AWS's throttling error in their protocol (SQS's JSON 400,
+    Scheduler's REST 429, STS's query 400), which boto3 reads as such and
+    retries, are logged as throttled and never reach moto.
 
   python3 tests/aws/test_sigcheck_proxy.py [-v] [unittest options]
 
@@ -38,6 +42,7 @@ try:
     import boto3
     import botocore.auth
     from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
     from botocore.credentials import Credentials
     from botocore.exceptions import ClientError
     from moto.server import ThreadedMotoServer
@@ -99,9 +104,11 @@ class SigCheckProxy(unittest.TestCase):
         self.proxy.checks()
         self.strict.checks()
 
-    def client(self, service, url=None, secret=SECRET, token=None):
+    def client(self, service, url=None, secret=SECRET, token=None, attempts=None):
+        config = Config(retries={"mode": "standard", "total_max_attempts": attempts}) if attempts else None
         return boto3.client(service, endpoint_url=url or self.proxy.url, region_name="us-east-1",
-                            aws_access_key_id=KEY, aws_secret_access_key=secret, aws_session_token=token)
+                            aws_access_key_id=KEY, aws_secret_access_key=secret, aws_session_token=token,
+                            config=config)
 
     def assert_all_ok(self, checks, ops):
         self.assertEqual([c["op"] for c in checks], ops)
@@ -242,6 +249,56 @@ class SigCheckProxy(unittest.TestCase):
         self.client("sqs", url=self.strict.url).create_queue(QueueName="sig-strict-ok")
         self.assertIn("sig-strict-ok", str(self.client("sqs", url=self.upstream).list_queues()))
         self.assert_all_ok(self.strict.checks(), ["CreateQueue"])
+
+    def test_throttle_answers_the_first_requests_of_each_operation(self):
+        proxy = Proxy(self.upstream, self.tmp.name, "--throttle", "2", "--throttle", "ListSchedules=1",
+                      "--throttle", "GetCallerIdentity=0")
+        try:
+            # One attempt each: boto3 must see what the proxy answered.
+            sqs = self.client("sqs", url=proxy.url, attempts=1)
+            scheduler = self.client("scheduler", url=proxy.url, attempts=1)
+            sts = self.client("sts", url=proxy.url, attempts=1)
+            for call, status in [(lambda: sqs.create_queue(QueueName="sig-throttled"), 400),
+                                 (lambda: scheduler.create_schedule_group(Name="sig-throttled"), 429),
+                                 (lambda: self.client("sts", url=proxy.url, attempts=1).get_session_token(), 400)]:
+                for _ in range(2):
+                    with self.assertRaises(ClientError) as e:
+                        call()
+                    err = e.exception.response
+                    self.assertIn(err["Error"]["Code"], ("ThrottlingException", "Throttling"), err)
+                    self.assertEqual(err["Error"]["Message"], "Rate exceeded")
+                    self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], status)
+            # The throttled requests never reached moto.
+            self.assertNotIn("sig-throttled", str(self.client("sqs", url=self.upstream).list_queues()))
+            groups = self.client("scheduler", url=self.upstream).list_schedule_groups()["ScheduleGroups"]
+            self.assertNotIn("sig-throttled", [g["Name"] for g in groups])
+            # The third request of each goes through; so do those of an
+            # operation spared (=0), and an OP=N overrides the plain N.
+            url = sqs.create_queue(QueueName="sig-throttled")["QueueUrl"]
+            scheduler.create_schedule_group(Name="sig-throttled")
+            sts.get_caller_identity()
+            with self.assertRaises(ClientError):
+                scheduler.list_schedules(GroupName="sig-throttled")
+            scheduler.list_schedules(GroupName="sig-throttled")
+            checks = proxy.checks()
+            # An SDK that retries gets through the first N on its own.
+            retrying = self.client("sqs", url=proxy.url, attempts=3)
+            retrying.send_message(QueueUrl=url, MessageBody="after two throttles")
+            got = self.client("sqs", url=self.upstream).receive_message(QueueUrl=url, WaitTimeSeconds=0)
+            self.assertEqual([m["Body"] for m in got["Messages"]], ["after two throttles"])
+            sends = proxy.checks()
+        finally:
+            proxy.stop()
+        self.assertEqual([(c["op"], c.get("throttled", False)) for c in checks], [
+            ("CreateQueue", True), ("CreateQueue", True),
+            ("CreateScheduleGroup", True), ("CreateScheduleGroup", True),
+            ("GetSessionToken", True), ("GetSessionToken", True),
+            ("CreateQueue", False), ("CreateScheduleGroup", False), ("GetCallerIdentity", False),
+            ("ListSchedules", True), ("ListSchedules", False)])
+        self.assertEqual([(c["op"], c.get("throttled", False)) for c in sends],
+                         [("SendMessage", True), ("SendMessage", True), ("SendMessage", False)])
+        for c in checks + sends:
+            self.assertTrue(c["ok"], c)  # the signature is checked all the same
 
     def test_keeps_client_connections_alive(self):
         headers, body = self.signed()

@@ -12,7 +12,13 @@
 #     against ENDPOINT (moto, or a proxy in front of it), with LUA added to
 #     the aws table;
 #   - ctl ARGS: moto_ctl.py against moto itself; fire: tests/aws/fire.py,
-#     which plays EventBridge Scheduler's part, for the test's group.
+#     which plays EventBridge Scheduler's part, for the test's group;
+#   - start_proxy [PORT [ARGS...]]: tests/aws/sigcheck_proxy.py in front of
+#     moto, on PORT (a free one when 0 or none), with ARGS added (--strict,
+#     --throttle N, ...); its checks are appended to $PROXY_LOG. It sets
+#     $PROXY_PID, $PROXY_PORT and $PROXY_URL. stop_proxy stops it by its
+#     PID (the exit trap does too); started again on the same port, it
+#     answers where it answered before, as an endpoint coming back would.
 # Skips the test where moto_server or boto3 is missing.
 
 command -v moto_server >/dev/null ||
@@ -99,6 +105,36 @@ return {
           schedule_group = "$GROUP", role_arn = "$ROLE_ARN", $extra },
 }
 EOF
+}
+
+PROXY_PID=""
+PROXY_LOG=$E2E_TMP/proxy.log
+PROXY_STARTS=0
+stop_proxy() {
+  [ -n "$PROXY_PID" ] || return 0
+  kill -TERM "$PROXY_PID" 2>/dev/null || true
+  wait "$PROXY_PID" 2>/dev/null || true
+  PROXY_PID=""
+}
+on_exit stop_proxy
+
+start_proxy() {
+  local port=${1:-0} out
+  shift || true
+  [ -z "$PROXY_PID" ] || fail "start_proxy: the proxy (PID $PROXY_PID) is running already"
+  PROXY_STARTS=$((PROXY_STARTS + 1))
+  out=$E2E_TMP/proxy-$PROXY_STARTS.out
+  python3 tests/aws/sigcheck_proxy.py --upstream "$MOTO" --log "$PROXY_LOG" \
+    --port "$port" "$@" >"$out" 2>&1 </dev/null &
+  PROXY_PID=$!
+  for _ in $(seq 100); do
+    grep -q '^PORT' "$out" && break
+    kill -0 "$PROXY_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '^PORT' "$out" || fail "the proxy did not start: $(cat "$out")"
+  PROXY_PORT=$(sed -n 's/^PORT //p' "$out")
+  PROXY_URL=http://127.0.0.1:$PROXY_PORT
 }
 
 # Queue counts as JSON fields: visible, not_visible, delayed.
