@@ -17,10 +17,12 @@
 #include "aws/sqs.h"
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/utf8.h"
 #include "json/doc.h"
 #include "json/write.h"
 #include "postgres/outbox.h"
 #include "postgres/pg_backend.h"
+#include "scheduler/tz.h"
 
 /* Outbox rows the relay reads and publishes at a time, concurrently. */
 #define RELAY_BATCH 64
@@ -28,9 +30,18 @@
 /* A failed publish is tried again after 2^attempts seconds, up to this. */
 #define RELAY_BACKOFF_MAX 300.0
 
-/* A message for a task this runtime has no handler for comes back after
- * this many seconds, for a runtime that has one. */
-#define HIDE_FOREIGN 60
+/* A message for a task this runtime has no handler for is published
+ * again after this many seconds, for a runtime that has one. */
+#define PARK_FOREIGN 60
+
+/* The sweep for tasks whose message went missing: every this many
+ * seconds, those overdue by more than SWEEP_OVERDUE, up to SWEEP_MAX. */
+#define SWEEP_EVERY_MS (5 * 60 * 1000)
+#define SWEEP_OVERDUE (10 * 60.0)
+#define SWEEP_MAX 1000
+
+/* SQS's limit on a MessageGroupId. */
+#define GROUP_ID_MAX 128
 
 /* Extend a held message's visibility when less than this many seconds of
  * it are left: two heartbeats, which come at most every 5 s. */
@@ -90,6 +101,11 @@ typedef struct aws_backend_s {
   hide_t *hides;
   int64_t *cleanup; /* finished tasks whose schedule must go */
   size_t ncleanup, cleanup_cap;
+  struct park_s {
+    int64_t id;
+    double delay;
+  } * parks; /* dropped messages whose tasks must be published again */
+  size_t nparks, parks_cap;
   int stopping;
   int wake_fd; /* eventfd: the inbox has messages */
 
@@ -98,14 +114,14 @@ typedef struct aws_backend_s {
   uv_thread_t thread;
   int thread_started;
   uv_async_t kick;
-  uv_timer_t receive_timer, relay_timer, flush_timer, stop_timer;
+  uv_timer_t receive_timer, relay_timer, flush_timer, stop_timer, sweep_timer;
   uv_poll_t *outbox_poll;
   int outbox_fd;
   unsigned outbox_gen;
   mt_outbox_t *outbox;
   int receiving;      /* a long poll is out */
   int receive_errors; /* in a row, for the backoff */
-  int pending;        /* other calls out */
+  int pending;        /* calls out, the long poll aside */
   int closing;        /* stopping: no new calls */
   int closed;         /* the client freed and the handles closing */
   /* The relay's round: the rows read, the operations they became, and how
@@ -123,8 +139,9 @@ struct relay_op_s {
   const mt_outbox_entry_t *e; /* the latest row */
   int64_t *ids;
   size_t nids;
-  int attempts; /* the most any of its rows has had */
-  int defer;    /* failed: try again later */
+  int attempts;     /* the most any of its rows has had */
+  int cleanup_only; /* every row is a clean-up: withdraw, never publish */
+  int defer;        /* failed: try again later */
   char error[512];
 };
 
@@ -149,7 +166,65 @@ static void message_list_free(message_t *m) {
 /* Wakes the AWS thread to send what the other threads queued. */
 static void kick(aws_backend_t *b) { uv_async_send(&b->kick); }
 
+/* Copies src into dst (cap bytes) whole or cut at a character boundary,
+ * any byte that is not well-formed UTF-8 made '?': the text goes to a
+ * PostgreSQL column, which refuses broken UTF-8. */
+static void copy_text(char *dst, size_t cap, const char *src) {
+  size_t i = 0, o = 0;
+  while (src[i] != '\0') {
+    size_t n = mt_utf8_seq((const unsigned char *)src + i, strlen(src + i));
+    if (o + (n ? n : 1) >= cap)
+      break;
+    if (n == 0) {
+      dst[o++] = '?';
+      i++;
+    } else {
+      memcpy(dst + o, src + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  dst[o] = '\0';
+}
+
+static void hide_list_free(hide_t *h) {
+  while (h != NULL) {
+    hide_t *next = h->next;
+    message_free(h->msg);
+    free(h->receipt);
+    free(h);
+    h = next;
+  }
+}
+
 /* ---- queued work, from any thread (under lock) -------------------------- */
+
+/* Removes and returns the held message of task id, or NULL. */
+static message_t *take_held(aws_backend_t *b, int64_t id) {
+  for (message_t **p = &b->held; *p != NULL; p = &(*p)->next) {
+    if ((*p)->task_id == id) {
+      message_t *m = *p;
+      *p = m->next;
+      return m;
+    }
+  }
+  return NULL;
+}
+
+/* Has the task of a dropped message published again in delay seconds.
+ * Without memory it waits for the sweep. */
+static void queue_park(aws_backend_t *b, int64_t id, double delay) {
+  if (b->nparks == b->parks_cap) {
+    size_t cap = b->parks_cap ? b->parks_cap * 2 : 16;
+    struct park_s *grown = realloc(b->parks, cap * sizeof *grown);
+    if (grown == NULL)
+      return;
+    b->parks = grown;
+    b->parks_cap = cap;
+  }
+  b->parks[b->nparks].id = id;
+  b->parks[b->nparks++].delay = delay;
+}
 
 static void queue_delete(aws_backend_t *b, message_t *m) {
   m->next = b->deletes;
@@ -195,14 +270,9 @@ static void queue_hide(aws_backend_t *b, message_t *m, double seconds,
 /* The attempt of task id ended with a durable outcome: its message goes. */
 static void ack(aws_backend_t *b, int64_t id) {
   pthread_mutex_lock(&b->lock);
-  for (message_t **p = &b->held; *p != NULL; p = &(*p)->next) {
-    if ((*p)->task_id == id) {
-      message_t *m = *p;
-      *p = m->next;
-      queue_delete(b, m);
-      break;
-    }
-  }
+  message_t *m = take_held(b, id);
+  if (m != NULL)
+    queue_delete(b, m);
   pthread_mutex_unlock(&b->lock);
   kick(b);
 }
@@ -233,25 +303,33 @@ static void relay_settle(aws_backend_t *b) {
   size_t nok = 0;
   int64_t *ok = malloc((b->batch.n ? b->batch.n : 1) * sizeof *ok);
   int rc = ok != NULL ? 0 : MT_ENOMEM;
-  for (size_t i = 0; rc == 0 && i < b->nops; i++) {
+  /* Published rows go first, whatever becomes of the others: a deferral
+   * that fails must not have every published row published again. */
+  for (size_t i = 0; ok != NULL && i < b->nops; i++) {
     relay_op_t *op = &b->ops[i];
     if (!op->defer) {
       memcpy(ok + nok, op->ids, op->nids * sizeof *ok);
       nok += op->nids;
-      continue;
     }
+  }
+  if (rc == 0 && (rc = mt_outbox_done(b->outbox, ok, nok, &err)) != 0)
+    fprintf(stderr, "moontask: outbox: %s (those rows are published again)\n",
+            err.msg);
+  for (size_t i = 0; i < b->nops; i++) {
+    relay_op_t *op = &b->ops[i];
+    if (!op->defer)
+      continue;
     double delay = pow(2, op->attempts < 9 ? op->attempts : 9);
     if (delay > RELAY_BACKOFF_MAX)
       delay = RELAY_BACKOFF_MAX;
-    rc = mt_outbox_defer(b->outbox, op->ids, op->nids, delay, op->error, &err);
+    if (mt_outbox_defer(b->outbox, op->ids, op->nids, delay, op->error, &err) !=
+        0)
+      fprintf(stderr, "moontask: outbox: %s (tried again at once)\n", err.msg);
   }
-  if (rc == 0)
-    rc = mt_outbox_done(b->outbox, ok, nok, &err);
-  if (rc != 0)
-    fprintf(stderr, "moontask: outbox: %s (the rows are published again)\n",
-            rc == MT_ENOMEM ? "out of memory" : err.msg);
   free(ok);
-  int full = b->batch.n == RELAY_BATCH;
+  /* Changes announced while the round's statements ran wait in libpq's
+   * queue, where the socket no longer shows them. */
+  int full = b->batch.n == RELAY_BATCH || mt_outbox_heard(b->outbox);
   double wait = b->batch.wait;
   for (size_t i = 0; i < b->nops; i++)
     free(b->ops[i].ids);
@@ -281,7 +359,7 @@ static void op_done(relay_op_t *op, const mt_aws_result_t *res, int settled) {
   b->pending--;
   if (!settled) {
     op->defer = 1;
-    snprintf(op->error, sizeof op->error, "%.500s", res->err.msg);
+    copy_text(op->error, sizeof op->error, res->err.msg);
     if (op->e->task_id)
       fprintf(stderr, "moontask: outbox: task %" PRId64 ": %s\n",
               op->e->task_id, res->err.msg);
@@ -329,28 +407,44 @@ static void on_created(const mt_aws_result_t *res, const mt_ebs_written_t *out,
     op_done(op, &(mt_aws_result_t){.rc = MT_EIO, .err = err}, 0);
 }
 
-/* Creates (or, update, updates) the at() schedule "mt-<id>" of a task,
- * whose target sends {"task_id":N,"via":"schedule"}. The common case, a
- * new task, costs one request. */
+/* A FIFO queue's MessageGroupId for a task: its name, cut to SQS's limit
+ * (task names are ASCII). */
+static const char *group_id(const aws_backend_t *b, const char *task,
+                            char out[GROUP_ID_MAX + 1]) {
+  if (!b->fifo)
+    return NULL;
+  snprintf(out, GROUP_ID_MAX + 1, "%s", task);
+  return out;
+}
+
+/* Creates (or, update, updates) the at() schedule "mt-<id>" of a task.
+ * Its target sends {"task_id":N,"via":"schedule","exec":<the invocation's
+ * id>}: a body of its own each time, or a FIFO queue, which deduplicates
+ * by content for five minutes even after a message was deleted, would
+ * swallow a retry's message. The common case, a new task, costs one
+ * request. */
 static int write_task_schedule(aws_backend_t *b, relay_op_t *op, int update,
                                mt_err_t *err) {
   const mt_outbox_entry_t *e = op->e;
-  char name[MT_EBS_NAME_MAX + 1], at[32], body[96];
+  char name[MT_EBS_NAME_MAX + 1], at[32], body[160], group[GROUP_ID_MAX + 1];
   mt_ebs_task_name(e->task_id, name);
-  int rc = mt_ebs_at_expression(e->run_at, at);
+  /* at() has whole seconds: round up, never early. */
+  int rc = mt_ebs_at_expression(ceil(e->run_at), at);
   if (rc != 0)
     return mt_err_set(err, rc,
                       "task %" PRId64 ": run_at %.0f cannot be "
                       "written as at()",
                       e->task_id, e->run_at);
-  snprintf(body, sizeof body, "{\"task_id\":%" PRId64 ",\"via\":\"schedule\"}",
+  snprintf(body, sizeof body,
+           "{\"task_id\":%" PRId64 ",\"via\":\"schedule\","
+           "\"exec\":\"<aws.scheduler.execution-id>\"}",
            e->task_id);
   mt_ebs_schedule_t s = {
       .name = name,
       .expression = at,
       .target_arn = b->queue_arn,
       .input = body,
-      .message_group_id = b->fifo ? e->name : NULL,
+      .message_group_id = group_id(b, e->name, group),
   };
   return update ? mt_ebs_schedule_update(b->aws, &s, on_written, op, err)
                 : mt_ebs_schedule_create(b->aws, &s, on_created, op, err);
@@ -360,7 +454,11 @@ static int write_task_schedule(aws_backend_t *b, relay_op_t *op, int update,
  * nothing needed sending, or an error code with err set. */
 static int publish_task(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
   const mt_outbox_entry_t *e = op->e;
-  char name[MT_EBS_NAME_MAX + 1], body[96], dedup[64];
+  char name[MT_EBS_NAME_MAX + 1], body[96], dedup[64], group[GROUP_ID_MAX + 1];
+  int live = e->state != NULL && (strcmp(e->state, "running") == 0 ||
+                                  strcmp(e->state, "scheduled") == 0);
+  if (live && op->cleanup_only)
+    return 1; /* a retry's own row publishes it, not the clean-up */
   if (e->state != NULL && strcmp(e->state, "running") == 0)
     return 1; /* its message is here; its end decides what follows */
   if (e->state == NULL || strcmp(e->state, "scheduled") != 0) {
@@ -378,7 +476,7 @@ static int publish_task(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
   mt_sqs_send_t req = {
       .body = body,
       .delay_seconds = delay_s > MT_SQS_MAX_DELAY ? MT_SQS_MAX_DELAY : delay_s,
-      .group_id = b->fifo ? e->name : NULL,
+      .group_id = group_id(b, e->name, group),
       .dedup_id = b->fifo ? dedup : NULL,
   };
   return mt_sqs_send(b->aws, &req, on_sent, op, err);
@@ -387,7 +485,8 @@ static int publish_task(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
 /* Publishes one recurring schedule as it is now. */
 static int publish_schedule(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
   const mt_outbox_entry_t *e = op->e;
-  char name[MT_EBS_NAME_MAX + 1], expr[MT_EBS_EXPR_MAX];
+  char name[MT_EBS_NAME_MAX + 1], expr[MT_EBS_EXPR_MAX],
+      group[GROUP_ID_MAX + 1];
   int rc = mt_ebs_recurring_name(e->name, name);
   if (rc != 0)
     return mt_err_set(err, rc, "cannot name the schedule");
@@ -397,11 +496,14 @@ static int publish_schedule(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
   mt_err_t why;
   if (mt_ebs_recurring_expression(e->expression, expr, &why) != 0) {
     /* Trying again would not help: the schedule shows the error until it
-     * is redefined, which writes a new row. */
+     * is redefined, which writes a new row. An EventBridge schedule of its
+     * previous definition goes, as on PostgreSQL a schedule with an error
+     * does not fire. */
     fprintf(stderr, "moontask: schedule \"%s\": %s\n", e->name, why.msg);
-    return mt_outbox_schedule_error(b->outbox, e->name, why.msg, err) == 0
-               ? 1
-               : MT_EDB;
+    if (mt_outbox_schedule_error(b->outbox, e->name, why.msg, err) != 0)
+      return MT_EDB;
+    return mt_ebs_schedule_delete(b->aws, NULL, name, NULL, on_deleted, op,
+                                  err);
   }
   mt_buf_t input = MT_BUF_INIT;
   rc = mt_buf_puts(&input, "{\"schedule\":");
@@ -420,7 +522,7 @@ static int publish_schedule(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
       .timezone = e->tz,
       .target_arn = b->queue_arn,
       .input = input.data,
-      .message_group_id = b->fifo ? e->task : NULL,
+      .message_group_id = group_id(b, e->task, group),
   };
   /* Upsert: a recurring schedule is rewritten far more often than made. */
   rc = mt_ebs_schedule_upsert(b->aws, &s, on_written, op, err);
@@ -446,11 +548,13 @@ static int plan(aws_backend_t *b) {
     if (op == NULL) {
       op = &b->ops[b->nops++];
       op->b = b;
+      op->cleanup_only = 1;
       if ((op->ids = calloc(b->batch.n, sizeof *op->ids)) == NULL)
         return MT_ENOMEM;
     }
     op->e = e;
     op->ids[op->nids++] = e->id;
+    op->cleanup_only &= e->cleanup;
     if (e->attempts > op->attempts)
       op->attempts = e->attempts;
   }
@@ -501,7 +605,7 @@ static void relay_round(aws_backend_t *b) {
     }
     if (rc != 1) {
       op->defer = 1;
-      snprintf(op->error, sizeof op->error, "%.500s", err.msg);
+      copy_text(op->error, sizeof op->error, err.msg);
       fprintf(stderr, "moontask: outbox: %s\n", err.msg);
     }
     b->ops_left--;
@@ -574,13 +678,15 @@ static void parse_body(message_t *m, const char *body, size_t len) {
   } else if (sched != NULL && sched->type == MT_JV_STRING && sched->len > 0 &&
              at != NULL && at->type == MT_JV_STRING) {
     /* The time goes to PostgreSQL as a timestamptz: only the form
-     * EventBridge writes, yyyy-mm-ddThh:mm:ssZ, so that no odd text makes
-     * the claim of a whole batch fail. */
+     * EventBridge writes, yyyy-mm-ddThh:mm:ssZ, and a real instant (no
+     * month 13), so that no odd text fails in the store. */
     const char *t = at->u.str, *form = "dddd-dd-ddTdd:dd:ddZ";
+    int64_t instant;
     int ok = at->len == strlen(form);
     for (size_t i = 0; ok && form[i]; i++)
       ok = form[i] == 'd' ? t[i] >= '0' && t[i] <= '9' : t[i] == form[i];
-    if (ok && strlen(sched->u.str) == sched->len &&
+    if (ok && mt_time_parse_rfc3339(t, &instant) == 0 &&
+        strlen(sched->u.str) == sched->len &&
         (m->schedule = strdup(sched->u.str)) != NULL &&
         (m->fire_at = strdup(t)) != NULL)
       m->poison = 0;
@@ -588,13 +694,17 @@ static void parse_body(message_t *m, const char *body, size_t len) {
   mt_jdoc_free(doc);
 }
 
+static void send_hides(aws_backend_t *b);
+
 static void on_received(const mt_aws_result_t *res,
                         const mt_sqs_received_t *out, void *arg) {
   aws_backend_t *b = arg;
   b->receiving = 0;
-  if (b->closing)
+  if (b->closed)
     return;
   if (res->rc != 0) {
+    if (b->closing)
+      return;
     /* The HTTP client already retried; wait a while longer, up to 30 s. */
     int n = b->receive_errors < 5 ? ++b->receive_errors : 5;
     log_aws("receiving from the queue", res);
@@ -619,6 +729,18 @@ static void on_received(const mt_aws_result_t *res,
     *tail = m;
     tail = &m->next;
     n++;
+  }
+  if (n > 0 && b->closing) {
+    /* Stopping: back to the queue at once, for the runtimes that stay. */
+    pthread_mutex_lock(&b->lock);
+    while (got != NULL) {
+      message_t *next = got->next;
+      queue_hide(b, got, 0, 0);
+      got = next;
+    }
+    pthread_mutex_unlock(&b->lock);
+    send_hides(b);
+    return;
   }
   if (n > 0) {
     pthread_mutex_lock(&b->lock);
@@ -680,13 +802,7 @@ static void on_batch(const mt_aws_result_t *res, const mt_sqs_batch_t *out,
                 c->msgs ? "deleting a message" : "changing visibility",
                 out->entries[i].code, out->entries[i].message);
   message_list_free(c->msgs);
-  while (c->hides != NULL) {
-    hide_t *h = c->hides;
-    c->hides = h->next;
-    message_free(h->msg);
-    free(h->receipt);
-    free(h);
-  }
+  hide_list_free(c->hides);
   free(c);
   maybe_finish_stop(b);
 }
@@ -746,7 +862,7 @@ static void send_hides(aws_backend_t *b) {
   hide_t *all = b->hides;
   b->hides = NULL;
   pthread_mutex_unlock(&b->lock);
-  while (all != NULL) {
+  while (all != NULL && !b->closed) {
     batch_call_t *c = calloc(1, sizeof *c);
     mt_sqs_visibility_t entries[MT_SQS_MAX_BATCH];
     size_t n = 0;
@@ -769,26 +885,22 @@ static void send_hides(aws_backend_t *b) {
     }
     if (mt_sqs_visibility_batch(b->aws, NULL, entries, n, on_batch, c, &err) !=
         0) {
+      /* They come back when their visibility runs out. */
       fprintf(stderr, "moontask: aws: changing visibility: %s\n", err.msg);
-      on_batch(&(mt_aws_result_t){.rc = 0}, &(mt_sqs_batch_t){0}, c);
-      b->pending++; /* on_batch counted it down */
+      hide_list_free(c->hides);
+      free(c);
     } else {
       b->pending++;
     }
   }
-  while (all != NULL) { /* out of memory: they come back on their own */
-    hide_t *h = all;
-    all = h->next;
-    message_free(h->msg);
-    free(h->receipt);
-    free(h);
-  }
+  hide_list_free(all); /* without memory, or closed: they come back */
 }
 
-/* Finished tasks that came by their own schedule: a row each, so that the
- * relay deletes the schedule in order with whatever else the task goes
- * through (a retry's new schedule has the same name). */
-static void send_cleanup(aws_backend_t *b) {
+/* Finished tasks that came by their own schedule: a clean-up row each, so
+ * that the relay deletes the schedule in order with whatever else the task
+ * goes through (a retry's new schedule has the same name). Then the tasks
+ * of dropped messages, to be published again after their delay. */
+static void send_notes(aws_backend_t *b) {
   mt_err_t err;
   for (;;) {
     int64_t ids[64];
@@ -799,12 +911,23 @@ static void send_cleanup(aws_backend_t *b) {
     b->ncleanup -= n;
     pthread_mutex_unlock(&b->lock);
     if (n == 0)
-      return;
-    if (mt_outbox_note_tasks(b->outbox, ids, n, &err) != 0)
+      break;
+    if (mt_outbox_note_tasks(b->outbox, ids, n, 1, 0, &err) != 0)
       fprintf(stderr,
               "moontask: outbox: %s (the schedules of %zu finished tasks "
               "stay until ActionAfterCompletion removes them)\n",
               err.msg, n);
+  }
+  for (;;) {
+    pthread_mutex_lock(&b->lock);
+    struct park_s park = b->nparks ? b->parks[--b->nparks] : (struct park_s){0};
+    pthread_mutex_unlock(&b->lock);
+    if (park.id == 0)
+      return;
+    if (mt_outbox_note_tasks(b->outbox, &park.id, 1, 0, park.delay, &err) != 0)
+      fprintf(stderr,
+              "moontask: outbox: %s (task %" PRId64 " waits for the sweep)\n",
+              err.msg, park.id);
   }
 }
 
@@ -819,7 +942,7 @@ static void on_kick(uv_async_t *a) {
   pthread_mutex_lock(&b->lock);
   int stopping = b->stopping;
   pthread_mutex_unlock(&b->lock);
-  send_cleanup(b);
+  send_notes(b);
   send_hides(b);
   flush(b, stopping);
   if (!stopping) {
@@ -844,6 +967,7 @@ static void on_kick(uv_async_t *a) {
     send_hides(b);
     uv_timer_stop(&b->relay_timer);
     uv_timer_stop(&b->receive_timer);
+    uv_timer_stop(&b->sweep_timer);
     uv_timer_start(&b->stop_timer, on_stop_timer, STOP_WAIT_MS, 0);
   }
   maybe_finish_stop(b);
@@ -866,9 +990,9 @@ static void close_all(aws_backend_t *b) {
   b->aws = NULL;
   mt_aws_free(aws);
   uv_handle_t *mine[] = {
-      (uv_handle_t *)&b->kick, (uv_handle_t *)&b->receive_timer,
+      (uv_handle_t *)&b->kick,        (uv_handle_t *)&b->receive_timer,
       (uv_handle_t *)&b->relay_timer, (uv_handle_t *)&b->flush_timer,
-      (uv_handle_t *)&b->stop_timer};
+      (uv_handle_t *)&b->stop_timer,  (uv_handle_t *)&b->sweep_timer};
   for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
     if (!uv_is_closing(mine[i]))
       uv_close(mine[i], NULL);
@@ -877,11 +1001,36 @@ static void close_all(aws_backend_t *b) {
   b->outbox_poll = NULL;
 }
 
+/* The safety net for messages lost where the runtime cannot see (purged,
+ * expired, moved to the dead-letter queue by hand): the relay publishes
+ * again what is long overdue and has no outbox row. A task that is merely
+ * waiting in a long backlog may get a second message this way, which its
+ * claim then drops as a duplicate. */
+static void on_sweep_timer(uv_timer_t *t) {
+  aws_backend_t *b = t->data;
+  mt_err_t err;
+  long swept = 0;
+  double overdue = 2.0 * (double)b->visibility;
+  if (!b->leading || b->closing)
+    return;
+  if (overdue < SWEEP_OVERDUE)
+    overdue = SWEEP_OVERDUE;
+  if (mt_outbox_sweep(b->outbox, overdue, SWEEP_MAX, &swept, &err) != 0)
+    fprintf(stderr, "moontask: outbox: sweep: %s\n", err.msg);
+  else if (swept > 0)
+    fprintf(stderr,
+            "moontask: outbox: %ld tasks overdue by more than %.0f s had no "
+            "message in sight: published again\n",
+            swept, overdue);
+}
+
 static void thread_main(void *arg) {
   aws_backend_t *b = arg;
   watch_outbox(b);
   relay_round(b);
   receive(b);
+  uv_timer_start(&b->sweep_timer, on_sweep_timer, SWEEP_EVERY_MS,
+                 SWEEP_EVERY_MS);
   uv_run(&b->loop, UV_RUN_DEFAULT);
 }
 
@@ -907,88 +1056,119 @@ static int aws_read_wakeups(mt_backend_t *base, int *due_now, double *next_due,
   return 0;
 }
 
-/* Settles one delivery that was not claimed, under the lock. */
-static void settle(aws_backend_t *b, message_t *m, const mt_delivery_t *d) {
+/* Settles one delivery that was not claimed, under the lock. Nothing is
+ * hidden to come back later: every receive counts towards the queue's
+ * maxReceiveCount, and a message that came back often enough would land
+ * in the dead-letter queue with a good task in it. A task that must run
+ * later is published again through the outbox instead. */
+static void settle_delivery(aws_backend_t *b, message_t *m,
+                            const mt_delivery_t *d) {
+  int keep = 0;
   switch (d->verdict) {
   case MT_DELIVERY_CLAIMED:
-  case MT_DELIVERY_PENDING: break; /* the caller keeps it */
+  case MT_DELIVERY_PENDING: return; /* the caller keeps it */
   case MT_DELIVERY_FINISHED:
   case MT_DELIVERY_BUSY:
-    /* A duplicate, or a message that meets its task running under a live
-     * lease: the holder's own message and, should the holder die, the
-     * lease rescue's new one cover the task. Hidden instead, it would come
-     * back with every lease renewal until SQS counted it into the
-     * dead-letter queue. Its task's own end cleans up. */
-    m->via_schedule = 0;
-    queue_delete(b, m);
+    /* A duplicate, a fire already run or handed over, or a message that
+     * meets its task running under a live lease: the holder's own message
+     * and, should the holder die, the lease rescue's new one cover the
+     * task. */
     break;
   case MT_DELIVERY_MISSING:
+    keep = b->keep_poison;
     fprintf(stderr, "moontask: aws: message %s: %s; %s\n", m->message_id,
             m->poison ? "not a moontask message"
-                      : "it names no task or schedule of this database",
-            b->keep_poison ? "left for the queue's dead-letter queue"
-                           : "deleted");
-    if (b->keep_poison) {
-      message_free(m);
-    } else {
-      m->via_schedule = 0;
-      queue_delete(b, m);
-    }
+                      : "it names no task of this database, or a fire the "
+                        "database refused",
+            keep ? "left for the queue's dead-letter queue" : "deleted");
     break;
-  case MT_DELIVERY_FOREIGN: queue_hide(b, m, HIDE_FOREIGN, 0); break;
-  case MT_DELIVERY_NOT_DUE: queue_hide(b, m, d->wait + 1, 0); break;
+  case MT_DELIVERY_FOREIGN:
+    /* Another runtime may have the handler (a deploy in progress). */
+    queue_park(b, m->task_id, PARK_FOREIGN);
+    break;
+  case MT_DELIVERY_NOT_DUE:
+    /* Early (a clock apart) or stale: the relay publishes the task for
+     * the run_at it has now. */
+    queue_park(b, m->task_id, 0);
+    break;
   }
+  if (keep) {
+    message_free(m); /* it comes back after its visibility timeout */
+    return;
+  }
+  m->via_schedule = 0; /* only a finished attempt cleans up its schedule */
+  queue_delete(b, m);
 }
 
-static int aws_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
-                     int max, mt_task_t **tasks, int *count, mt_err_t *err) {
-  aws_backend_t *b = (aws_backend_t *)base;
-  *tasks = NULL;
-  *count = 0;
-  /* Take up to max messages; poison needs no database. */
+/* Takes up to max messages from the inbox, in order. */
+static message_t *take_inbox(aws_backend_t *b, int max, int *n) {
   message_t *taken = NULL, **tail = &taken;
-  int n = 0;
+  *n = 0;
   pthread_mutex_lock(&b->lock);
-  while (n < max && b->inbox != NULL) {
+  while (*n < max && b->inbox != NULL) {
     message_t *m = b->inbox;
     b->inbox = m->next;
     b->inbox_n--;
     m->next = NULL;
     *tail = m;
     tail = &m->next;
-    n++;
+    (*n)++;
   }
   if (b->inbox == NULL)
     b->inbox_tail = &b->inbox;
   pthread_mutex_unlock(&b->lock);
+  return taken;
+}
+
+/* Puts messages back in front of the inbox (under the lock): the next
+ * claim looks at them first. */
+static void return_to_inbox(aws_backend_t *b, message_t *back) {
+  message_t **tail = &back;
+  int n = 0;
+  for (; *tail != NULL; tail = &(*tail)->next)
+    n++;
+  if (n == 0)
+    return;
+  *tail = b->inbox;
+  if (b->inbox == NULL)
+    b->inbox_tail = tail;
+  b->inbox = back;
+  b->inbox_n += n;
+}
+
+static int aws_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
+                     int max, mt_task_t **tasks, int *count, mt_err_t *err) {
+  aws_backend_t *b = (aws_backend_t *)base;
+  int n, acked = 0;
+  *tasks = NULL;
+  *count = 0;
+  message_t *taken = take_inbox(b, max, &n);
   if (ndone == 0 && n == 0)
     return 0;
-
   mt_delivery_t *d = calloc(n ? (size_t)n : 1, sizeof *d);
   message_t **msgs = calloc(n ? (size_t)n : 1, sizeof *msgs);
-  int rc = d != NULL && msgs != NULL ? 0 : MT_ENOMEM;
+  if (d == NULL || msgs == NULL) {
+    free(d);
+    free(msgs);
+    pthread_mutex_lock(&b->lock);
+    return_to_inbox(b, taken);
+    pthread_mutex_unlock(&b->lock);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
   int i = 0;
-  for (message_t *m = taken; rc == 0 && m != NULL; m = m->next, i++) {
+  for (message_t *m = taken; m != NULL; m = m->next, i++) {
     msgs[i] = m;
     d[i].task_id = m->task_id;
     d[i].schedule = m->schedule;
     d[i].fire_at = m->fire_at;
   }
-  if (rc == 0)
-    rc = mt_pg_claim_delivered(b->store, done, ndone, d, (size_t)n, err);
-  else
-    mt_err_set(err, rc, "out of memory");
+  int rc =
+      mt_pg_claim_delivered(b->store, done, ndone, d, (size_t)n, &acked, err);
 
   mt_task_t *head = NULL, **ttail = &head;
   message_t *back = NULL, **btail = &back;
-  int nback = 0;
   pthread_mutex_lock(&b->lock);
-  if (d == NULL || msgs == NULL) { /* nothing was looked at */
-    back = taken;
-    btail = tail;
-    nback = n;
-  }
-  for (i = 0; back == NULL && i < n; i++) {
+  for (i = 0; i < n; i++) {
     message_t *m = msgs[i];
     m->next = NULL;
     if (m->poison)
@@ -1002,29 +1182,21 @@ static int aws_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
       (*count)++;
     } else if (d[i].verdict == MT_DELIVERY_PENDING ||
                d[i].verdict == MT_DELIVERY_CLAIMED) {
-      *btail = m; /* looked at again with the next claim */
+      /* Not looked at (the store failed first), or claimed without memory
+       * for the task (its lease brings it back): looked at again. */
+      *btail = m;
       btail = &m->next;
-      nback++;
     } else {
-      settle(b, m, &d[i]);
+      settle_delivery(b, m, &d[i]);
     }
   }
-  if (back != NULL) { /* in front of what came meanwhile */
-    *btail = b->inbox;
-    if (b->inbox == NULL)
-      b->inbox_tail = btail;
-    b->inbox = back;
-    b->inbox_n += nback;
-  }
+  return_to_inbox(b, back);
   /* The tasks acknowledged on the way ended their attempts. */
-  for (size_t k = 0; rc == 0 && k < ndone; k++)
-    for (message_t **p = &b->held; *p != NULL; p = &(*p)->next)
-      if ((*p)->task_id == done[k]) {
-        message_t *m = *p;
-        *p = m->next;
-        queue_delete(b, m);
-        break;
-      }
+  for (size_t k = 0; acked && k < ndone; k++) {
+    message_t *m = take_held(b, done[k]);
+    if (m != NULL)
+      queue_delete(b, m);
+  }
   pthread_mutex_unlock(&b->lock);
   free(d);
   free(msgs);
@@ -1200,16 +1372,11 @@ static void aws_free(mt_backend_t *base) {
   message_list_free(b->inbox);
   message_list_free(b->held);
   message_list_free(b->deletes);
-  while (b->hides != NULL) {
-    hide_t *h = b->hides;
-    b->hides = h->next;
-    message_free(h->msg);
-    free(h->receipt);
-    free(h);
-  }
+  hide_list_free(b->hides);
   if (b->wake_fd >= 0)
     close(b->wake_fd);
   free(b->cleanup);
+  free(b->parks);
   free(b->queue_arn);
   pthread_mutex_destroy(&b->lock);
   free(b);
@@ -1288,7 +1455,7 @@ int mt_aws_backend_open(const mt_backend_conf_t *conf, mt_backend_t **out,
   uv_async_init(&b->loop, &b->kick, on_kick);
   b->kick.data = b;
   uv_timer_t *timers[] = {&b->receive_timer, &b->relay_timer, &b->flush_timer,
-                          &b->stop_timer};
+                          &b->stop_timer, &b->sweep_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(&b->loop, timers[i]);
     timers[i]->data = b;

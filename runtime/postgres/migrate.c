@@ -347,23 +347,28 @@ static const migration_t migrations[] = {
       * earlier one. Triggers write them in the transaction that made the
       * change, whoever made it (moontask.schedule from an application, a
       * retry record, a lease rescue, the CLI), so a rolled-back change
-      * never reaches AWS and a committed one always does. */
+      * never reaches AWS and a committed one always does. A `cleanup` row
+      * (a runtime's, for a finished task whose schedule must go) only ever
+      * withdraws. */
      "CREATE TABLE moontask.outbox (\n"
      "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
      "  task_id bigint,\n"
      "  schedule_name text,\n"
+     "  cleanup boolean NOT NULL DEFAULT false,\n"
      "  created_at timestamptz NOT NULL DEFAULT now(),\n"
      "  attempts integer NOT NULL DEFAULT 0,\n"
      "  not_before timestamptz NOT NULL DEFAULT now(),\n"
      "  last_error text,\n"
      "  CHECK ((task_id IS NULL) <> (schedule_name IS NULL))\n"
      ");\n"
+     "CREATE INDEX outbox_not_before ON moontask.outbox (not_before);\n"
      "\n"
      "CREATE FUNCTION moontask.outbox_task() RETURNS trigger\n"
      "LANGUAGE plpgsql SECURITY DEFINER\n"
      "SET search_path = pg_catalog, pg_temp AS $fn$\n"
      "BEGIN\n"
-     "  INSERT INTO moontask.outbox (task_id) VALUES (NEW.id);\n"
+     "  INSERT INTO moontask.outbox (task_id)\n"
+     "  VALUES (CASE TG_OP WHEN 'DELETE' THEN OLD.id ELSE NEW.id END);\n"
      "  PERFORM pg_notify('moontask_outbox', '');\n"
      "  RETURN NULL;\n"
      "END\n"
@@ -382,8 +387,9 @@ static const migration_t migrations[] = {
      "\n"
      /* A task needs publishing when it becomes scheduled or its run_at
       * moves (new, retried, released, rescued, retried by hand), and its
-      * schedule withdrawing when it is cancelled. Claims and completions
-      * match neither WHEN, so they call nothing. */
+      * schedule withdrawing when it is cancelled or deleted while
+      * scheduled. Claims and completions match no WHEN, so they call
+      * nothing. */
      "CREATE TRIGGER tasks_outbox_insert AFTER INSERT ON moontask.tasks\n"
      "  FOR EACH ROW WHEN (NEW.state = 'scheduled')\n"
      "  EXECUTE FUNCTION moontask.outbox_task();\n"
@@ -393,18 +399,28 @@ static const migration_t migrations[] = {
      "                                     OR OLD.run_at <> NEW.run_at)\n"
      "        OR NEW.state = 'cancelled' AND OLD.state = 'scheduled')\n"
      "  EXECUTE FUNCTION moontask.outbox_task();\n"
+     "CREATE TRIGGER tasks_outbox_delete AFTER DELETE ON moontask.tasks\n"
+     "  FOR EACH ROW WHEN (OLD.state = 'scheduled')\n"
+     "  EXECUTE FUNCTION moontask.outbox_task();\n"
      "CREATE TRIGGER schedules_outbox_write AFTER INSERT OR DELETE\n"
      "  ON moontask.schedules FOR EACH ROW\n"
      "  EXECUTE FUNCTION moontask.outbox_schedule();\n"
+     /* A redefinition, and one that clears an error (schedule_recurring
+      * does, with the same definition too): the relay looks again, and
+      * records the error again if it still holds. Its own recording of an
+      * error matches neither. */
      "CREATE TRIGGER schedules_outbox_update\n"
-     "  AFTER UPDATE OF task, payload, expression, tz ON moontask.schedules\n"
-     "  FOR EACH ROW WHEN ((OLD.task, OLD.payload, OLD.expression, OLD.tz)\n"
-     "                     IS DISTINCT FROM (NEW.task, NEW.payload, NEW.expression, NEW.tz))\n"
+     "  AFTER UPDATE OF task, payload, expression, tz, error\n"
+     "  ON moontask.schedules FOR EACH ROW\n"
+     "  WHEN ((OLD.task, OLD.payload, OLD.expression, OLD.tz)\n"
+     "         IS DISTINCT FROM (NEW.task, NEW.payload, NEW.expression, NEW.tz)\n"
+     "        OR OLD.error IS NOT NULL AND NEW.error IS NULL)\n"
      "  EXECUTE FUNCTION moontask.outbox_schedule();\n"
      /* Off until a runtime of the AWS backend turns them on: the PostgreSQL
       * backend pays nothing for them (mt_outbox_set_mode). */
      "ALTER TABLE moontask.tasks DISABLE TRIGGER tasks_outbox_insert,\n"
-     "  DISABLE TRIGGER tasks_outbox_update;\n"
+     "  DISABLE TRIGGER tasks_outbox_update,\n"
+     "  DISABLE TRIGGER tasks_outbox_delete;\n"
      "ALTER TABLE moontask.schedules DISABLE TRIGGER schedules_outbox_write,\n"
      "  DISABLE TRIGGER schedules_outbox_update;\n"
      /* Nobody calls them: a trigger runs its function without asking for

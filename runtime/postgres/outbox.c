@@ -14,6 +14,11 @@
 /* Serialises mode switches of runtimes starting together. */
 #define MODE_LOCK "7885667961616275"
 
+/* Held, shared, by every connection of a runtime that relies on the
+ * outbox (mt_outbox_open): turning the outbox off under one would leave it
+ * publishing nothing. */
+#define USER_LOCK "7885667961616276"
+
 struct mt_outbox_s {
   PGconn *conn;
   char *url;
@@ -28,7 +33,7 @@ static const char mode_sql[] = "SELECT tgenabled <> 'D' FROM pg_trigger\n"
 
 static const char enable_sql[] =
     "ALTER TABLE moontask.tasks ENABLE TRIGGER tasks_outbox_insert,\n"
-    "  ENABLE TRIGGER tasks_outbox_update;\n"
+    "  ENABLE TRIGGER tasks_outbox_update, ENABLE TRIGGER tasks_outbox_delete;\n"
     "ALTER TABLE moontask.schedules ENABLE TRIGGER schedules_outbox_write,\n"
     "  ENABLE TRIGGER schedules_outbox_update;\n"
     "INSERT INTO moontask.outbox (task_id)\n"
@@ -39,7 +44,7 @@ static const char enable_sql[] =
 
 static const char disable_sql[] =
     "ALTER TABLE moontask.tasks DISABLE TRIGGER tasks_outbox_insert,\n"
-    "  DISABLE TRIGGER tasks_outbox_update;\n"
+    "  DISABLE TRIGGER tasks_outbox_update, DISABLE TRIGGER tasks_outbox_delete;\n"
     "ALTER TABLE moontask.schedules DISABLE TRIGGER schedules_outbox_write,\n"
     "  DISABLE TRIGGER schedules_outbox_update;\n"
     "DELETE FROM moontask.outbox";
@@ -51,6 +56,24 @@ static int mode_is_on(PGconn *conn, int *on, mt_err_t *err) {
   *on = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
   return 0;
+}
+
+/* Refuses to turn the outbox off while a runtime that relies on it is
+ * connected (it holds USER_LOCK shared). */
+static int refuse_if_used(PGconn *conn, mt_err_t *err) {
+  PGresult *res = mt_pg_exec(
+      conn, "SELECT pg_try_advisory_xact_lock(" USER_LOCK ")", 0, NULL, err);
+  if (res == NULL)
+    return MT_EDB;
+  int free_to_switch = PQgetvalue(res, 0, 0)[0] == 't';
+  PQclear(res);
+  if (free_to_switch)
+    return 0;
+  return mt_err_set(err, MT_ECONFIG,
+                    "runtimes of the aws backend are running against this "
+                    "database, and a runtime of the postgres backend would "
+                    "turn off the outbox they publish from: stop them first, "
+                    "or give this runtime backend = \"aws\" too");
 }
 
 int mt_outbox_set_mode(PGconn *conn, int on, int *changed, mt_err_t *err) {
@@ -66,7 +89,9 @@ int mt_outbox_set_mode(PGconn *conn, int on, int *changed, mt_err_t *err) {
            conn, "BEGIN; SELECT pg_advisory_xact_lock(" MODE_LOCK ")", 0,
            err)) != 0)
     return rc;
-  if ((rc = mode_is_on(conn, &now_on, err)) == 0 && now_on != on) {
+  if ((rc = mode_is_on(conn, &now_on, err)) == 0 && now_on != on && !on)
+    rc = refuse_if_used(conn, err);
+  if (rc == 0 && now_on != on) {
     rc = mt_pg_exec_script(conn, on ? enable_sql : disable_sql, 0, err);
     if (rc == 0 && changed != NULL)
       *changed = 1;
@@ -84,7 +109,8 @@ static int reconnect(mt_outbox_t *ob, mt_err_t *err) {
   ob->generation++;
   if ((ob->conn = mt_pg_connect(ob->url, ob->app_name, err)) == NULL)
     return MT_EDB;
-  return 0;
+  return mt_pg_exec_script(
+      ob->conn, "SELECT pg_advisory_lock_shared(" USER_LOCK ")", 0, err);
 }
 
 int mt_outbox_open(mt_outbox_t **out, const char *url, const char *app_name,
@@ -172,6 +198,7 @@ int mt_outbox_lead(mt_outbox_t *ob, int *leading, mt_err_t *err) {
  * column, on every row, is when the next deferred row falls due. */
 static const char fetch_sql[] =
     "SELECT o.id, o.attempts, o.task_id, coalesce(t.name, o.schedule_name),\n"
+    "       o.cleanup,\n"
     "       t.state, extract(epoch FROM t.run_at)::float8,\n"
     "       s.task, s.payload::text, s.expression, s.tz,\n"
     "       extract(epoch FROM now())::float8,\n"
@@ -211,15 +238,16 @@ int mt_outbox_fetch(mt_outbox_t *ob, int max, mt_outbox_batch_t *out,
     e->task_id =
         PQgetisnull(res, i, 2) ? 0 : strtoll(PQgetvalue(res, i, 2), NULL, 10);
     e->name = value(res, i, 3);
-    e->state = value(res, i, 4);
-    e->run_at = e->state != NULL ? strtod(PQgetvalue(res, i, 5), NULL) : 0;
-    e->task = value(res, i, 6);
-    e->payload = value(res, i, 7);
-    e->expression = value(res, i, 8);
-    e->tz = value(res, i, 9);
-    out->now = strtod(PQgetvalue(res, i, 10), NULL);
-    if (!PQgetisnull(res, i, 11))
-      out->wait = strtod(PQgetvalue(res, i, 11), NULL);
+    e->cleanup = PQgetvalue(res, i, 4)[0] == 't';
+    e->state = value(res, i, 5);
+    e->run_at = e->state != NULL ? strtod(PQgetvalue(res, i, 6), NULL) : 0;
+    e->task = value(res, i, 7);
+    e->payload = value(res, i, 8);
+    e->expression = value(res, i, 9);
+    e->tz = value(res, i, 10);
+    out->now = strtod(PQgetvalue(res, i, 11), NULL);
+    if (!PQgetisnull(res, i, 12))
+      out->wait = strtod(PQgetvalue(res, i, 12), NULL);
   }
   out->n = (size_t)rows;
   return 0;
@@ -288,12 +316,45 @@ int mt_outbox_schedule_error(mt_outbox_t *ob, const char *name,
 }
 
 int mt_outbox_note_tasks(mt_outbox_t *ob, const int64_t *ids, size_t n,
-                         mt_err_t *err) {
+                         int cleanup, double delay, mt_err_t *err) {
+  char secs[32];
+  snprintf(secs, sizeof secs, "%.3f", delay);
   if (n == 0)
     return 0;
-  return with_ids(ob,
-                  "WITH o AS (INSERT INTO moontask.outbox (task_id)\n"
-                  "           SELECT unnest($1::bigint[]) RETURNING 1)\n"
-                  "SELECT pg_notify('moontask_outbox', '') FROM o LIMIT 1",
-                  ids, n, NULL, NULL, err);
+  return with_ids(
+      ob,
+      "WITH o AS (INSERT INTO moontask.outbox (task_id, cleanup, not_before)\n"
+      "           SELECT unnest($1::bigint[]), $2::bool,\n"
+      "                  now() + $3::float8 * interval '1 second'\n"
+      "           RETURNING 1)\n"
+      "SELECT pg_notify('moontask_outbox', '') FROM o LIMIT 1",
+      ids, n, cleanup ? "true" : "false", secs, err);
+}
+
+/* Overdue and not in the outbox: a task whose message went missing. At
+ * most max at a time, oldest first, so that a long backlog of messages
+ * that are merely waiting in the queue is not doubled all at once. */
+static const char sweep_sql[] =
+    "WITH lost AS (\n"
+    "  SELECT t.id FROM moontask.tasks t\n"
+    "   WHERE t.state = 'scheduled'\n"
+    "     AND t.run_at < now() - $1::float8 * interval '1 second'\n"
+    "     AND NOT EXISTS (SELECT FROM moontask.outbox o WHERE o.task_id = t.id)\n"
+    "   ORDER BY t.run_at LIMIT $2::int),\n"
+    "o AS (INSERT INTO moontask.outbox (task_id) SELECT id FROM lost\n"
+    "      RETURNING 1)\n"
+    "SELECT count(*) FROM o";
+
+int mt_outbox_sweep(mt_outbox_t *ob, double overdue, int max, long *swept,
+                    mt_err_t *err) {
+  char secs[32], limit[16];
+  snprintf(secs, sizeof secs, "%.3f", overdue);
+  snprintf(limit, sizeof limit, "%d", max);
+  const char *params[] = {secs, limit};
+  PGresult *res = run(ob, sweep_sql, 2, params, err);
+  if (res == NULL)
+    return MT_EDB;
+  *swept = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  return 0;
 }

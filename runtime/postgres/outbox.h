@@ -5,7 +5,7 @@
  *
  * Triggers on moontask.tasks and moontask.schedules write one row per
  * change, whoever made it: moontask.schedule() in an application's
- * transaction, a retry record, a lease rescue, the CLI. A rolled-back
+ * transaction, a retry record, a lease rescue, the CLI, a delete. A rolled-back
  * change leaves no row; a committed one always leaves one. The triggers are
  * off unless the database is in the outbox mode (mt_outbox_set_mode), so
  * the PostgreSQL backend pays nothing for them.
@@ -44,7 +44,8 @@ int mt_outbox_set_mode(struct pg_conn *conn, int on, int *changed,
                        mt_err_t *err);
 
 /* A connection of its own; it listens on channel moontask_outbox once it
- * leads (mt_outbox_lead). */
+ * leads (mt_outbox_lead). While it is open, a runtime of the postgres
+ * backend refuses to turn the outbox off (mt_outbox_set_mode). */
 int mt_outbox_open(mt_outbox_t **out, const char *url, const char *app_name,
                    mt_err_t *err);
 void mt_outbox_free(mt_outbox_t *ob);
@@ -68,6 +69,7 @@ typedef struct mt_outbox_entry_s {
   int attempts;     /* publishing attempts that failed so far */
   int64_t task_id;  /* a task's row: its id, else 0 */
   const char *name; /* the task's name, or the schedule's */
+  int cleanup;      /* a runtime's row that only withdraws (note_tasks) */
   /* A task: its state, or NULL when the row is gone. */
   const char *state;
   double run_at; /* epoch seconds */
@@ -104,9 +106,18 @@ int mt_outbox_defer(mt_outbox_t *ob, const int64_t *ids, size_t n, double delay,
 int mt_outbox_schedule_error(mt_outbox_t *ob, const char *name,
                              const char *error, mt_err_t *err);
 
-/* Adds a row for each task, for changes no trigger sees: a finished task
- * whose schedule must go. */
+/* Adds a row for each task, due in delay seconds, for what no trigger
+ * sees: with cleanup, a finished task whose schedule must go (the row
+ * never publishes); without, a task whose message was dropped and must be
+ * published again (one not due yet, or one no runtime here could run). */
 int mt_outbox_note_tasks(mt_outbox_t *ob, const int64_t *ids, size_t n,
-                         mt_err_t *err);
+                         int cleanup, double delay, mt_err_t *err);
+
+/* Adds a row for each task scheduled and overdue by more than `overdue`
+ * seconds that has none, up to max, and says how many: the safety net for
+ * a message lost outside the runtime's control (purged, expired, moved to
+ * the dead-letter queue). */
+int mt_outbox_sweep(mt_outbox_t *ob, double overdue, int max, long *swept,
+                    mt_err_t *err);
 
 #endif

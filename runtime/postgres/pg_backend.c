@@ -175,12 +175,16 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
    * costs milliseconds per claim on a long queue; a queue's size changes too
    * fast for ANALYZE to keep up, so this connection simply does without
    * those plans. */
+  /* (A task store for another system's deliveries keeps synchronous
+   * commits: there a claim or an acknowledgement is followed by deleting
+   * the message, and one lost in a crash would strand its task.) */
+  const char *sync[] = {b->listen ? "off" : "on"};
   PGresult *res =
       mt_pg_exec(b->conn,
-                 "SELECT set_config('synchronous_commit', 'off', false),"
+                 "SELECT set_config('synchronous_commit', $1, false),"
                  "       set_config('enable_bitmapscan', 'off', false),"
                  "       set_config('enable_sort', 'off', false)",
-                 0, NULL, err);
+                 1, sync, err);
   if (res == NULL)
     return MT_EDB;
   PQclear(res);
@@ -532,7 +536,9 @@ int mt_pg_store_open(const mt_backend_conf_t *conf, mt_backend_t **out,
  * attempts left (the message came back after a runtime died holding the
  * task), acknowledging done ($5) on the way; then says of each other id
  * why it was not claimed. The verdicts read the snapshot from before the
- * claim, which is right for ids the claim left alone. */
+ * claim: right for an id the claim left alone for its state. One left
+ * alone because another runtime claimed (or cancelled) it meanwhile reads
+ * as it was, `not_due` with no wait, and is simply published again. */
 static const char claim_ids_sql[] =
     "WITH " DONE_CTE ",\n"
     "m AS (SELECT DISTINCT unnest($1::bigint[]) AS id),\n"
@@ -555,7 +561,8 @@ static const char claim_ids_sql[] =
     "            WHEN t.name <> ALL($4::text[]) THEN 'foreign'\n"
     "            WHEN t.state = 'scheduled' THEN 'not_due'\n"
     "            WHEN t.locked_until >= now() THEN 'busy'\n"
-    /* running, its lease lapsed with no attempt left: the rescue fails it */
+    /* running, its lease lapsed with no attempt left (the rescue fails
+     * it), or with attempts left but claimed meanwhile by another runtime */
     "            ELSE 'finished' END,\n"
     "       greatest(extract(epoch FROM CASE WHEN t.state = 'scheduled'\n"
     "         THEN t.run_at ELSE t.locked_until END - now())::float8, 0),\n"
@@ -565,32 +572,37 @@ static const char claim_ids_sql[] =
 
 /* A recurring schedule's fire, delivered: inserted as its own task, and
  * claimed, in one statement. The unique (schedule_name, fire_at) makes a
- * fire delivered twice one task. */
+ * fire delivered twice one task. A fire of a task this runtime cannot run
+ * is inserted `scheduled` instead, and the outbox publishes it for the
+ * runtimes that can. No row: a duplicate, or a schedule removed (or
+ * marked with an error) since it fired. */
 static const char claim_fire_sql[] =
     "WITH fired AS (\n"
     "  INSERT INTO moontask.tasks AS t (name, payload, run_at, schedule_name,\n"
     "      fire_at, created_by, state, attempts, started_at, locked_by,\n"
     "      locked_until, max_attempts)\n"
     "  SELECT s.task, s.payload, $2::timestamptz, s.name, $2::timestamptz,\n"
-    "         s.created_by, 'running', 1, now(), $3,\n"
-    "         now() + $4::float8 * interval '1 second', d.max_attempts\n"
-    "    FROM moontask.schedules s,\n"
-    "         unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
-    "   WHERE s.name = $1 AND d.name = s.task\n"
+    "         s.created_by,\n"
+    "         CASE WHEN d.name IS NULL THEN 'scheduled' ELSE 'running' END,\n"
+    "         CASE WHEN d.name IS NULL THEN 0 ELSE 1 END,\n"
+    "         CASE WHEN d.name IS NOT NULL THEN now() END,\n"
+    "         CASE WHEN d.name IS NOT NULL THEN $3 END,\n"
+    "         CASE WHEN d.name IS NOT NULL\n"
+    "              THEN now() + $4::float8 * interval '1 second' END,\n"
+    "         d.max_attempts\n"
+    "    FROM moontask.schedules s\n"
+    "    LEFT JOIN unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "      ON d.name = s.task\n"
+    "   WHERE s.name = $1 AND s.error IS NULL\n"
     "  ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
     "  DO NOTHING\n"
-    "  RETURNING " CLAIMED_COLUMNS "),\n"
+    "  RETURNING t.state, " CLAIMED_COLUMNS "),\n"
     /* For `moontask recurring list`, as on the PostgreSQL backend. */
     "fire AS (\n"
     "  UPDATE moontask.schedules\n"
     "     SET last_fire_at = greatest(last_fire_at, $2::timestamptz)\n"
     "   WHERE name = $1 AND EXISTS (SELECT FROM fired))\n"
     "SELECT * FROM fired";
-
-static const char fire_verdict_sql[] =
-    "SELECT CASE WHEN s.task = ANY($2::text[]) THEN 'finished'\n"
-    "            ELSE 'foreign' END\n"
-    "  FROM moontask.schedules s WHERE s.name = $1";
 
 static mt_delivery_verdict_t verdict_of(const char *s) {
   static const struct {
@@ -607,31 +619,37 @@ static mt_delivery_verdict_t verdict_of(const char *s) {
   return MT_DELIVERY_MISSING;
 }
 
+/* Claims one fire. A statement the server refuses (a fire time it cannot
+ * read, say) makes that one delivery poison and leaves the others alone;
+ * a lost connection is MT_EDB. */
 static int claim_fire(pg_backend_t *b, mt_delivery_t *d, mt_err_t *err) {
   const char *params[] = {d->schedule, d->fire_at, b->owner,
                           b->lease,    b->names,   b->max_attempts};
-  PGresult *res = run(b, claim_fire_sql, 6, params, err);
-  if (res == NULL)
-    return MT_EDB;
-  if (PQntuples(res) == 1) {
-    d->task = task_from_row(res, 0, 0);
-    d->verdict = MT_DELIVERY_CLAIMED;
-    PQclear(res);
-    return d->task != NULL ? 0 : mt_err_set(err, MT_ENOMEM, "out of memory");
+  mt_err_t why;
+  PGresult *res = run(b, claim_fire_sql, 6, params, &why);
+  if (res == NULL) {
+    if (PQstatus(b->conn) != CONNECTION_OK)
+      return mt_err_set(err, MT_EDB, "%s", why.msg);
+    d->verdict = MT_DELIVERY_MISSING;
+    return 0;
   }
-  PQclear(res);
-  const char *vparams[] = {d->schedule, b->names};
-  if ((res = run(b, fire_verdict_sql, 2, vparams, err)) == NULL)
-    return MT_EDB;
-  d->verdict = PQntuples(res) == 1 ? verdict_of(PQgetvalue(res, 0, 0))
-                                   : MT_DELIVERY_MISSING;
+  d->verdict = MT_DELIVERY_FINISHED;
+  if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "running") == 0) {
+    d->verdict = MT_DELIVERY_CLAIMED;
+    if ((d->task = task_from_row(res, 0, 1)) == NULL) {
+      PQclear(res);
+      return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+  }
   PQclear(res);
   return 0;
 }
 
 int mt_pg_claim_delivered(mt_backend_t *base, const int64_t *done, size_t ndone,
-                          mt_delivery_t *d, size_t n, mt_err_t *err) {
+                          mt_delivery_t *d, size_t n, int *acked,
+                          mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
+  *acked = 0;
   mt_buf_t done_ids = MT_BUF_INIT, ids = MT_BUF_INIT;
   int rc = mt_pg_id_array(&done_ids, done, ndone);
   /* The tasks' ids, as an array literal of those that name one. */
@@ -657,6 +675,7 @@ int mt_pg_claim_delivered(mt_backend_t *base, const int64_t *done, size_t ndone,
     rc = MT_EDB;
     goto done;
   }
+  *acked = 1;
   /* Each row answers for one id; the first delivery of an id takes the
    * claimed task, any other delivery of it in the batch is a duplicate. */
   for (int r = 0; r < PQntuples(res); r++) {

@@ -40,8 +40,8 @@ int mt_pg_store_open(const mt_backend_conf_t *conf, mt_backend_t **out,
 typedef enum mt_delivery_verdict_e {
   MT_DELIVERY_PENDING,  /* not looked at: the store failed first */
   MT_DELIVERY_CLAIMED,  /* claimed for this runtime: run it */
-  MT_DELIVERY_FINISHED, /* already finished, or a duplicate: drop it */
-  MT_DELIVERY_MISSING,  /* no such task or schedule: a poison message */
+  MT_DELIVERY_FINISHED, /* finished, a duplicate, or handed over: drop it */
+  MT_DELIVERY_MISSING,  /* no such task, or a fire the store refused */
   MT_DELIVERY_FOREIGN,  /* a task this runtime has no handler for */
   MT_DELIVERY_NOT_DUE,  /* scheduled for later (wait: seconds until due) */
   MT_DELIVERY_BUSY      /* running under a live lease */
@@ -58,11 +58,13 @@ typedef struct mt_delivery_s {
   mt_task_t *task; /* CLAIMED: the caller owns it */
 } mt_delivery_t;
 
-/* Acknowledges done as claim does, then claims what each delivery names
- * (a fire becomes its task row first) and sets every verdict. Blocks for
- * one round trip, and one or two more per fire. */
+/* Acknowledges done as claim does (*acked is set once that committed),
+ * then claims what each delivery names (a fire becomes its task row first)
+ * and sets every verdict; deliveries looked at before a lost connection
+ * keep theirs, the rest stay PENDING. Blocks for one round trip, and one
+ * more per fire. */
 int mt_pg_claim_delivered(mt_backend_t *store, const int64_t *done,
-                          size_t ndone, mt_delivery_t *d, size_t n,
+                          size_t ndone, mt_delivery_t *d, size_t n, int *acked,
                           mt_err_t *err);
 
 #endif

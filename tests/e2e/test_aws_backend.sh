@@ -10,13 +10,16 @@
 #     ActionAfterCompletion DELETE, targeting the queue with its id;
 #   - fired, it runs once; then its schedule is gone and the queue empty;
 #   - a duplicate of its message runs nothing; poison messages (not JSON,
-#     an unknown task id) are deleted and the runtime carries on;
+#     an unknown task id, a fire time that is no time) are deleted and the
+#     runtime carries on; a task no runtime here can run is published
+#     again later rather than left to the dead-letter queue;
 #   - a failing task's retries go back through the outbox until it fails
 #     for good; cancelling a task deletes its schedule;
 #   - a recurring schedule becomes an EventBridge cron() schedule whose
 #     fires become one task each, a fire delivered twice included; one with
-#     a seconds field is refused with the reason, and removing one deletes
-#     its EventBridge schedule;
+#     a seconds field is refused with the reason (redefined so, one stops
+#     firing), and removing one deletes its EventBridge schedule;
+#   - a runtime of the postgres backend refuses to start beside it;
 #   - every request the runtime made was signed as botocore signs.
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/aws_lib.sh"
@@ -72,7 +75,8 @@ assert_eq "$STD_ARN" "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1
 assert_contains "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Target"]["Input"])' "$S")" "\"task_id\":$ID" "the target's input"
 
 # --- fired, it runs once; its schedule goes and the queue empties ---
-wait_for "SELECT run_at < now() FROM moontask.tasks WHERE id = $ID" 10
+# at() has whole seconds, rounded up: the schedule is due a second later.
+wait_for "SELECT run_at + interval '1 second' < now() FROM moontask.tasks WHERE id = $ID" 10
 fire >"$E2E_TMP/fire.out"
 assert_contains "$(cat "$E2E_TMP/fire.out")" "schedule=$GROUP/mt-$ID" "what fire.py sent"
 wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $ID" 20
@@ -90,11 +94,22 @@ assert_eq 1 "$(sql "SELECT attempts FROM moontask.tasks WHERE id = $ID")" "attem
 ctl send "$STD_URL" "this is not JSON" >/dev/null
 ctl send "$STD_URL" '{"task_id": 987654321}' >/dev/null
 ctl send "$STD_URL" '{"schedule": "no such schedule", "fire_at": "2026-01-01T00:00:00Z"}' >/dev/null
+ctl send "$STD_URL" '{"schedule": "aws rec", "fire_at": "2026-13-01T00:00:00Z"}' >/dev/null
 wait_until queue_empty 20 "the poison messages' deletion"
 kill -0 "$RUNTIME" || fail "the runtime died of poison"
 NOW_ID=$(sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 4}')")
 wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $NOW_ID" 20
 assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $NOW_ID")" "runs of a task due at once"
+
+# A message for a task no runtime here can run is not hidden to come back
+# (each receive counts towards the dead-letter queue): it goes, and the
+# outbox publishes the task again a minute later, for a runtime that can.
+ALIEN=$(sql "SELECT moontask.schedule('e2e.not_here', '{}')")
+wait_for "SELECT count(*) = 1 FROM moontask.outbox WHERE task_id = $ALIEN AND not_before > now() + interval '30 seconds'" 20
+wait_until queue_empty 20 "the foreign task's message's deletion"
+assert_eq scheduled "$(sql "SELECT state FROM moontask.tasks WHERE id = $ALIEN")" "the foreign task's state"
+sql "DELETE FROM moontask.tasks WHERE id = $ALIEN;
+     DELETE FROM moontask.outbox WHERE task_id = $ALIEN AND not_before > now()" >/dev/null
 
 # --- retries go back through the outbox; cancelling deletes a schedule ---
 FAIL_ID=$(sql "SELECT moontask.schedule('e2e.fail', '{}')")
@@ -140,6 +155,19 @@ assert_eq 1 "$(sql "SELECT count(*) FROM moontask.tasks WHERE schedule_name = 'a
 assert_eq 1 "$(sql "SELECT count(*) FROM e2e_rows WHERE n = 7")" "runs of a fire delivered twice"
 sql "SELECT moontask.unschedule_recurring('aws rec')" >/dev/null
 wait_until '[ "$(schedules)" = "[]" ]' 20 "the recurring schedule's deletion"
+
+# Redefined to what EventBridge cannot express, a schedule stops firing
+# there too, as a schedule with an error does on PostgreSQL.
+sql "SELECT moontask.schedule_recurring('aws-later', 'e2e.insert', '{}', '0 9 * * *')" >/dev/null
+wait_until '[ "$(schedules)" = "['"'mtr-aws-later'"']" ]' 20 "the schedule on EventBridge"
+sql "SELECT moontask.schedule_recurring('aws-later', 'e2e.insert', '{}', '0 9 * * * *')" >/dev/null
+wait_until '[ "$(schedules)" = "[]" ]' 20 "the refused redefinition's deletion"
+assert_contains "$(sql "SELECT error FROM moontask.schedules WHERE name = 'aws-later'")" "seconds" "the redefinition's error"
+
+# A runtime of the postgres backend would turn off the outbox this one
+# publishes from: it refuses to start while this one runs.
+expect_exit 2 mt run --drain
+assert_contains "$ERR" "runtimes of the aws backend are running against this database" "a postgres runtime beside an aws one"
 
 # --- shutdown, and every signature ---
 kill -TERM "$RUNTIME"

@@ -76,7 +76,8 @@ assert_eq 0 "$(sql "SELECT count(*) FROM e2e_rows")" "rows before anything was p
 wait_for "SELECT count(*) = 20 FROM moontask.tasks WHERE state = 'completed'" 30
 EXPECT=$(python3 -c 'import sys; print(sorted("mt-" + i for i in sys.argv[1:]))' $LATER)
 wait_until '[ "$(sorted_schedules)" = "$EXPECT" ]' 20 "the later tasks' schedules $EXPECT" schedules
-wait_for "SELECT bool_and(run_at <= now()) FROM moontask.tasks WHERE id IN (${LATER// /,})" 20
+# at() has whole seconds, rounded up: the schedules are due a second later.
+wait_for "SELECT bool_and(run_at + interval '1 second' <= now()) FROM moontask.tasks WHERE id IN (${LATER// /,})" 20
 fire >"$E2E_TMP/fire.out"
 for id in $LATER; do
   assert_contains "$(cat "$E2E_TMP/fire.out")" "schedule=$GROUP/mt-$id" "what fire.py sent"
