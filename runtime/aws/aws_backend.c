@@ -522,9 +522,12 @@ static int aws_read_wakeups(mt_backend_t *base, int *due_now, double *next_due,
   (void)next_due;
   (void)err;
   aws_backend_t *b = (aws_backend_t *)base;
-  uint64_t count;
-  ssize_t r = read(b->wake_fd, &count, sizeof count);
-  (void)r; /* EAGAIN: nothing new; the inbox tells anyway */
+  uint64_t count = 0;
+  /* Only news wakes discovery (EAGAIN: none): messages already waiting
+   * are claimed as workers finish, and discovery reads this after every
+   * claim. */
+  if (read(b->wake_fd, &count, sizeof count) != (ssize_t)sizeof count)
+    return 0;
   pthread_mutex_lock(&b->lock);
   if (b->inbox_n > 0)
     *due_now = 1;

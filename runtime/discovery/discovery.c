@@ -39,6 +39,7 @@ struct mt_discovery_s {
   uv_timer_t heartbeat_timer;
   uv_timer_t grace_timer;
   uv_timer_t ack_timer;
+  uv_timer_t soon_timer; /* wake-ups found after a call: handled next turn */
   uv_signal_t sigterm, sigint;
   double next_due;     /* epoch of the earliest future task heard of */
   double schedules_at; /* epoch when schedules were last looked at */
@@ -60,6 +61,8 @@ static void arm_due_timer(mt_discovery_t *d);
 
 static void watch_wake_fd(mt_discovery_t *d);
 
+static void after_backend_call(mt_discovery_t *d);
+
 static void on_ack_timer(uv_timer_t *handle);
 
 /* Acknowledges what finished and claims up to `room` tasks, in one round
@@ -76,7 +79,7 @@ static int claim(mt_discovery_t *d, int room) {
     fail(d, rc); /* unacknowledged tasks stay leased and will run again */
   mt_executor_submit(d->ex, tasks);
   uv_timer_stop(&d->ack_timer);
-  watch_wake_fd(d);
+  after_backend_call(d);
   return claimed;
 }
 
@@ -147,7 +150,7 @@ static void fire_schedules(mt_discovery_t *d) {
   d->schedules_at = mt_epoch_now();
   if (b->ops->fire_schedules(b, grace, &next, &d->err) != 0)
     fail(d, MT_EDB);
-  watch_wake_fd(d);
+  after_backend_call(d);
   if (isinf(next))
     return;
   /* The database's clock decides when a fire is due; should it lag ours,
@@ -160,11 +163,10 @@ static void fire_schedules(mt_discovery_t *d) {
   }
 }
 
-static void on_wake_readable(uv_poll_t *handle, int status, int events) {
-  (void)events;
-  mt_discovery_t *d = handle->data;
+/* Reads the pending wake-ups: arms the due timer for a task heard of for
+ * later, and returns whether one is due now. */
+static int take_wakeups(mt_discovery_t *d, int due_now) {
   mt_backend_t *b = d->opts.backend;
-  int due_now = status < 0;
   double next_due = d->next_due;
   if (b->ops->read_wakeups(b, &due_now, &next_due, &d->err) != 0)
     fail(d, MT_EDB);
@@ -173,10 +175,36 @@ static void on_wake_readable(uv_poll_t *handle, int status, int events) {
     d->next_due = next_due;
     arm_due_timer(d);
   }
-  if (due_now && mt_epoch_now() - d->schedules_at >= SCHEDULE_WAKE_MS / 1000.0)
+  return due_now;
+}
+
+/* A task is due now: claim for it (and look at the recurring schedules,
+ * at most every SCHEDULE_WAKE_MS). */
+static void wake(mt_discovery_t *d) {
+  if (mt_epoch_now() - d->schedules_at >= SCHEDULE_WAKE_MS / 1000.0)
     fire_schedules(d);
-  if (due_now)
-    tick(d);
+  tick(d);
+}
+
+static void on_wake_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  mt_discovery_t *d = handle->data;
+  if (take_wakeups(d, status < 0))
+    wake(d);
+}
+
+static void on_soon_timer(uv_timer_t *handle) { wake(handle->data); }
+
+/* A call on the backend's connection (a claim, a heartbeat, the schedules)
+ * makes libpq read whatever NOTIFY arrived meanwhile into a queue of its
+ * own: the socket is drained and never becomes readable for it, and the
+ * wake-up would wait for the next poll (a second, by default). So after
+ * each call the queue is read as if the socket had been, and a wake-up
+ * found there is handled on the loop's next turn rather than from inside
+ * the call that found it. */
+static void after_backend_call(mt_discovery_t *d) {
+  if (!d->stopping && take_wakeups(d, 0))
+    uv_timer_start(&d->soon_timer, on_soon_timer, 0, 0);
 }
 
 static void free_handle(uv_handle_t *handle) { free(handle); }
@@ -251,7 +279,7 @@ static void on_heartbeat(uv_timer_t *handle) {
   if (b->ops->heartbeat(b, held, n, &d->err) != 0)
     fail(d, MT_EDB);
   free(held);
-  watch_wake_fd(d);
+  after_backend_call(d);
 }
 
 static void on_hard_stop(uv_timer_t *handle) {
@@ -331,8 +359,8 @@ int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
   }
   uv_async_init(&d->loop, &d->worker_wake, on_worker_wake);
   d->worker_wake.data = d;
-  uv_timer_t *timers[] = {&d->poll_timer, &d->due_timer, &d->heartbeat_timer,
-                          &d->grace_timer, &d->ack_timer};
+  uv_timer_t *timers[] = {&d->poll_timer,  &d->due_timer, &d->heartbeat_timer,
+                          &d->grace_timer, &d->ack_timer, &d->soon_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(&d->loop, timers[i]);
     timers[i]->data = d;
