@@ -166,7 +166,9 @@ int mt_cli_connect(mt_cli_t *cli, mt_store_t **store, mt_err_t *err) {
 mt_task_defaults_t mt_cli_task_defaults(const mt_cli_t *cli) {
   mt_task_defaults_t defaults = {.timeout = cli->cfg.task_timeout,
                                  .memory_limit = cli->cfg.memory_limit,
-                                 .schemas_dir = cli->cfg.schemas_dir};
+                                 .schemas_dir = cli->cfg.schemas_dir,
+                                 .lib_dir = cli->cfg.lib_dir,
+                                 .env = (const char *const *)cli->cfg.env};
   return defaults;
 }
 

@@ -39,6 +39,8 @@ static const char *const known_keys[] = {"database_url",
                                          "backend",
                                          "tasks_dir",
                                          "schemas_dir",
+                                         "lib_dir",
+                                         "env",
                                          "workers",
                                          "poll_interval",
                                          "lease_timeout",
@@ -141,6 +143,84 @@ static int read_string(lua_State *L, const char *file, const char *key,
   else if (type != LUA_TNIL)
     rc = mt_err_set(err, MT_ECONFIG, "%s: %s must be a string, not %s", file,
                     key, lua_typename(L, type));
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* ---- what handlers may read -------------------------------------------- */
+
+/* A name a shell can export: letters, digits and '_', not starting with
+ * a digit. Anything else cannot be set, so listing it is a mistake. */
+static int env_name_valid(const char *s, size_t len) {
+  if (len == 0 || len > 255 || (*s >= '0' && *s <= '9'))
+    return 0;
+  return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   "0123456789_") == len;
+}
+
+/* Stack: t -> t. Reads t.env, the list of environment variables handlers
+ * may read with ctx.env, into cfg->env. Exact names only: a pattern such
+ * as "STRIPE_*" would allow what nobody listed. Only the names are kept;
+ * the values are read when a handler asks, and never by this file. */
+static int load_env(lua_State *L, const char *file, mt_config_t *cfg,
+                    mt_err_t *err) {
+  int rc = 0;
+  int type = mt_lua_rawfield(L, -1, "env");
+  size_t n = type == LUA_TTABLE ? (size_t)lua_rawlen(L, -1) : 0;
+  if (type == LUA_TNIL)
+    goto done;
+  if (type != LUA_TTABLE) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: env must be a list of environment variable names, "
+                    "like env = { \"STRIPE_KEY\" }, not %s",
+                    file, lua_typename(L, type));
+    goto done;
+  }
+  /* Nothing but 1..n: a key such as STRIPE_KEY = true is a set, not the
+   * list this is, and reading it as empty would silently allow nothing. */
+  size_t keys = 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    keys++;
+  }
+  if (keys != n) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: env must be a list of names, like env = { "
+                    "\"STRIPE_KEY\", \"SMTP_PASSWORD\" }, not a table with "
+                    "other keys",
+                    file);
+    goto done;
+  }
+  if (n > MT_CONFIG_ENV_MAX) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: env may list at most %d names", file,
+                    MT_CONFIG_ENV_MAX);
+    goto done;
+  }
+  if ((cfg->env = calloc(n + 1, sizeof *cfg->env)) == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    size_t len = 0;
+    int t = lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    const char *name = t == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (name == NULL)
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: env[%zu] must be a variable name (a string), not "
+                      "%s",
+                      file, i + 1, lua_typename(L, t));
+    else if (!env_name_valid(name, len))
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: env[%zu] \"%.100s\" is not an environment variable "
+                      "name (letters, digits and _, not starting with a "
+                      "digit)",
+                      file, i + 1, name);
+    else if ((cfg->env[i] = strdup(name)) == NULL)
+      rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    lua_pop(L, 1);
+  }
+done:
   lua_pop(L, 1);
   return rc;
 }
@@ -394,6 +474,8 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
       (rc = read_string(L, file, "backend", &cfg->backend, err)) ||
       (rc = read_string(L, file, "tasks_dir", &cfg->tasks_dir, err)) ||
       (rc = read_string(L, file, "schemas_dir", &cfg->schemas_dir, err)) ||
+      (rc = read_string(L, file, "lib_dir", &cfg->lib_dir, err)) ||
+      (rc = load_env(L, file, cfg, err)) ||
       (rc = mt_lua_read_number(L, file, "workers", &workers, 1, MT_WORKERS_MAX,
                                1, err)) ||
       (rc = mt_lua_read_number(L, file, "poll_interval", &cfg->poll_interval,
@@ -471,6 +553,10 @@ void mt_config_free(mt_config_t *cfg) {
   free(cfg->backend);
   free(cfg->tasks_dir);
   free(cfg->schemas_dir);
+  free(cfg->lib_dir);
+  for (char **n = cfg->env; n != NULL && *n != NULL; n++)
+    free(*n);
+  free(cfg->env);
   if (cfg->aws != NULL) {
     free(cfg->aws->region);
     free(cfg->aws->queue_url);

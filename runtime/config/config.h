@@ -23,6 +23,9 @@
 /* The most worker threads a runtime may have (config and --workers). */
 #define MT_WORKERS_MAX 1024
 
+/* The most names config env may list. */
+#define MT_CONFIG_ENV_MAX 1000
+
 /* The `aws = {...}` table: where the AWS backend's queue and schedules are.
  * Every string is owned by the configuration; NULL means not given. */
 typedef struct mt_config_aws_s {
@@ -47,6 +50,12 @@ typedef struct mt_config_s {
   char *backend;      /* "postgres" or "aws" */
   char *tasks_dir;
   char *schemas_dir;
+  /* Where require("lib.x") looks: config lib_dir; NULL: <tasks_dir>/lib,
+   * so that --tasks carries its modules along. */
+  char *lib_dir;
+  /* The environment variables handlers may read with ctx.env: config env,
+   * a NULL-terminated list of names; NULL when none is allowed. */
+  char **env;
   int workers;
   double poll_interval;
   double lease_timeout;

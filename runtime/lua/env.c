@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "lua/json.h"
 #include "lua/pattern.h"
+#include "lua/stdlib.h"
 
 #define SANDBOX_KEY "moontask.sandbox"
 
@@ -359,15 +360,27 @@ static int sandbox_print(lua_State *L) {
   return 0;
 }
 
-/* Stack: src -> src, with a shallow copy of src set at t[name]. */
-static void set_copy(lua_State *L, int t, const char *name) {
+/* Stack: src -> src copy. A copy of a library table of the template,
+ * with copies of the tables it holds (moontask.http, moontask.crypto): a
+ * script that changes a function of its copy changes it for itself. The
+ * template's tables hold no cycles. */
+static void push_copy(lua_State *L) {
   lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, -3) != 0) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      push_copy(L);
+      lua_remove(L, -2);
+    }
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
     lua_rawset(L, -4);
   }
+}
+
+/* Stack: src -> src, with a copy of src set at t[name]. */
+static void set_copy(lua_State *L, int t, const char *name) {
+  push_copy(L);
   lua_setfield(L, t, name);
 }
 
@@ -427,6 +440,10 @@ void mt_lua_env_open(lua_State *L) {
   install_guarded_table(L, base);
   mt_json_open(L);
   lua_setfield(L, base, "json");
+  /* The handler's toolkit. require is not in the template: each script
+   * gets its own, with its own module cache (mt_lua_env_push). */
+  mt_lua_stdlib_open(L);
+  lua_setfield(L, base, "moontask");
   /* Decoded arrays and objects of every task share these marker
    * metatables; a task must not be able to change them for the others. */
   luaL_getmetatable(L, MT_JSON_ARRAY);
@@ -455,6 +472,14 @@ void mt_lua_env_push(lua_State *L) {
     }
   }
   lua_remove(L, template);
+  env = lua_gettop(L);
+  /* moontask.json is the script's json: one table under two names. */
+  lua_getfield(L, env, "moontask");
+  lua_getfield(L, env, "json");
+  lua_setfield(L, -2, "json");
+  lua_pop(L, 1);
+  mt_lua_require_push(L);
+  lua_setfield(L, env, "require");
 }
 
 int mt_lua_rawfield(lua_State *L, int idx, const char *key) {

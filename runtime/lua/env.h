@@ -6,7 +6,8 @@
  * owned by the state's creator, that limits the time and the memory of the
  * code it runs. Task and schema scripts then load into the sandbox: an
  * allow-listed set of globals (no io, no os.execute, no debug, no loading
- * of bytecode) plus the `json` library, in an environment of their own.
+ * of bytecode) plus the `json` library and the handlers' toolkit
+ * (`moontask`, `require`: lua/stdlib.h), in an environment of their own.
  */
 #ifndef MT_LUA_ENV_H
 #define MT_LUA_ENV_H
@@ -84,8 +85,10 @@ const char *mt_lua_guard_reason(const mt_lua_guard_t *g, char *buf,
 void mt_lua_env_open(lua_State *L);
 
 /* Stack: -> env. Pushes a fresh global table for one script, holding its
- * own copies of the allowed globals and library tables: nothing in it is
- * shared with another script, and it has no metatable to reach through. */
+ * own copies of the allowed globals and library tables (moontask's
+ * sub-tables included, and a require with a module cache of its own):
+ * nothing in it is shared with another script, and it has no metatable to
+ * reach through. */
 void mt_lua_env_push(lua_State *L);
 
 /* Stack: -> t[key]. lua_getfield without metamethods, for reading the

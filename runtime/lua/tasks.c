@@ -12,6 +12,7 @@
 #include "json/read.h"
 #include "lua/env.h"
 #include "lua/json.h"
+#include "lua/stdlib.h"
 #include "scheduler/catch_up.h"
 #include "scheduler/cron.h"
 #include "service/service.h"
@@ -46,9 +47,12 @@ typedef struct dir_chain_s {
  * that load order (and so error reports) do not depend on the filesystem.
  * Symlinks are followed (a shared folder linked in is fine), but one that
  * leads to a folder already on the path is refused: followed, it would
- * name the same files again and again until the path was too long. */
+ * name the same files again and again until the path was too long. The
+ * folder skip names (the lib folder, whose files are modules, not tasks)
+ * is left out, by identity, however it is reached. */
 static int collect_dir(const char *root, const char *rel, const dir_chain_t *up,
-                       path_list_t *out, mt_err_t *err) {
+                       const struct stat *skip, path_list_t *out,
+                       mt_err_t *err) {
   char path[8192];
   struct stat self;
   snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
@@ -78,7 +82,9 @@ static int collect_dir(const char *root, const char *rel, const dir_chain_t *up,
     if (stat(full, &st) != 0)
       continue;
     if (S_ISDIR(st.st_mode)) {
-      rc = collect_dir(root, child, &here, out, err);
+      if (skip == NULL || st.st_dev != skip->st_dev ||
+          st.st_ino != skip->st_ino)
+        rc = collect_dir(root, child, &here, skip, out, err);
     } else if (S_ISREG(st.st_mode) && ends_with(child, ".lua")) {
       char **items = realloc(out->items, (out->count + 1) * sizeof *items);
       if (items == NULL || (items[out->count] = strdup(child)) == NULL) {
@@ -97,7 +103,25 @@ static int collect_dir(const char *root, const char *rel, const dir_chain_t *up,
 
 static int collect(const char *root, const char *rel, path_list_t *out,
                    mt_err_t *err) {
-  return collect_dir(root, rel, NULL, out, err);
+  return collect_dir(root, rel, NULL, NULL, out, err);
+}
+
+/* The task files under dir: every .lua file but those of the state's lib
+ * folder (lua/stdlib.h), set by configure_toolkit. */
+static int collect_tasks(lua_State *L, const char *dir, path_list_t *out,
+                         mt_err_t *err) {
+  const char *lib = mt_lua_stdlib_lib_dir(L);
+  struct stat st;
+  int has_lib = lib != NULL && stat(lib, &st) == 0 && S_ISDIR(st.st_mode);
+  return collect_dir(dir, "", NULL, has_lib ? &st : NULL, out, err);
+}
+
+/* What the handlers' toolkit of state L may reach: the lib folder that
+ * require() loads from and the variables ctx.env reads. */
+static int configure_toolkit(lua_State *L, const char *dir,
+                             const mt_task_defaults_t *defaults,
+                             mt_err_t *err) {
+  return mt_lua_stdlib_configure(L, dir, defaults->lib_dir, defaults->env, err);
 }
 
 static int compare_paths(const void *a, const void *b) {
@@ -443,7 +467,9 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
                       const mt_task_defaults_t *defaults, mt_registry_t *reg,
                       mt_err_t *err) {
   path_list_t paths = {0};
-  int rc = collect(dir, "", &paths, err);
+  int rc = configure_toolkit(L, dir, defaults, err);
+  if (rc == 0)
+    rc = collect_tasks(L, dir, &paths, err);
   if (rc != 0)
     goto done;
   sort_paths(&paths);
@@ -476,7 +502,8 @@ int mt_lua_tasks_check(const char *tasks_dir,
   guard.load_limit = defaults->memory_limit;
   mt_lua_env_open(L);
 
-  if (collect(tasks_dir, "", &tasks, &err) != 0) {
+  if (configure_toolkit(L, tasks_dir, defaults, &err) != 0 ||
+      collect_tasks(L, tasks_dir, &tasks, &err) != 0) {
     report(arg, err.msg);
     problems++;
   }

@@ -16,6 +16,9 @@ typedef struct mt_task_defaults_s {
   double timeout;          /* config task_timeout */
   size_t memory_limit;     /* config memory_limit, bytes */
   const char *schemas_dir; /* where `schema = "a.b"` looks: <dir>/a/b.lua */
+  const char *lib_dir;     /* where require("lib.x") looks; NULL: <dir>/lib */
+  const char *const *env;  /* what ctx.env may read: names, NULL-terminated;
+                              NULL: nothing */
 } mt_task_defaults_t;
 
 /* Loads every task under dir into L (the state must have been opened with

@@ -11,6 +11,7 @@
 #include "common/text.h"
 #include "lua/env.h"
 #include "lua/json.h"
+#include "lua/stdlib.h"
 #include "lua/tx.h"
 
 struct mt_lua_worker_s {
@@ -65,6 +66,8 @@ static void push_ctx(lua_State *L, const mt_task_t *task,
   lua_remove(L, -2);
   lua_pushcclosure(L, ctx_log, 3);
   lua_setfield(L, -2, "log");
+  mt_lua_ctx_env_push(L);
+  lua_setfield(L, -2, "env");
 }
 
 /* Makes a state (and its guard) with every task loaded into it and reg. */
@@ -93,6 +96,33 @@ fail:
   return rc;
 }
 
+/* A copy of a NULL-terminated list of strings (NULL for NULL), or NULL
+ * without memory (*ok is then 0). */
+static char **strv_dup(const char *const *v, int *ok) {
+  size_t n = 0;
+  *ok = 1;
+  if (v == NULL)
+    return NULL;
+  while (v[n] != NULL)
+    n++;
+  char **copy = calloc(n + 1, sizeof *copy);
+  for (size_t i = 0; copy != NULL && i < n; i++)
+    if ((copy[i] = strdup(v[i])) == NULL) {
+      while (i > 0)
+        free(copy[--i]);
+      free(copy);
+      copy = NULL;
+    }
+  *ok = copy != NULL;
+  return copy;
+}
+
+static void strv_free(const char *const *v) {
+  for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+    free((char *)v[i]);
+  free((void *)v);
+}
+
 int mt_lua_worker_new(mt_lua_worker_t **out, const char *tasks_dir,
                       const mt_task_defaults_t *defaults, mt_err_t *err) {
   int rc = 0;
@@ -101,12 +131,18 @@ int mt_lua_worker_new(mt_lua_worker_t **out, const char *tasks_dir,
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto fail;
   }
-  /* The defaults are kept for mt_lua_worker_renew, with a copy of the
-   * caller's string. */
+  /* The defaults are kept for mt_lua_worker_renew, with copies of the
+   * caller's strings. */
   w->defaults = *defaults;
   w->defaults.schemas_dir = NULL;
-  if (defaults->schemas_dir != NULL &&
-      (w->defaults.schemas_dir = strdup(defaults->schemas_dir)) == NULL) {
+  w->defaults.lib_dir = NULL;
+  int ok;
+  w->defaults.env = (const char *const *)strv_dup(defaults->env, &ok);
+  if (!ok ||
+      (defaults->schemas_dir != NULL &&
+       (w->defaults.schemas_dir = strdup(defaults->schemas_dir)) == NULL) ||
+      (defaults->lib_dir != NULL &&
+       (w->defaults.lib_dir = strdup(defaults->lib_dir)) == NULL)) {
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto fail;
   }
@@ -128,6 +164,8 @@ void mt_lua_worker_free(mt_lua_worker_t *w) {
   mt_registry_free(&w->registry);
   free(w->tasks_dir);
   free((char *)w->defaults.schemas_dir);
+  free((char *)w->defaults.lib_dir);
+  strv_free(w->defaults.env);
   free(w);
 }
 

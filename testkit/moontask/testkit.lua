@@ -28,6 +28,11 @@
 --- its writes undone before the checks run, as the runtime would; the setup
 --- rows stay until the end.
 ---
+--- opts.env = { NAME = "value", ... } runs the handler with these
+--- environment variables set, for what it reads with ctx.env. The kit's own
+--- configuration allows exactly these names (its `env` list); with
+--- MOONTASK_CONFIG, that file must allow them itself.
+---
 --- The result has:
 ---   valid      false when the task is unknown or the payload breaks its
 ---              schema (the handler did not run; error names each JSON
@@ -43,6 +48,25 @@
 ---
 --- kit.validate(name, payload) -> true, or false and the errors (text, one
 --- violation a line) as `moontask validate` reports them.
+---
+--- kit.fake_http() starts a local HTTP server that stands in for an API the
+--- task calls with moontask.http (python3 runs it; it listens on 127.0.0.1):
+---
+---   local api = kit.fake_http()
+---   api.url                  -- "http://127.0.0.1:<port>": hand it to the
+---                            -- task, e.g. through opts.env
+---   api:reply({ status = 202, json = { id = "msg_1" } })
+---                            -- the answer to every request from now on;
+---                            -- several replies answer in turn, the last
+---                            -- repeating. A reply: status, headers, body
+---                            -- (text) or json (a table, sent as JSON),
+---                            -- delay (seconds before it answers).
+---   api:requests()           -- what it was sent, oldest first: { method,
+---                            -- path, headers (names lower-cased), body,
+---                            -- json (the body decoded, when it is JSON) }
+---   api:reset()              -- forgets the requests and the replies
+---                            -- (then it answers 200 {})
+---   api:stop()               -- also done when the spec's process exits
 ---
 --- Environment:
 ---   DATABASE_URL      a database `moontask migrate` has been run on
@@ -67,7 +91,8 @@ end
 -- The checkout's config.lua belongs to whoever edited it last (a backend, a
 -- URL); the kit's runs should depend only on the environment above.
 local config_file = os.getenv("MOONTASK_CONFIG")
-if config_file == nil then
+local own_config = config_file == nil
+if own_config then
   config_file = os.tmpname()
   local f = assert(io.open(config_file, "w"))
   f:write("return { backend = \"postgres\" }\n")
@@ -88,12 +113,51 @@ local function read_file(path)
   return text
 end
 
--- Runs the CLI with the kit's global options; returns exit code, stdout,
--- stderr.
-local function moontask(args)
-  local words = { quote(kit.bin), "--config", quote(config_file),
+-- The words that run a command with the variables of env (name -> value)
+-- set, and the configuration that allows them: the kit's own config with an
+-- `env` list naming them (a file of its own, which cleanup removes), or
+-- MOONTASK_CONFIG's as it is (it must allow them itself). Returns the
+-- words, the config file, and a cleanup function.
+local function with_env(env)
+  local words, names = {}, {}
+  for name, value in pairs(env or {}) do
+    if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+      error("opts.env: " .. tostring(name) .. " is not a variable name", 3)
+    end
+    names[#names + 1] = name
+    words[#words + 1] = quote(name .. "=" .. tostring(value))
+  end
+  if #names == 0 then
+    return {}, config_file, function() end
+  end
+  table.sort(names)
+  table.sort(words)
+  table.insert(words, 1, "env")
+  if not own_config then
+    return words, config_file, function() end
+  end
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  local listed = {}
+  for i, name in ipairs(names) do
+    listed[i] = string.format("%q", name)
+  end
+  f:write("return { backend = \"postgres\", env = { ",
+          table.concat(listed, ", "), " } }\n")
+  f:close()
+  return words, file, function() os.remove(file) end
+end
+
+-- Runs the CLI with the kit's global options, and env's variables (see
+-- with_env); returns exit code, stdout, stderr.
+local function moontask(args, env)
+  local words, config, cleanup = with_env(env)
+  words[#words + 1] = quote(kit.bin)
+  for _, w in ipairs({ "--config", quote(config),
                   "--tasks", quote(kit.tasks_dir),
-                  "--schemas", quote(kit.schemas_dir) }
+                  "--schemas", quote(kit.schemas_dir) }) do
+    words[#words + 1] = w
+  end
   if kit.database_url ~= nil and kit.database_url ~= "" then
     words[#words + 1] = "--database-url"
     words[#words + 1] = quote(kit.database_url)
@@ -107,6 +171,7 @@ local function moontask(args)
   local _, how, code = p:close()
   local err = read_file(errfile)
   os.remove(errfile)
+  cleanup()
   if how == "signal" then
     code = 128 + code
   end
@@ -176,7 +241,7 @@ function kit.run(name, payload, opts)
     args[#args + 1] = "--check"
     args[#args + 1] = sql
   end
-  local code, out, err = moontask(args)
+  local code, out, err = moontask(args, opts.env)
   if code ~= 0 then
     error(string.format("moontask try %s: exit %d: %s", name, code, err), 2)
   end
@@ -206,6 +271,112 @@ function kit.validate(name, payload)
     return false, (err:gsub("^moontask: ", ""):gsub("\n$", ""))
   end
   error(string.format("moontask validate %s: exit %d: %s", name, code, err), 2)
+end
+
+-- The kit's own folder, where fake_http.py lives.
+local kit_dir = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "."
+
+local Fake = {}
+Fake.__index = Fake
+
+local function write_json(path, value)
+  local tmp = path .. ".tmp"
+  local f = assert(io.open(tmp, "w"))
+  f:write(json.encode(value))
+  f:close()
+  assert(os.rename(tmp, path))
+end
+
+--- Sets the replies, answered in turn (the last one repeats).
+function Fake:reply(...)
+  local replies = {}
+  for i, r in ipairs({ ... }) do
+    local headers = {}
+    for k, v in pairs(r.headers or {}) do
+      headers[k] = v
+    end
+    local body = r.body or ""
+    if r.json ~= nil then
+      body = json.encode(r.json)
+      headers["Content-Type"] = headers["Content-Type"] or "application/json"
+    end
+    replies[i] = { status = r.status or 200, headers = headers, body = body,
+                   delay = r.delay or 0 }
+  end
+  write_json(self.dir .. "/replies.json", replies)
+  return self
+end
+
+--- The requests received so far, oldest first.
+function Fake:requests()
+  local list = {}
+  local f = io.open(self.dir .. "/requests.jsonl", "r")
+  if f == nil then
+    return list
+  end
+  for line in f:lines() do
+    local r = json.decode(line)
+    local ctype = r.headers["content-type"] or ""
+    if ctype:find("json", 1, true) and r.body ~= "" then
+      r.json = json.decode(r.body)
+    end
+    list[#list + 1] = r
+  end
+  f:close()
+  return list
+end
+
+--- Forgets the requests and the replies.
+function Fake:reset()
+  os.remove(self.dir .. "/requests.jsonl")
+  os.remove(self.dir .. "/replies.json")
+  return self
+end
+
+--- Stops the server (by its PID) and removes its files.
+function Fake:stop()
+  if self.pid ~= nil then
+    os.execute("kill " .. self.pid .. " 2>/dev/null")
+    self.pid = nil
+  end
+  os.execute("rm -rf " .. quote(self.dir))
+end
+
+--- Starts a fake HTTP API; see the top of this file.
+function kit.fake_http()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. quote(dir)))
+  -- The busted process: the shell io.popen starts is its child, so its
+  -- $PPID. The server exits once that process is gone.
+  local p = assert(io.popen("echo $PPID", "r"))
+  local owner = p:read("l")
+  p:close()
+  p = assert(io.popen(string.format(
+    "python3 %s --dir %s --owner %s >%s 2>&1 </dev/null & echo $!",
+    quote(kit_dir .. "/fake_http.py"), quote(dir), quote(owner),
+    quote(dir .. "/log")), "r"))
+  local pid = p:read("l")
+  p:close()
+  local fake = setmetatable({ dir = dir, pid = pid }, Fake)
+  -- It writes its port once it accepts connections (python takes a moment
+  -- to start).
+  for _ = 1, 200 do
+    local f = io.open(dir .. "/port", "r")
+    if f ~= nil then
+      fake.port = math.tointeger(tonumber(f:read("l")))
+      f:close()
+      break
+    end
+    os.execute("sleep 0.05")
+  end
+  if fake.port == nil then
+    local log = read_file(dir .. "/log")
+    fake:stop()
+    error("kit.fake_http: the server did not start within 10 s: " .. log, 2)
+  end
+  fake.url = "http://127.0.0.1:" .. fake.port
+  return fake
 end
 
 kit.json = json
