@@ -1,0 +1,206 @@
+#include "lua/sources.h"
+
+#include <dirent.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/buf.h"
+
+typedef struct source_s {
+  char *path;
+  char *text;
+  size_t len;
+  char hash[MT_SOURCES_HASH_HEX + 1];
+} source_t;
+
+struct mt_sources_s {
+  atomic_int refs;
+  source_t *files; /* sorted by path */
+  size_t n, cap;
+  char hash[MT_SOURCES_HASH_HEX + 1];
+};
+
+/* The folders on the way from a root to the one being read: a symlink
+ * that leads back up is a loop, not more files. */
+typedef struct dir_chain_s {
+  dev_t dev;
+  ino_t ino;
+  const struct dir_chain_s *up;
+} dir_chain_t;
+
+static void hex_hash(const unsigned char *digest, char out[]) {
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; i < MT_SOURCES_HASH_HEX / 2; i++) {
+    out[2 * i] = digits[digest[i] >> 4];
+    out[2 * i + 1] = digits[digest[i] & 15];
+  }
+  out[MT_SOURCES_HASH_HEX] = '\0';
+}
+
+static int add_file(mt_sources_t *s, const char *path, mt_err_t *err) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return mt_err_set(err, MT_ECONFIG, "cannot read %s", path);
+  mt_buf_t text = MT_BUF_INIT;
+  char chunk[8192];
+  size_t got;
+  int rc = 0;
+  while (rc == 0 && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+    rc = mt_buf_append(&text, chunk, got);
+  int bad = ferror(f);
+  fclose(f);
+  if (rc == 0 && bad)
+    rc = mt_err_set(err, MT_ECONFIG, "cannot read %s", path);
+  if (rc == 0 && s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 32;
+    source_t *grown = realloc(s->files, cap * sizeof *grown);
+    if (grown == NULL)
+      rc = MT_ENOMEM;
+    else {
+      s->files = grown;
+      s->cap = cap;
+    }
+  }
+  source_t *src = rc == 0 ? &s->files[s->n] : NULL;
+  if (rc == 0 && (src->path = strdup(path)) == NULL)
+    rc = MT_ENOMEM;
+  if (rc != 0) {
+    mt_buf_free(&text);
+    return rc == MT_ENOMEM ? mt_err_set(err, rc, "out of memory") : rc;
+  }
+  src->len = text.len;
+  src->text = text.data != NULL ? text.data : strdup("");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  EVP_Digest(src->text, src->len, digest, &dlen, EVP_sha256(), NULL);
+  hex_hash(digest, src->hash);
+  s->n++;
+  return 0;
+}
+
+/* The same walk as the task loader's: symlinks followed, a loop refused,
+ * dot files and folders skipped, *.lua regular files read. */
+static int read_dir(mt_sources_t *s, const char *path, const dir_chain_t *up,
+                    mt_err_t *err) {
+  struct stat self;
+  if (stat(path, &self) != 0)
+    return 0; /* gone meanwhile */
+  for (const dir_chain_t *c = up; c != NULL; c = c->up)
+    if (c->dev == self.st_dev && c->ino == self.st_ino)
+      return mt_err_set(err, MT_ECONFIG,
+                        "%s: a symlink loop (it leads back to a folder that "
+                        "contains it)",
+                        path);
+  dir_chain_t here = {self.st_dev, self.st_ino, up};
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return mt_err_set(err, MT_ECONFIG, "cannot open folder %s", path);
+  int rc = 0;
+  struct dirent *e;
+  while (rc == 0 && (e = readdir(d)) != NULL) {
+    char full[8192];
+    struct stat st;
+    size_t n = strlen(e->d_name);
+    if (e->d_name[0] == '.' ||
+        snprintf(full, sizeof full, "%s/%s", path, e->d_name) >=
+            (int)sizeof full ||
+        stat(full, &st) != 0)
+      continue;
+    if (S_ISDIR(st.st_mode))
+      rc = read_dir(s, full, &here, err);
+    else if (S_ISREG(st.st_mode) && n > 4 &&
+             strcmp(e->d_name + n - 4, ".lua") == 0)
+      rc = add_file(s, full, err);
+  }
+  closedir(d);
+  return rc;
+}
+
+static int by_path(const void *a, const void *b) {
+  return strcmp(((const source_t *)a)->path, ((const source_t *)b)->path);
+}
+
+int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
+                    mt_err_t *err) {
+  mt_sources_t *s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  atomic_init(&s->refs, 1);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    struct stat st;
+    if (roots[i] != NULL && stat(roots[i], &st) == 0 && S_ISDIR(st.st_mode))
+      rc = read_dir(s, roots[i], NULL, err);
+  }
+  if (rc != 0) {
+    mt_sources_unref(s);
+    return rc;
+  }
+  if (s->n > 0)
+    qsort(s->files, s->n, sizeof *s->files, by_path);
+  /* The snapshot's hash: every path and content, in path order. */
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(md);
+    mt_sources_unref(s);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
+  for (size_t i = 0; i < s->n; i++) {
+    EVP_DigestUpdate(md, s->files[i].path, strlen(s->files[i].path) + 1);
+    EVP_DigestUpdate(md, s->files[i].hash, MT_SOURCES_HASH_HEX);
+  }
+  EVP_DigestFinal_ex(md, digest, &dlen);
+  EVP_MD_CTX_free(md);
+  hex_hash(digest, s->hash);
+  *out = s;
+  return 0;
+}
+
+mt_sources_t *mt_sources_ref(mt_sources_t *s) {
+  atomic_fetch_add(&s->refs, 1);
+  return s;
+}
+
+void mt_sources_unref(mt_sources_t *s) {
+  if (s == NULL || atomic_fetch_sub(&s->refs, 1) != 1)
+    return;
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->files[i].path);
+    free(s->files[i].text);
+  }
+  free(s->files);
+  free(s);
+}
+
+static const source_t *find(const mt_sources_t *s, const char *path) {
+  source_t key = {.path = (char *)path};
+  return s->n ? bsearch(&key, s->files, s->n, sizeof *s->files, by_path) : NULL;
+}
+
+const char *mt_sources_get(const mt_sources_t *s, const char *path,
+                           size_t *len) {
+  const source_t *src = find(s, path);
+  if (src == NULL)
+    return NULL;
+  *len = src->len;
+  return src->text;
+}
+
+size_t mt_sources_count(const mt_sources_t *s) { return s->n; }
+
+const char *mt_sources_path(const mt_sources_t *s, size_t i) {
+  return s->files[i].path;
+}
+
+const char *mt_sources_file_hash(const mt_sources_t *s, const char *path) {
+  const source_t *src = find(s, path);
+  return src != NULL ? src->hash : "";
+}
+
+const char *mt_sources_hash(const mt_sources_t *s) { return s->hash; }

@@ -1,0 +1,54 @@
+/*
+ * A snapshot of the operator's script files: every `*.lua` file under the
+ * tasks, schemas and library folders, read into memory at one moment, with
+ * a content hash each. A hot reload validates one snapshot and hands the
+ * same snapshot to every worker, so that each loads exactly the version
+ * that was checked, whatever the files on disk do meanwhile (an editor
+ * halfway through a save, a deploy copying files one by one): no worker
+ * runs a mix, and a task saved together with its schema applies together.
+ *
+ * A snapshot is immutable once read and counted by reference: any thread
+ * may read it and take or drop a reference. Paths are kept as the loader
+ * would open them ("<root>/<relative path>"), so that messages name the
+ * same file:line as a load from disk.
+ */
+#ifndef MT_LUA_SOURCES_H
+#define MT_LUA_SOURCES_H
+
+#include <stddef.h>
+
+#include "common/error.h"
+
+typedef struct mt_sources_s mt_sources_t;
+
+/* The hex digits of a content hash (the first 64 bits of SHA-256). */
+#define MT_SOURCES_HASH_HEX 16
+
+/* Reads every *.lua file under each of the n roots (NULL or missing roots
+ * are skipped: a schemas folder is optional), recursively, following no
+ * symbolic link out of a root. Returns 0, MT_ECONFIG naming a file that
+ * could not be read, or MT_ENOMEM. */
+int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
+                    mt_err_t *err);
+
+/* Another reference; returns s. */
+mt_sources_t *mt_sources_ref(mt_sources_t *s);
+
+/* Drops a reference, freeing the snapshot with the last; accepts NULL. */
+void mt_sources_unref(mt_sources_t *s);
+
+/* The content of the file at path (as read, not NUL-terminated inside:
+ * use *len), or NULL if the snapshot has no such file. */
+const char *mt_sources_get(const mt_sources_t *s, const char *path,
+                           size_t *len);
+
+/* The files, in path order: how many, and the i-th path. */
+size_t mt_sources_count(const mt_sources_t *s);
+const char *mt_sources_path(const mt_sources_t *s, size_t i);
+
+/* The content hash of one file ("" when there is no such file), and of
+ * the whole snapshot (every path and content). */
+const char *mt_sources_file_hash(const mt_sources_t *s, const char *path);
+const char *mt_sources_hash(const mt_sources_t *s);
+
+#endif
