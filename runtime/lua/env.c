@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/clock.h"
 #include "lua/json.h"
 #include "lua/pattern.h"
+#include "lua/sources.h"
 #include "lua/stdlib.h"
 
 #define SANDBOX_KEY "moontask.sandbox"
@@ -508,11 +510,59 @@ int mt_lua_read_number(lua_State *L, const char *file, const char *field,
   return rc;
 }
 
+#define SOURCES_KEY "moontask.sources"
+
+static int sources_gc(lua_State *L) {
+  mt_sources_t **slot = lua_touserdata(L, 1);
+  mt_sources_unref(*slot);
+  *slot = NULL;
+  return 0;
+}
+
+int mt_lua_sources_attach(lua_State *L, mt_sources_t *s) {
+  mt_sources_t **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = mt_sources_ref(s);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, sources_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, SOURCES_KEY);
+  return 0;
+}
+
+const mt_sources_t *mt_lua_sources(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, SOURCES_KEY);
+  mt_sources_t **slot = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return slot != NULL ? *slot : NULL;
+}
+
+int mt_lua_file_exists(lua_State *L, const char *path) {
+  const mt_sources_t *s = mt_lua_sources(L);
+  size_t len;
+  struct stat st;
+  if (s != NULL)
+    return mt_sources_get(s, path, &len) != NULL;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx,
                      mt_err_t *err) {
   env_idx = lua_absindex(L, env_idx);
-  /* Text mode only: precompiled bytecode can break the VM's invariants. */
-  if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+  const mt_sources_t *s = mt_lua_sources(L);
+  size_t len;
+  const char *text = s != NULL ? mt_sources_get(s, path, &len) : NULL;
+  if (s != NULL && text == NULL)
+    return mt_err_set(err, MT_ELUA, "cannot open %s", path);
+  /* Text mode only: precompiled bytecode can break the VM's invariants.
+   * From a snapshot the chunk is named "@path", as luaL_loadfilex names
+   * it, so that messages read file:line alike. */
+  lua_pushfstring(L, "@%s", path);
+  int loaded = text != NULL
+                   ? luaL_loadbufferx(L, text, len, lua_tostring(L, -1), "t")
+                   : luaL_loadfilex(L, path, "t");
+  lua_remove(L, -2);
+  if (loaded != LUA_OK) {
     mt_err_set(err, MT_ELUA, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
     return MT_ELUA;

@@ -105,6 +105,20 @@ int mt_lua_read_number(lua_State *L, const char *file, const char *field,
                        double *slot, double min, double max, int integer,
                        mt_err_t *err);
 
+/* Makes the state read the operator's script files from a snapshot
+ * (lua/sources.h) rather than from disk: mt_lua_load_file, mt_lua_file_
+ * exists and the task loader's listing all go through it, so that a
+ * state loads exactly the version that was validated. The state keeps a
+ * reference until it is closed. Call once, before loading anything. */
+struct mt_sources_s;
+int mt_lua_sources_attach(lua_State *L, struct mt_sources_s *s);
+
+/* The snapshot the state reads from, or NULL: the disk. */
+const struct mt_sources_s *mt_lua_sources(lua_State *L);
+
+/* Whether a regular file is at path, in the state's snapshot or on disk. */
+int mt_lua_file_exists(lua_State *L, const char *path);
+
 /* Loads a file in text mode as a chunk whose _ENV is the table at env_idx.
  * Stack: -> chunk on success; nothing on error (err has file:line). */
 int mt_lua_load_file(lua_State *L, const char *path, int env_idx,

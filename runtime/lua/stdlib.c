@@ -167,8 +167,7 @@ static int sandbox_require(lua_State *L) {
   luaL_addstring(&b, ".lua");
   luaL_pushresult(&b);
   const char *file = lua_tostring(L, 2);
-  struct stat st;
-  if (stat(file, &st) != 0 || !S_ISREG(st.st_mode))
+  if (!mt_lua_file_exists(L, file))
     return luaL_error(L, "module %s not found: no file %s", name, file);
 
   /* Stack: name file -> name file env chunk name file. The module's

@@ -12,6 +12,7 @@
 #include "json/read.h"
 #include "lua/env.h"
 #include "lua/json.h"
+#include "lua/sources.h"
 #include "lua/stdlib.h"
 #include "scheduler/catch_up.h"
 #include "scheduler/cron.h"
@@ -106,11 +107,38 @@ static int collect(const char *root, const char *rel, path_list_t *out,
   return collect_dir(root, rel, NULL, NULL, out, err);
 }
 
+/* The task files of a snapshot under dir, but those under lib: the
+ * listing collect_dir makes of the disk, made of the snapshot (which read
+ * the folders by the same rules). Relative paths. */
+static int collect_snapshot(const mt_sources_t *s, const char *dir,
+                            const char *lib, path_list_t *out) {
+  size_t dn = strlen(dir), ln = lib != NULL ? strlen(lib) : 0;
+  for (size_t i = 0; i < mt_sources_count(s); i++) {
+    const char *path = mt_sources_path(s, i);
+    if (strncmp(path, dir, dn) != 0 || path[dn] != '/' ||
+        (lib != NULL && strncmp(path, lib, ln) == 0 && path[ln] == '/'))
+      continue;
+    char **items = realloc(out->items, (out->count + 1) * sizeof *items);
+    if (items == NULL)
+      return MT_ENOMEM;
+    out->items = items;
+    if ((items[out->count] = strdup(path + dn + 1)) == NULL)
+      return MT_ENOMEM;
+    out->count++;
+  }
+  return 0;
+}
+
 /* The task files under dir: every .lua file but those of the state's lib
  * folder (lua/stdlib.h), set by configure_toolkit. */
 static int collect_tasks(lua_State *L, const char *dir, path_list_t *out,
                          mt_err_t *err) {
   const char *lib = mt_lua_stdlib_lib_dir(L);
+  const mt_sources_t *snapshot = mt_lua_sources(L);
+  if (snapshot != NULL)
+    return collect_snapshot(snapshot, dir, lib, out) == 0
+               ? 0
+               : mt_err_set(err, MT_ENOMEM, "out of memory");
   struct stat st;
   int has_lib = lib != NULL && stat(lib, &st) == 0 && S_ISDIR(st.st_mode);
   return collect_dir(dir, "", NULL, has_lib ? &st : NULL, out, err);
@@ -466,6 +494,8 @@ static int load_task_file(lua_State *L, int tasks, const char *dir,
 int mt_lua_tasks_load(lua_State *L, const char *dir,
                       const mt_task_defaults_t *defaults, mt_registry_t *reg,
                       mt_err_t *err) {
+  if (defaults->sources != NULL && mt_lua_sources(L) == NULL)
+    mt_lua_sources_attach(L, defaults->sources);
   path_list_t paths = {0};
   int rc = configure_toolkit(L, dir, defaults, err);
   if (rc == 0)

@@ -19,6 +19,9 @@ typedef struct mt_task_defaults_s {
   const char *lib_dir;     /* where require("lib.x") looks; NULL: <dir>/lib */
   const char *const *env;  /* what ctx.env may read: names, NULL-terminated;
                               NULL: nothing */
+  /* Where the script files are read from: a snapshot (lua/sources.h) that
+   * each state loading tasks takes a reference to, or NULL: the disk. */
+  struct mt_sources_s *sources;
 } mt_task_defaults_t;
 
 /* Loads every task under dir into L (the state must have been opened with

@@ -11,6 +11,7 @@
 #include "common/text.h"
 #include "lua/env.h"
 #include "lua/json.h"
+#include "lua/sources.h"
 #include "lua/stdlib.h"
 #include "lua/tx.h"
 
@@ -136,6 +137,8 @@ int mt_lua_worker_new(mt_lua_worker_t **out, const char *tasks_dir,
   w->defaults = *defaults;
   w->defaults.schemas_dir = NULL;
   w->defaults.lib_dir = NULL;
+  if (defaults->sources != NULL)
+    mt_sources_ref(defaults->sources);
   int ok;
   w->defaults.env = (const char *const *)strv_dup(defaults->env, &ok);
   if (!ok ||
@@ -166,6 +169,7 @@ void mt_lua_worker_free(mt_lua_worker_t *w) {
   free((char *)w->defaults.schemas_dir);
   free((char *)w->defaults.lib_dir);
   strv_free(w->defaults.env);
+  mt_sources_unref(w->defaults.sources);
   free(w);
 }
 
