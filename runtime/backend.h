@@ -177,6 +177,10 @@ typedef struct mt_backend_ops_s {
    * workers start, on the thread that starts them. */
   int (*session)(mt_backend_t *b, const char *name, mt_session_t **out,
                  mt_err_t *err);
+  /* The tasks this runtime can run changed (a hot reload): from now on it
+   * claims only tasks named in reg, with reg's max_attempts. */
+  int (*retarget)(mt_backend_t *b, const struct mt_registry_s *reg,
+                  mt_err_t *err);
   /* Counts tasks due or running anywhere (for --drain). */
   int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
   void (*free)(mt_backend_t *b);

@@ -718,6 +718,12 @@ static int aws_heartbeat(mt_backend_t *base, const int64_t *ids, size_t n,
   return rc;
 }
 
+static int aws_retarget(mt_backend_t *base, const mt_registry_t *reg,
+                        mt_err_t *err) {
+  aws_backend_t *b = (aws_backend_t *)base;
+  return b->store->ops->retarget(b->store, reg, err);
+}
+
 static int aws_outstanding(mt_backend_t *base, long *count, mt_err_t *err) {
   aws_backend_t *b = (aws_backend_t *)base;
   return b->store->ops->outstanding(b->store, count, err);
@@ -870,6 +876,7 @@ static const mt_backend_ops_t aws_ops = {
     .heartbeat = aws_heartbeat,
     .fire_schedules = NULL, /* EventBridge fires them */
     .session = aws_session,
+    .retarget = aws_retarget,
     .outstanding = aws_outstanding,
     .free = aws_free,
 };

@@ -24,6 +24,11 @@ static const command_t commands[] = {
      "               or running\n"
      "SIGTERM/SIGINT stop claiming and let tasks in flight finish within\n"
      "`shutdown_grace`; a second signal exits at once.\n"},
+    {"reload", mt_cmd_reload, "reload",
+     "Makes the runtimes started with the same config.lua load the\n"
+     "task files again (they also do on SIGHUP, and when a file under the\n"
+     "tasks or schemas folder changes). A version that does not load whole\n"
+     "is refused, and the running one stays.\n"},
     {"schedule", mt_cmd_schedule,
      "schedule NAME JSON [--at RFC3339 | --in DURATION] [--key K]",
      "Schedules task NAME with payload JSON (an object) and prints its id.\n"

@@ -54,6 +54,7 @@ int mt_cli_print_schedules(mt_store_t *store, const char *task, int json,
                            int heading, mt_err_t *err);
 
 int mt_cmd_run(mt_cli_t *cli);
+int mt_cmd_reload(mt_cli_t *cli);
 int mt_cmd_schedule(mt_cli_t *cli);
 int mt_cmd_validate(mt_cli_t *cli);
 int mt_cmd_list(mt_cli_t *cli);

@@ -7,6 +7,7 @@
 
 #include "backends/backends.h"
 #include "cli/cli.h"
+#include "cli/reload.h"
 #include "discovery/discovery.h"
 #include "executor/executor.h"
 #include "postgres/store.h"
@@ -57,7 +58,8 @@ static int prepare_schema(mt_cli_t *cli, const char *url,
 
 int mt_cmd_run(mt_cli_t *cli) {
   mt_err_t err = {{0}};
-  mt_registry_t reg = {0};
+  mt_reload_t version = {.cli = cli};
+  char pid_file[4096] = "";
   mt_backend_t *backend = NULL;
   mt_discovery_t *discovery = NULL;
   mt_executor_t *executor = NULL;
@@ -65,11 +67,15 @@ int mt_cmd_run(mt_cli_t *cli) {
   int drain = 0, rc;
   char owner[128], host[64] = "localhost";
 
+  /* The first version of the task files, as a snapshot: a hot reload
+   * replaces it whole (cli/reload.h). */
   if ((rc = parse_run_args(cli, &drain, &err)) != 0 ||
-      (rc = mt_cli_registry(cli, &reg, &err)) != 0 ||
+      (rc = mt_reload_load(&version, &err)) != 0 ||
       (rc = mt_cli_database_url(cli, &url, &err)) != 0 ||
-      (rc = prepare_schema(cli, url, &reg, &err)) != 0)
+      (rc = prepare_schema(cli, url, &version.reg, &err)) != 0)
     goto done;
+  version.url = url;
+  const mt_registry_t *reg = &version.reg;
 
   /* The lease name shows in moontask.tasks.locked_by: which runtime holds
    * a task, and which one died holding it. The random part keeps two
@@ -98,11 +104,15 @@ int mt_cmd_run(mt_cli_t *cli) {
       .lease_timeout = cli->cfg.lease_timeout,
       .poll_interval = cli->cfg.poll_interval,
       .workers = cli->cfg.workers,
-      .registry = &reg,
+      .registry = reg,
       .aws = &aws,
   };
   if ((rc = mt_backend_open(&bconf, &backend, &err)) != 0)
     goto done;
+  version.backend = backend;
+  /* A draining runtime runs what is there and exits: no reload. */
+  const char *watch[] = {cli->cfg.tasks_dir, cli->cfg.schemas_dir,
+                         cli->cfg.lib_dir, NULL};
   mt_discovery_opts_t dopts = {
       .backend = backend,
       .workers = cli->cfg.workers,
@@ -110,28 +120,40 @@ int mt_cmd_run(mt_cli_t *cli) {
       .lease_timeout = cli->cfg.lease_timeout,
       .shutdown_grace = cli->cfg.shutdown_grace,
       .drain = drain,
+      .reload_prepare = drain ? NULL : mt_reload_prepare,
+      .reload_apply = mt_reload_apply,
+      .reload_arg = &version,
+      .watch = drain ? NULL : watch,
   };
   if ((rc = mt_discovery_new(&discovery, &dopts, &err)) != 0)
     goto done;
+  mt_task_defaults_t defaults = mt_cli_task_defaults(cli);
+  defaults.sources = version.sources;
   mt_executor_opts_t eopts = {
       .backend = backend,
       .tasks_dir = cli->cfg.tasks_dir,
       .workers = cli->cfg.workers,
-      .defaults = mt_cli_task_defaults(cli),
+      .defaults = defaults,
       .wake = mt_discovery_wake,
       .wake_arg = discovery,
   };
   if ((rc = mt_executor_start(&executor, &eopts, &err)) != 0)
     goto done;
-  fprintf(stderr, "moontask: %s: %zu task%s from %s/, %d workers%s\n", owner,
-          reg.count, reg.count == 1 ? "" : "s", cli->cfg.tasks_dir,
-          cli->cfg.workers, drain ? ", draining" : "");
+  version.executor = executor;
+  if (!drain && (rc = mt_reload_pid_file(cli, pid_file, &err)) != 0)
+    goto done;
+  fprintf(
+      stderr, "moontask: %s: %zu task%s from %s/ (version %s), %d workers%s\n",
+      owner, reg->count, reg->count == 1 ? "" : "s", cli->cfg.tasks_dir,
+      mt_reload_version(&version), cli->cfg.workers, drain ? ", draining" : "");
   rc = mt_discovery_run(discovery, executor, &err);
 done:
   mt_executor_stop(executor);
   mt_discovery_free(discovery);
   if (backend != NULL)
     backend->ops->free(backend);
-  mt_registry_free(&reg);
+  mt_reload_free(&version);
+  if (*pid_file)
+    unlink(pid_file);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }

@@ -1,9 +1,12 @@
 #include "discovery/discovery.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -26,6 +29,21 @@
 /* How long aborted tasks get to roll back before the process exits. */
 #define ABORT_WAIT_MS 10000
 
+/* Changes to the task files are gathered for this long before a reload:
+ * an editor's save (write a temporary file, rename it over the old one)
+ * or a deploy's copy of many files makes one reload. */
+#define RELOAD_DEBOUNCE_MS 50
+
+/* A folder being watched for changes (a linked list; inotify watches one
+ * folder, not its subfolders, so each has its own). */
+typedef struct watch_s {
+  struct watch_s *next;
+  struct mt_discovery_s *d;
+  uv_fs_event_t handle; /* its data is the watch */
+  char *path;
+  int seen; /* still there at the last scan */
+} watch_t;
+
 struct mt_discovery_s {
   mt_discovery_opts_t opts;
   mt_executor_t *ex;
@@ -40,7 +58,13 @@ struct mt_discovery_s {
   uv_timer_t grace_timer;
   uv_timer_t ack_timer;
   uv_timer_t soon_timer; /* wake-ups found after a call: handled next turn */
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
+  /* Hot reload: the watches, the debounce timer, the work in the pool. */
+  watch_t *watches;
+  uv_timer_t reload_timer;
+  uv_work_t reload_work;
+  void *prepared;
+  int reloading, reload_again;
   double next_due;     /* epoch of the earliest future task heard of */
   double schedules_at; /* epoch when schedules were last looked at */
   int stopping;
@@ -345,6 +369,139 @@ static void on_signal(uv_signal_t *handle, int signum) {
   begin_shutdown(d);
 }
 
+/* ---- hot reload -----------------------------------------------------------
+ */
+
+static void request_reload(mt_discovery_t *d);
+
+static void reload_work(uv_work_t *req) {
+  mt_discovery_t *d = req->data;
+  d->prepared = d->opts.reload_prepare(d->opts.reload_arg);
+}
+
+static void reload_done(uv_work_t *req, int status) {
+  mt_discovery_t *d = req->data;
+  (void)status;
+  d->reloading = 0;
+  /* After the run (the executor may be gone), what was made is dropped. */
+  d->opts.reload_apply(d->opts.reload_arg, d->prepared, !d->stopping);
+  d->prepared = NULL;
+  /* New names may be claimable at once. */
+  if (!d->stopping)
+    tick(d);
+  if (d->reload_again && !d->stopping) {
+    d->reload_again = 0;
+    request_reload(d);
+  }
+}
+
+static void request_reload(mt_discovery_t *d) {
+  if (d->opts.reload_prepare == NULL || d->stopping)
+    return;
+  if (d->reloading) {
+    d->reload_again = 1;
+    return;
+  }
+  d->reloading = 1;
+  d->reload_work.data = d;
+  if (uv_queue_work(&d->loop, &d->reload_work, reload_work, reload_done) != 0)
+    d->reloading = 0;
+}
+
+static void watch_folders(mt_discovery_t *d);
+
+static void on_reload_timer(uv_timer_t *handle) {
+  mt_discovery_t *d = handle->data;
+  watch_folders(d); /* a folder made or removed meanwhile */
+  request_reload(d);
+}
+
+static void on_folder_changed(uv_fs_event_t *handle, const char *file,
+                              int events, int status) {
+  (void)file;
+  (void)events;
+  (void)status;
+  mt_discovery_t *d = ((watch_t *)handle->data)->d;
+  /* Each change restarts the wait: one reload for a burst of them. */
+  uv_timer_start(&d->reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
+}
+
+static void on_sighup(uv_signal_t *handle, int signum) {
+  (void)signum;
+  mt_discovery_t *d = handle->data;
+  fprintf(stderr, "moontask: SIGHUP: reloading the tasks\n");
+  request_reload(d);
+}
+
+static void free_watch(uv_handle_t *handle) {
+  watch_t *w = handle->data;
+  free(w->path);
+  free(w);
+}
+
+/* Watches dir and every folder below it that is not watched yet (dot
+ * folders aside, as the task loader skips them). */
+static void watch_tree(mt_discovery_t *d, const char *dir, int depth) {
+  watch_t *w = d->watches;
+  while (w != NULL && strcmp(w->path, dir) != 0)
+    w = w->next;
+  if (w == NULL) {
+    if ((w = calloc(1, sizeof *w)) == NULL || (w->path = strdup(dir)) == NULL ||
+        uv_fs_event_init(&d->loop, &w->handle) != 0) {
+      if (w != NULL)
+        free(w->path);
+      free(w);
+      return; /* unwatched: SIGHUP and `moontask reload` still work */
+    }
+    w->handle.data = w;
+    w->d = d;
+    if (uv_fs_event_start(&w->handle, on_folder_changed, dir, 0) != 0) {
+      uv_close((uv_handle_t *)&w->handle, free_watch);
+      return;
+    }
+    w->next = d->watches;
+    d->watches = w;
+  }
+  w->seen = 1;
+  DIR *dh = depth < 32 ? opendir(dir) : NULL;
+  struct dirent *e;
+  while (dh != NULL && (e = readdir(dh)) != NULL) {
+    char path[4096];
+    struct stat st;
+    if (e->d_name[0] == '.' ||
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+            (int)sizeof path ||
+        stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+      continue;
+    watch_tree(d, path, depth + 1);
+  }
+  if (dh != NULL)
+    closedir(dh);
+}
+
+/* (Re)scans the watched folders: new subfolders get a watch, and the
+ * watches of folders that are gone are closed. */
+static void watch_folders(mt_discovery_t *d) {
+  if (d->opts.watch == NULL || d->stopping)
+    return;
+  for (watch_t *w = d->watches; w != NULL; w = w->next)
+    w->seen = 0;
+  for (const char *const *dir = d->opts.watch; *dir != NULL; dir++) {
+    struct stat st;
+    if (stat(*dir, &st) == 0 && S_ISDIR(st.st_mode))
+      watch_tree(d, *dir, 0);
+  }
+  for (watch_t **p = &d->watches; *p != NULL;) {
+    watch_t *w = *p;
+    if (w->seen) {
+      p = &w->next;
+      continue;
+    }
+    *p = w->next;
+    uv_close((uv_handle_t *)&w->handle, free_watch);
+  }
+}
+
 int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
                      mt_err_t *err) {
   mt_discovery_t *d = calloc(1, sizeof *d);
@@ -360,14 +517,16 @@ int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
   uv_async_init(&d->loop, &d->worker_wake, on_worker_wake);
   d->worker_wake.data = d;
   uv_timer_t *timers[] = {&d->poll_timer,  &d->due_timer, &d->heartbeat_timer,
-                          &d->grace_timer, &d->ack_timer, &d->soon_timer};
+                          &d->grace_timer, &d->ack_timer, &d->soon_timer,
+                          &d->reload_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(&d->loop, timers[i]);
     timers[i]->data = d;
   }
   uv_signal_init(&d->loop, &d->sigterm);
   uv_signal_init(&d->loop, &d->sigint);
-  d->sigterm.data = d->sigint.data = d;
+  uv_signal_init(&d->loop, &d->sighup);
+  d->sigterm.data = d->sigint.data = d->sighup.data = d;
   *out = d;
   return 0;
 }
@@ -383,6 +542,10 @@ int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
   double beat = d->opts.lease_timeout / 3 < 5 ? d->opts.lease_timeout / 3 : 5;
   uv_signal_start(&d->sigterm, on_signal, SIGTERM);
   uv_signal_start(&d->sigint, on_signal, SIGINT);
+  if (d->opts.reload_prepare != NULL) {
+    uv_signal_start(&d->sighup, on_sighup, SIGHUP);
+    watch_folders(d);
+  }
   uv_timer_start(&d->poll_timer, on_poll_timer, poll_ms ? poll_ms : 1,
                  poll_ms ? poll_ms : 1);
   uv_timer_start(&d->heartbeat_timer, on_heartbeat, (uint64_t)(beat * 1000),
@@ -393,6 +556,7 @@ int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
   fire_schedules(d);
   tick(d);
   uv_run(&d->loop, UV_RUN_DEFAULT);
+  d->stopping = 1; /* a reload still in the pool finds nothing to apply to */
 
   if (d->rc != 0)
     mt_err_set(err, d->rc, "%s", d->err.msg);
@@ -402,7 +566,9 @@ int mt_discovery_run(mt_discovery_t *d, mt_executor_t *ex, mt_err_t *err) {
 static void close_cb(uv_handle_t *handle, void *arg) {
   (void)arg;
   if (!uv_is_closing(handle))
-    uv_close(handle, handle->type == UV_POLL ? free_handle : NULL);
+    uv_close(handle, handle->type == UV_POLL       ? free_handle
+                     : handle->type == UV_FS_EVENT ? free_watch
+                                                   : NULL);
 }
 
 void mt_discovery_free(mt_discovery_t *d) {

@@ -3,8 +3,9 @@
  * tasks (a wake-up from the backend, a worker becoming free, the timer of the
  * earliest future task, or the fallback poll), claims them in batches for
  * the executor, acknowledges tasks completed without a transaction, keeps
- * this runtime's leases alive, and runs the shutdown sequence on SIGTERM or
- * SIGINT. Only this loop talks to the backend, so idle workers never poll.
+ * this runtime's leases alive, runs the shutdown sequence on SIGTERM or
+ * SIGINT, and starts a hot reload on SIGHUP or when the task files change.
+ * Only this loop talks to the backend, so idle workers never poll.
  */
 #ifndef MT_DISCOVERY_H
 #define MT_DISCOVERY_H
@@ -22,6 +23,16 @@ typedef struct mt_discovery_opts_s {
   double lease_timeout;
   double shutdown_grace;
   int drain; /* exit once nothing is due or running */
+  /* Hot reload, on SIGHUP or a change under the watched folders (NULL
+   * reload_prepare: none). prepare runs off the loop, in libuv's thread
+   * pool (it reads and checks the task files, which may take seconds);
+   * apply runs on the loop with what prepare returned, and frees it (with
+   * apply 0, after the run, it only frees it). One reload at a time;
+   * changes during one make another afterwards. */
+  void *(*reload_prepare)(void *arg);
+  void (*reload_apply)(void *arg, void *prepared, int apply);
+  void *reload_arg;
+  const char *const *watch; /* folders, NULL-terminated; NULL: none */
 } mt_discovery_opts_t;
 
 int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/text.h"
 #include "executor/attempt.h"
+#include "lua/sources.h"
 #include "lua/worker.h"
 
 typedef struct worker_s {
@@ -24,10 +25,11 @@ typedef struct worker_s {
   mt_session_t *session; /* its connection, the handler's transaction */
   unsigned int seed;
   int started;
-  int offline;     /* no connection: takes no task; under ex->lock */
-  double backoff;  /* seconds until the next connection attempt */
-  double verified; /* mt_now() when the connection was last checked */
-  int64_t current; /* the task being run, 0 when idle; under ex->lock */
+  int offline;         /* no connection: takes no task; under ex->lock */
+  double backoff;      /* seconds until the next connection attempt */
+  double verified;     /* mt_now() when the connection was last checked */
+  int64_t current;     /* the task being run, 0 when idle; under ex->lock */
+  unsigned generation; /* the task set its Lua state holds (see reload) */
 } worker_t;
 
 struct mt_executor_s {
@@ -44,6 +46,10 @@ struct mt_executor_s {
   size_t done_count, done_cap;
   int stopping;
   atomic_int abort;
+  /* Hot reload: the task set workers load (opts.defaults, whose snapshot
+   * the executor holds a reference to) and its generation; a worker whose
+   * generation is older loads the new set at its next idle point. */
+  unsigned generation;
 };
 
 static double retry_delay(const mt_task_def_t *def, int attempt,
@@ -197,7 +203,16 @@ static void run_task(worker_t *w, mt_task_t *task) {
     mt_attempt_fail(&at, rc, &why);
   }
   w->session->ops->rollback(w->session);
-  if (at.outcome == MT_ATTEMPT_ABORTED)
+  if (at.rc == MT_ENOTASK) {
+    /* Claimed before a reload removed its definition: back to `scheduled`
+     * unstarted, where it waits for its file to return (claims leave a
+     * name this runtime does not know alone). */
+    fprintf(stderr,
+            "moontask: task %s #%" PRId64 ": no such task in the tasks now "
+            "loaded; it stays scheduled until its file comes back\n",
+            task->name, task->id);
+    release_task(w, task);
+  } else if (at.outcome == MT_ATTEMPT_ABORTED)
     release_task(w, task);
   else
     record_failure(w, task, at.def, at.outcome == MT_ATTEMPT_PERMANENT,
@@ -242,14 +257,47 @@ static void go_offline(worker_t *w, const mt_err_t *err) {
   wait_backoff(w, 0);
 }
 
+/* Loads the executor's current task set into a new Lua state and swaps it
+ * in. Called and returns with ex->lock held; loads without it. Should the
+ * load fail (the set was validated, so: memory), the worker keeps the
+ * state it has until the next reload. */
+static void swap_task_set(worker_t *w) {
+  mt_executor_t *ex = w->ex;
+  unsigned generation = ex->generation;
+  mt_task_defaults_t defaults = ex->opts.defaults;
+  if (defaults.sources != NULL)
+    mt_sources_ref(defaults.sources);
+  pthread_mutex_unlock(&ex->lock);
+  mt_lua_worker_t *fresh = NULL;
+  mt_err_t err;
+  int rc = mt_lua_worker_new(&fresh, ex->opts.tasks_dir, &defaults, &err);
+  mt_sources_unref(defaults.sources);
+  if (rc == 0) {
+    mt_lua_worker_free(w->lua);
+    w->lua = fresh;
+  } else {
+    fprintf(stderr, "moontask: worker %d: cannot load the new tasks: %s\n",
+            w->index, err.msg);
+  }
+  pthread_mutex_lock(&ex->lock);
+  w->generation = generation;
+}
+
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   mt_executor_t *ex = w->ex;
   pthread_mutex_lock(&ex->lock);
   for (;;) {
-    while (ex->head == NULL && !ex->stopping && !w->offline) {
+    while (ex->head == NULL && !ex->stopping && !w->offline &&
+           w->generation == ex->generation) {
       pthread_cond_wait(&ex->ready, &ex->lock);
       w->verified = 0;
+    }
+    /* An idle point: a new task set is loaded between tasks, never under
+     * one, so that every task runs on one whole version. */
+    if (w->generation != ex->generation && !ex->stopping) {
+      swap_task_set(w);
+      continue;
     }
     /* A worker without a connection has nothing to finish. */
     if (ex->stopping && (ex->head == NULL || w->offline))
@@ -315,6 +363,8 @@ int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
   if (ex == NULL)
     return MT_ENOMEM;
   ex->opts = *opts;
+  if (opts->defaults.sources != NULL)
+    mt_sources_ref(opts->defaults.sources);
   pthread_mutex_init(&ex->lock, NULL);
   pthread_cond_init(&ex->ready, NULL);
   atomic_init(&ex->abort, 0);
@@ -478,7 +528,20 @@ void mt_executor_stop(mt_executor_t *ex) {
   }
   free(ex->workers);
   free(ex->done);
+  mt_sources_unref(ex->opts.defaults.sources);
   pthread_mutex_destroy(&ex->lock);
   pthread_cond_destroy(&ex->ready);
   free(ex);
+}
+
+void mt_executor_reload(mt_executor_t *ex, const mt_task_defaults_t *defaults) {
+  if (defaults->sources != NULL)
+    mt_sources_ref(defaults->sources);
+  pthread_mutex_lock(&ex->lock);
+  mt_sources_t *old = ex->opts.defaults.sources;
+  ex->opts.defaults = *defaults;
+  ex->generation++;
+  pthread_cond_broadcast(&ex->ready); /* idle workers load it now */
+  pthread_mutex_unlock(&ex->lock);
+  mt_sources_unref(old);
 }

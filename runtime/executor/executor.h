@@ -72,6 +72,14 @@ mt_task_t *mt_executor_take_queued(mt_executor_t *ex);
  * rolled back and released, not counted as failed attempts. */
 void mt_executor_abort(mt_executor_t *ex);
 
+/* A hot reload: each worker loads the tasks again with defaults (whose
+ * snapshot, defaults->sources, holds the validated version) at its next
+ * idle point, between two tasks; tasks in flight finish on the version
+ * they started with. The strings in defaults must outlive the executor;
+ * the snapshot is referenced. A task claimed for a name the new version
+ * lacks is given back unstarted. */
+void mt_executor_reload(mt_executor_t *ex, const mt_task_defaults_t *defaults);
+
 /* Stops the workers once their current tasks end, and frees everything. */
 void mt_executor_stop(mt_executor_t *ex);
 

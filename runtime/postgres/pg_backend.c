@@ -438,6 +438,25 @@ static void pg_free(mt_backend_t *base) {
   free(b);
 }
 
+static char *names_array(const mt_registry_t *reg);
+static char *max_attempts_array(const mt_registry_t *reg);
+
+static int pg_retarget(mt_backend_t *base, const mt_registry_t *reg,
+                       mt_err_t *err) {
+  pg_backend_t *b = (pg_backend_t *)base;
+  char *names = names_array(reg), *max_attempts = max_attempts_array(reg);
+  if (names == NULL || max_attempts == NULL) {
+    free(names);
+    free(max_attempts);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
+  free(b->names);
+  free(b->max_attempts);
+  b->names = names;
+  b->max_attempts = max_attempts;
+  return 0;
+}
+
 static int pg_session(mt_backend_t *base, const char *name, mt_session_t **out,
                       mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
@@ -453,6 +472,7 @@ static const mt_backend_ops_t pg_ops = {
     .heartbeat = pg_heartbeat,
     .fire_schedules = pg_fire_schedules,
     .session = pg_session,
+    .retarget = pg_retarget,
     .outstanding = pg_outstanding,
     .free = pg_free,
 };

@@ -1,0 +1,106 @@
+# Hot reload: a runtime picks up changed, new and removed task files
+# without a restart, from a change on disk, SIGHUP or `moontask reload`.
+# Asserted on the rows each version writes:
+#   - a changed file runs its new version (the watcher, no signal);
+#   - a broken version is refused: the running one keeps running, and the
+#     refusal names file and line;
+#   - a new file is runnable at once;
+#   - a removed task's tasks stay scheduled, not failed, and run once its
+#     file comes back (that time through `moontask reload`);
+#   - SIGHUP reloads too.
+source "$(dirname "$0")/lib.sh"
+
+reset_db
+dir=$E2E_TMP/tasks
+mkdir -p "$dir/rl"
+version() { # file n: a task that writes n
+  cat >"$1" <<LUA
+return {
+  handler = function(tx, payload, ctx)
+    tx:exec("INSERT INTO e2e_rows (task_id, n) VALUES (\$1, $2)", ctx.id)
+  end,
+}
+LUA
+}
+version "$dir/rl/echo.lua" 1
+cat >"$E2E_TMP/config.lua" <<EOF
+return { tasks_dir = "$dir", schemas_dir = "$E2E_TMP/schemas", workers = 2,
+         poll_interval = 0.2, lease_timeout = 3, task_timeout = 10,
+         shutdown_grace = 5 }
+EOF
+cfg() { "$MOONTASK_BIN" --config "$E2E_TMP/config.lua" --database-url "$DATABASE_URL" "$@"; }
+MT_CONFIG=$E2E_TMP/config.lua mt_start run
+RUNTIME=$MT_PID
+
+# n written by the task scheduled now, once it ran.
+run_once() { # name -> n
+  local id
+  id=$(sql "SELECT moontask.schedule('$1', '{}')")
+  wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $id" 10
+  sql "SELECT n FROM e2e_rows WHERE task_id = $id"
+}
+assert_eq 1 "$(run_once rl.echo)" "the first version"
+
+# A save is picked up by the watcher.
+version "$dir/rl/echo.lua" 2
+deadline=$((SECONDS + 10))
+until grep -q 'changed rl.echo' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "no reload after a save: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
+assert_eq 2 "$(run_once rl.echo)" "the saved version"
+
+# A broken version is refused whole; the running one stays.
+printf 'return {\n  handler = function(tx)\n    this is not lua\n  end,\n}\n' >"$dir/rl/echo.lua"
+deadline=$((SECONDS + 10))
+until grep -q 'reload refused' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "a broken version was not refused: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
+assert_contains "$(grep 'reload refused' "$MT_LOG")" "rl/echo.lua:3:" "the refusal names file and line"
+assert_eq 2 "$(run_once rl.echo)" "the running version after a broken save"
+
+# A new file is runnable without a restart.
+version "$dir/rl/echo.lua" 3
+version "$dir/rl/fresh.lua" 30
+wait_for "SELECT true" 1
+deadline=$((SECONDS + 10))
+until grep -q 'added rl.fresh' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "a new file was not loaded: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
+assert_eq 30 "$(run_once rl.fresh)" "a new task"
+assert_eq 3 "$(run_once rl.echo)" "the version saved with it"
+
+# A removed task's tasks wait, scheduled, until it comes back.
+rm "$dir/rl/fresh.lua"
+deadline=$((SECONDS + 10))
+until grep -q 'removed rl.fresh' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "a removed file was not noticed: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
+ID=$(sql "SELECT moontask.schedule('rl.fresh', '{}')")
+sleep 1.5
+assert_eq "scheduled|0" "$(sql "SELECT state || '|' || attempts FROM moontask.tasks WHERE id = $ID")" "a removed task's task"
+# Back, through `moontask reload` (and the watcher, whichever comes first).
+version "$dir/rl/fresh.lua" 31
+cfg reload >"$E2E_TMP/reload.out"
+assert_contains "$(cat "$E2E_TMP/reload.out")" "reload sent to runtime $RUNTIME" "moontask reload"
+wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $ID" 10
+assert_eq 31 "$(sql "SELECT n FROM e2e_rows WHERE task_id = $ID")" "the removed task, back"
+
+# SIGHUP reloads too (nothing changed: said so).
+kill -HUP "$RUNTIME"
+deadline=$((SECONDS + 10))
+until grep -q 'reload: nothing changed' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "SIGHUP did not reload: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
+
+kill -TERM "$RUNTIME"
+rc=0
+wait "$RUNTIME" || rc=$?
+assert_eq 0 "$rc" "the runtime's exit status"
+# Its pid file went with it: nothing left to reload.
+expect_exit 2 cfg reload
+assert_contains "$ERR" "no running runtime found" "reload without a runtime"
