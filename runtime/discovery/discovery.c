@@ -369,8 +369,7 @@ static void on_signal(uv_signal_t *handle, int signum) {
   begin_shutdown(d);
 }
 
-/* ---- hot reload -----------------------------------------------------------
- */
+/* ---- hot reload --------------------------------------------------------- */
 
 static void request_reload(mt_discovery_t *d);
 
