@@ -140,8 +140,14 @@ int mt_cmd_run(mt_cli_t *cli) {
   if ((rc = mt_executor_start(&executor, &eopts, &err)) != 0)
     goto done;
   version.executor = executor;
-  if (!drain && (rc = mt_reload_pid_file(cli, pid_file, &err)) != 0)
-    goto done;
+  /* Without a pid file SIGHUP and the watcher still reload: a warning. */
+  if (!drain && mt_reload_pid_file(cli, pid_file, &err) != 0) {
+    fprintf(stderr,
+            "moontask: warning: `moontask reload` will not find this "
+            "runtime: %s\n",
+            err.msg);
+    pid_file[0] = '\0';
+  }
   fprintf(
       stderr, "moontask: %s: %zu task%s from %s/ (version %s), %d workers%s\n",
       owner, reg->count, reg->count == 1 ? "" : "s", cli->cfg.tasks_dir,
