@@ -7,6 +7,8 @@
 #   - a new file is runnable at once;
 #   - a removed task's tasks stay scheduled, not failed, and run once its
 #     file comes back (that time through `moontask reload`);
+#   - a file that loops while it loads is refused, and the runtime serves on;
+#   - a task file's recurring schedules follow, a deleted file's included;
 #   - SIGHUP reloads too.
 source "$(dirname "$0")/lib.sh"
 
@@ -88,6 +90,29 @@ cfg reload >"$E2E_TMP/reload.out"
 assert_contains "$(cat "$E2E_TMP/reload.out")" "reload sent to runtime $RUNTIME" "moontask reload"
 wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $ID" 10
 assert_eq 31 "$(sql "SELECT n FROM e2e_rows WHERE task_id = $ID")" "the removed task, back"
+
+# A file that loops while it loads is refused (the load-time limit), and
+# does not hang the runtime: the running version keeps serving.
+printf 'while true do end\nreturn { handler = function() end }\n' >"$dir/rl/spin.lua"
+deadline=$((SECONDS + 20))
+until grep -q 'reload refused.*spin.lua' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "a looping file was not refused: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
+assert_eq 31 "$(run_once rl.fresh)" "the running version while a file loops"
+rm "$dir/rl/spin.lua"
+
+# A task file's recurring schedules follow the reload, a deleted file's
+# included.
+cat >"$dir/rl/tick.lua" <<'LUA'
+return {
+  schedule = { { cron = "0 9 * * *" } },
+  handler = function(tx, payload, ctx) end,
+}
+LUA
+wait_for "SELECT count(*) = 1 FROM moontask.schedules WHERE name = 'rl.tick:1'" 15
+rm "$dir/rl/tick.lua"
+wait_for "SELECT count(*) = 0 FROM moontask.schedules WHERE name = 'rl.tick:1'" 15
 
 # SIGHUP reloads too (nothing changed: said so).
 kill -HUP "$RUNTIME"
