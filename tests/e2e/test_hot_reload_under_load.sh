@@ -41,6 +41,13 @@ EOF
 sql "SELECT count(moontask.schedule('ld.work', '{}')) FROM generate_series(1, 10000)" >/dev/null
 MT_CONFIG=$E2E_TMP/config.lua mt_start run
 RUNTIME=$MT_PID
+# Rewrites start once it runs (a start reads the files as they are, and a
+# half-written one would stop it, as it would any start).
+deadline=$((SECONDS + 20))
+until grep -q ' from .* (version ' "$MT_LOG"; do
+  [ $SECONDS -lt $deadline ] || fail "the runtime did not start: $(tail -n 5 "$MT_LOG")"
+  sleep 0.1
+done
 
 for i in $(seq 1 50); do
   if [ $((i % 5)) -eq 0 ]; then
