@@ -82,13 +82,15 @@ static int add_file(mt_sources_t *s, const char *path, mt_err_t *err) {
   return 0;
 }
 
-/* The same walk as the task loader's: symlinks followed, a loop refused,
- * dot files and folders skipped, *.lua regular files read. */
-static int read_dir(mt_sources_t *s, const char *path, const dir_chain_t *up,
-                    mt_err_t *err) {
+/* The walk of mt_sources_walk below root/rel, up the folders read so
+ * far. */
+static int walk(const char *root, const char *rel, const dir_chain_t *up,
+                const mt_sources_walk_t *w, mt_err_t *err) {
+  char path[8192];
   struct stat self;
+  snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
   if (stat(path, &self) != 0)
-    return 0; /* gone meanwhile */
+    return mt_err_set(err, MT_ECONFIG, "cannot open %s %s", w->what, path);
   for (const dir_chain_t *c = up; c != NULL; c = c->up)
     if (c->dev == self.st_dev && c->ino == self.st_ino)
       return mt_err_set(err, MT_ECONFIG,
@@ -98,26 +100,41 @@ static int read_dir(mt_sources_t *s, const char *path, const dir_chain_t *up,
   dir_chain_t here = {self.st_dev, self.st_ino, up};
   DIR *d = opendir(path);
   if (d == NULL)
-    return mt_err_set(err, MT_ECONFIG, "cannot open folder %s", path);
+    return mt_err_set(err, MT_ECONFIG, "cannot open %s %s", w->what, path);
   int rc = 0;
   struct dirent *e;
   while (rc == 0 && (e = readdir(d)) != NULL) {
-    char full[8192];
+    char child[4096], full[8192];
     struct stat st;
     size_t n = strlen(e->d_name);
     if (e->d_name[0] == '.' ||
-        snprintf(full, sizeof full, "%s/%s", path, e->d_name) >=
-            (int)sizeof full ||
+        snprintf(child, sizeof child, "%s%s%s", rel, *rel ? "/" : "",
+                 e->d_name) >= (int)sizeof child ||
+        snprintf(full, sizeof full, "%s/%s", root, child) >= (int)sizeof full ||
         stat(full, &st) != 0)
       continue;
-    if (S_ISDIR(st.st_mode))
-      rc = read_dir(s, full, &here, err);
-    else if (S_ISREG(st.st_mode) && n > 4 &&
-             strcmp(e->d_name + n - 4, ".lua") == 0)
-      rc = add_file(s, full, err);
+    if (S_ISDIR(st.st_mode)) {
+      if (w->skip == NULL || st.st_dev != w->skip->st_dev ||
+          st.st_ino != w->skip->st_ino)
+        rc = walk(root, child, &here, w, err);
+    } else if (S_ISREG(st.st_mode) && n > 4 &&
+               strcmp(e->d_name + n - 4, ".lua") == 0) {
+      rc = w->visit(w->arg, full, child, err);
+    }
   }
   closedir(d);
   return rc;
+}
+
+int mt_sources_walk(const char *root, const mt_sources_walk_t *w,
+                    mt_err_t *err) {
+  return walk(root, "", NULL, w, err);
+}
+
+static int visit_file(void *arg, const char *path, const char *rel,
+                      mt_err_t *err) {
+  (void)rel;
+  return add_file(arg, path, err);
 }
 
 static int by_path(const void *a, const void *b) {
@@ -133,8 +150,9 @@ int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     struct stat st;
+    mt_sources_walk_t w = {.what = "folder", .visit = visit_file, .arg = s};
     if (roots[i] != NULL && stat(roots[i], &st) == 0 && S_ISDIR(st.st_mode))
-      rc = read_dir(s, roots[i], NULL, err);
+      rc = mt_sources_walk(roots[i], &w, err);
   }
   if (rc != 0) {
     mt_sources_unref(s);

@@ -31,6 +31,25 @@ typedef struct mt_sources_s mt_sources_t;
 int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
                     mt_err_t *err);
 
+/* The walk both the snapshot and the task loader make of a folder: every
+ * `*.lua` regular file below it, dot files and folders skipped. Symlinks
+ * are followed (a shared folder linked in is fine), but one that leads to
+ * a folder already on the path is refused, and the folder skip names (the
+ * lib folder, whose files are modules) is left out by identity, however it
+ * is reached. visit gets each file's path (root/rel) and its path relative
+ * to root; a non-zero return stops the walk. A root that cannot be opened
+ * is MT_ECONFIG, "cannot open <what> <path>". */
+struct stat;
+typedef struct mt_sources_walk_s {
+  const char *what;        /* "tasks folder", for messages */
+  const struct stat *skip; /* a folder to leave out, or NULL */
+  int (*visit)(void *arg, const char *path, const char *rel, mt_err_t *err);
+  void *arg;
+} mt_sources_walk_t;
+
+int mt_sources_walk(const char *root, const mt_sources_walk_t *w,
+                    mt_err_t *err);
+
 /* Another reference; returns s. */
 mt_sources_t *mt_sources_ref(mt_sources_t *s);
 

@@ -1,6 +1,5 @@
 #include "lua/tasks.h"
 
-#include <dirent.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdlib.h>
@@ -31,80 +30,33 @@ static void path_list_free(path_list_t *l) {
   free(l->items);
 }
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && strcmp(s + n - m, suffix) == 0;
+/* Collects a file's relative path (mt_sources_walk's visit); sorted
+ * afterwards, so that load order (and so error reports) do not depend on
+ * the filesystem. */
+static int add_path(void *arg, const char *path, const char *rel,
+                    mt_err_t *err) {
+  path_list_t *out = arg;
+  (void)path;
+  char **items = realloc(out->items, (out->count + 1) * sizeof *items);
+  if (items == NULL)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  out->items = items;
+  if ((items[out->count] = strdup(rel)) == NULL)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  out->count++;
+  return 0;
 }
 
-/* The folders on the way from the root to the one being read, so that a
- * symlink leading back up is seen for the loop it is. */
-typedef struct dir_chain_s {
-  dev_t dev;
-  ino_t ino;
-  const struct dir_chain_s *up;
-} dir_chain_t;
-
-/* Collects every .lua file below dir; relative paths, sorted afterwards so
- * that load order (and so error reports) do not depend on the filesystem.
- * Symlinks are followed (a shared folder linked in is fine), but one that
- * leads to a folder already on the path is refused: followed, it would
- * name the same files again and again until the path was too long. The
- * folder skip names (the lib folder, whose files are modules, not tasks)
- * is left out, by identity, however it is reached. */
-static int collect_dir(const char *root, const char *rel, const dir_chain_t *up,
-                       const struct stat *skip, path_list_t *out,
-                       mt_err_t *err) {
-  char path[8192];
-  struct stat self;
-  snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
-  if (stat(path, &self) != 0)
-    return mt_err_set(err, MT_ECONFIG, "cannot open tasks folder %s", path);
-  for (const dir_chain_t *c = up; c != NULL; c = c->up)
-    if (c->dev == self.st_dev && c->ino == self.st_ino)
-      return mt_err_set(err, MT_ECONFIG,
-                        "%s: a symlink loop (it leads back to a folder that "
-                        "contains it)",
-                        path);
-  dir_chain_t here = {self.st_dev, self.st_ino, up};
-  DIR *d = opendir(path);
-  if (d == NULL)
-    return mt_err_set(err, MT_ECONFIG, "cannot open tasks folder %s", path);
-  int rc = 0;
-  struct dirent *e;
-  while (rc == 0 && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
-    char child[4096], full[8192];
-    if (snprintf(child, sizeof child, "%s%s%s", rel, *rel ? "/" : "",
-                 e->d_name) >= (int)sizeof child ||
-        snprintf(full, sizeof full, "%s/%s", root, child) >= (int)sizeof full)
-      continue;
-    struct stat st;
-    if (stat(full, &st) != 0)
-      continue;
-    if (S_ISDIR(st.st_mode)) {
-      if (skip == NULL || st.st_dev != skip->st_dev ||
-          st.st_ino != skip->st_ino)
-        rc = collect_dir(root, child, &here, skip, out, err);
-    } else if (S_ISREG(st.st_mode) && ends_with(child, ".lua")) {
-      char **items = realloc(out->items, (out->count + 1) * sizeof *items);
-      if (items == NULL || (items[out->count] = strdup(child)) == NULL) {
-        if (items != NULL)
-          out->items = items;
-        rc = MT_ENOMEM;
-        break;
-      }
-      out->items = items;
-      out->count++;
-    }
-  }
-  closedir(d);
-  return rc;
+/* Every .lua file below root but those under skip (may be NULL). */
+static int collect_dir(const char *root, const struct stat *skip,
+                       path_list_t *out, mt_err_t *err) {
+  const mt_sources_walk_t w = {
+      .what = "tasks folder", .skip = skip, .visit = add_path, .arg = out};
+  return mt_sources_walk(root, &w, err);
 }
 
-static int collect(const char *root, const char *rel, path_list_t *out,
-                   mt_err_t *err) {
-  return collect_dir(root, rel, NULL, NULL, out, err);
+static int collect(const char *root, path_list_t *out, mt_err_t *err) {
+  return collect_dir(root, NULL, out, err);
 }
 
 /* The task files of a snapshot under dir, but those under lib: the
@@ -141,7 +93,7 @@ static int collect_tasks(lua_State *L, const char *dir, path_list_t *out,
                : mt_err_set(err, MT_ENOMEM, "out of memory");
   struct stat st;
   int has_lib = lib != NULL && stat(lib, &st) == 0 && S_ISDIR(st.st_mode);
-  return collect_dir(dir, "", NULL, has_lib ? &st : NULL, out, err);
+  return collect_dir(dir, has_lib ? &st : NULL, out, err);
 }
 
 /* What the handlers' toolkit of state L may reach: the lib folder that
@@ -210,14 +162,19 @@ static int compile_schema_table(lua_State *L, const char *where,
 }
 
 /* Loads schemas/<a>/<b>.lua for the schema named "a.b" and compiles it. */
+void mt_lua_schema_file(const char *schemas_dir, const char *name, char *out,
+                        size_t size) {
+  int n = snprintf(out, size, "%s/", schemas_dir);
+  for (const char *p = name; *p && n < (int)size - 5; p++)
+    out[n++] = *p == '.' ? '/' : *p;
+  snprintf(out + n, size - (size_t)n, ".lua");
+}
+
 static int load_named_schema(lua_State *L, const char *schemas_dir,
                              const char *name, mt_schema_t **out,
                              mt_err_t *err) {
   char file[8192];
-  int n = snprintf(file, sizeof file, "%s/", schemas_dir);
-  for (const char *p = name; *p && n < (int)sizeof file - 5; p++)
-    file[n++] = *p == '.' ? '/' : *p;
-  snprintf(file + n, sizeof file - (size_t)n, ".lua");
+  mt_lua_schema_file(schemas_dir, name, file, sizeof file);
   if (!valid_name(name))
     return mt_err_set(err, MT_ECONFIG,
                       "\"%s\" is not a schema name (dotted, e.g. "
@@ -553,7 +510,7 @@ int mt_lua_tasks_check(const char *tasks_dir,
   const char *schemas_dir =
       defaults->schemas_dir ? defaults->schemas_dir : "schemas";
   if (access(schemas_dir, F_OK) == 0 &&
-      collect(schemas_dir, "", &schemas, &err) == 0) {
+      collect(schemas_dir, &schemas, &err) == 0) {
     sort_paths(&schemas);
     for (size_t i = 0; i < schemas.count; i++) {
       char name[512];
