@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lua/sources.h"
+#include "lua/tasks.h"
 #include "postgres/store.h"
 
 /* What prepare made, for apply. */
@@ -36,13 +37,9 @@ static void roots(const mt_cli_t *cli, const char *out[3]) {
 static void task_version(const mt_sources_t *s, const mt_cli_t *cli,
                          const mt_task_def_t *def, char out[17]) {
   char schema[4096] = "";
-  if (def->schema_name != NULL && strcmp(def->schema_name, "(inline)") != 0) {
-    int n = snprintf(schema, sizeof schema, "%s/", cli->cfg.schemas_dir);
-    for (const char *p = def->schema_name; *p && n < (int)sizeof schema - 5;
-         p++)
-      schema[n++] = *p == '.' ? '/' : *p;
-    snprintf(schema + n, sizeof schema - (size_t)n, ".lua");
-  }
+  if (def->schema_name != NULL && strcmp(def->schema_name, "(inline)") != 0)
+    mt_lua_schema_file(cli->cfg.schemas_dir, def->schema_name, schema,
+                       sizeof schema);
   snprintf(out, 17, "%.8s%.8s", mt_sources_file_hash(s, def->file),
            *schema ? mt_sources_file_hash(s, schema) : "00000000");
 }
