@@ -12,6 +12,7 @@
 #include "lua/crypto.h"
 #include "lua/env.h"
 #include "lua/http.h"
+#include "service/registry.h"
 
 #define LIB_DIR_KEY "moontask.lib_dir"
 #define ENV_ALLOW_KEY "moontask.env_allow"
@@ -76,22 +77,7 @@ const char *mt_lua_stdlib_lib_dir(lua_State *L) {
  * grammar is the whole of the path check: it has no '/', no "..", no
  * empty part, so the file it names is inside the lib folder. */
 static int module_name_valid(const char *s) {
-  if (strncmp(s, "lib.", 4) != 0)
-    return 0;
-  int start = 1;
-  for (s += 4; *s; s++) {
-    if (*s == '.') {
-      if (start)
-        return 0;
-      start = 1;
-    } else if (*s == '_' || (*s >= 'a' && *s <= 'z') ||
-               (*s >= 'A' && *s <= 'Z') || (!start && *s >= '0' && *s <= '9')) {
-      start = 0;
-    } else {
-      return 0;
-    }
-  }
-  return !start;
+  return strncmp(s, "lib.", 4) == 0 && mt_dotted_name_valid(s + 4);
 }
 
 /* Runs the module chunk on the stack (with its two arguments, as Lua's

@@ -125,23 +125,6 @@ static void name_from_path(const char *rel, char *name, size_t size) {
       *p = '.';
 }
 
-static int valid_name(const char *s) {
-  int start = 1;
-  for (; *s; s++) {
-    if (*s == '.') {
-      if (start)
-        return 0;
-      start = 1;
-    } else if (*s == '_' || (*s >= 'a' && *s <= 'z') ||
-               (*s >= 'A' && *s <= 'Z') || (!start && *s >= '0' && *s <= '9')) {
-      start = 0;
-    } else {
-      return 0;
-    }
-  }
-  return !start;
-}
-
 /* Stack: schema -> (empty). Compiles the schema table on top of the stack
  * (Lua keys spelled as in JSON Schema, e.g. ["$ref"]). */
 static int compile_schema_table(lua_State *L, const char *where,
@@ -175,7 +158,7 @@ static int load_named_schema(lua_State *L, const char *schemas_dir,
                              mt_err_t *err) {
   char file[8192];
   mt_lua_schema_file(schemas_dir, name, file, sizeof file);
-  if (!valid_name(name))
+  if (!mt_dotted_name_valid(name))
     return mt_err_set(err, MT_ECONFIG,
                       "\"%s\" is not a schema name (dotted, e.g. "
                       "attendance.merge_pools)",
@@ -381,7 +364,7 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
     return mt_err_set(err, MT_ECONFIG, "%s: name must be a string", file);
   }
   lua_pop(L, 1);
-  if (!valid_name(name))
+  if (!mt_dotted_name_valid(name))
     return mt_err_set(err, MT_ECONFIG,
                       "%s: \"%s\" is not a valid task name (dotted "
                       "identifiers, e.g. email.send)",

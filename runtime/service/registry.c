@@ -63,3 +63,20 @@ void mt_task_scheds_free(mt_task_sched_t *s, size_t n) {
   }
   free(s);
 }
+
+int mt_dotted_name_valid(const char *s) {
+  int start = 1;
+  for (; *s; s++) {
+    if (*s == '.') {
+      if (start)
+        return 0;
+      start = 1;
+    } else if (*s == '_' || (*s >= 'a' && *s <= 'z') ||
+               (*s >= 'A' && *s <= 'Z') || (!start && *s >= '0' && *s <= '9')) {
+      start = 0;
+    } else {
+      return 0;
+    }
+  }
+  return !start;
+}

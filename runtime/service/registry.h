@@ -53,6 +53,11 @@ typedef struct mt_registry_s {
   size_t count;
 } mt_registry_t;
 
+/* Whether s is a dotted name, one or more identifiers joined by dots
+ * ("attendance.merge_pools"): the grammar of task, schema and module
+ * names. */
+int mt_dotted_name_valid(const char *s);
+
 const mt_task_def_t *mt_registry_find(const mt_registry_t *reg,
                                       const char *name);
 /* Copies def's strings and takes ownership of def->schema and
