@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "service/registry.h"
 #include "task.h"
 
 typedef struct mt_backend_s mt_backend_t;
@@ -83,7 +84,9 @@ typedef struct mt_tx_opts_s {
   const struct mt_registry_s *registry; /* for tx:schedule */
   double deadline;                      /* monotonic (mt_now()) */
   atomic_int *abort;                    /* the runtime's shutdown flag */
-  int joined; /* the caller already opened a transaction: join it */
+  int joined;          /* the caller already opened a transaction: join it */
+  const char *version; /* of the definition that runs (registry.h), for
+                          the record; NULL: not known */
 } mt_tx_opts_t;
 
 /* How far the handler's transaction got, after the handler returned. */
@@ -99,10 +102,19 @@ typedef struct mt_tx_state_s {
 typedef struct mt_failure_s {
   int64_t id;
   const char *message;
-  int max_attempts;   /* failed for good once attempts reach this */
-  double retry_delay; /* seconds until the retry, if there is one */
-  int permanent;      /* no retry whatever the attempts */
+  int max_attempts;    /* failed for good once attempts reach this */
+  double retry_delay;  /* seconds until the retry, if there is one */
+  int permanent;       /* no retry whatever the attempts */
+  const char *version; /* of the definition that ran (registry.h), or NULL */
 } mt_failure_t;
+
+/* A task whose handler ran no transaction, for claim to mark completed:
+ * its id and the version of the definition that ran it (registry.h; ""
+ * when not known). */
+typedef struct mt_done_s {
+  int64_t id;
+  char version[MT_TASK_VERSION_HEX + 1];
+} mt_done_t;
 
 /* A worker's own session with the task store: its connection, the
  * handler's transaction, and the records of outcomes. One per worker (see
@@ -156,7 +168,7 @@ typedef struct mt_backend_ops_s {
   /* Discover and acknowledge in one round trip: marks the tasks in done
    * completed (their handlers ran no transaction), then claims up to max due
    * tasks for this runtime (max may be 0). */
-  int (*claim)(mt_backend_t *b, const int64_t *done, size_t ndone, int max,
+  int (*claim)(mt_backend_t *b, const mt_done_t *done, size_t ndone, int max,
                mt_task_t **tasks, int *count, mt_err_t *err);
   /* Gives claimed tasks back unstarted. */
   int (*release)(mt_backend_t *b, mt_task_t *tasks, mt_err_t *err);

@@ -615,7 +615,7 @@ static void return_to_inbox(aws_backend_t *b, message_t *back) {
   b->inbox_n += n;
 }
 
-static int aws_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
+static int aws_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
                      int max, mt_task_t **tasks, int *count, mt_err_t *err) {
   aws_backend_t *b = (aws_backend_t *)base;
   int n, acked = 0;
@@ -672,7 +672,7 @@ static int aws_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
   return_to_inbox(b, back);
   /* The tasks acknowledged on the way ended their attempts. */
   for (size_t k = 0; acked && k < ndone; k++) {
-    message_t *m = take_held(b, done[k]);
+    message_t *m = take_held(b, done[k].id);
     if (m != NULL)
       queue_delete(b, m);
   }

@@ -33,17 +33,6 @@ static void roots(const mt_cli_t *cli, const char *out[3]) {
   out[2] = cli->cfg.lib_dir;
 }
 
-/* A task's version: its file's hash and its schema file's, half each. */
-static void task_version(const mt_sources_t *s, const mt_cli_t *cli,
-                         const mt_task_def_t *def, char out[17]) {
-  char schema[4096] = "";
-  if (def->schema_name != NULL && strcmp(def->schema_name, "(inline)") != 0)
-    mt_lua_schema_file(cli->cfg.schemas_dir, def->schema_name, schema,
-                       sizeof schema);
-  snprintf(out, 17, "%.8s%.8s", mt_sources_file_hash(s, def->file),
-           *schema ? mt_sources_file_hash(s, schema) : "00000000");
-}
-
 int mt_reload_load(mt_reload_t *r, mt_err_t *err) {
   const char *dirs[3];
   roots(r->cli, dirs);
@@ -116,16 +105,11 @@ static void log_changes(const mt_reload_t *r, const prepared_t *p) {
   for (size_t i = 0; i < p->reg.count; i++) {
     const mt_task_def_t *def = &p->reg.defs[i];
     const mt_task_def_t *old = mt_registry_find(&r->reg, def->name);
-    char now[17], was[17];
-    task_version(p->sources, r->cli, def, now);
-    if (old == NULL) {
-      fprintf(stderr, "moontask:   added %s (%s)\n", def->name, now);
-      continue;
-    }
-    task_version(r->sources, r->cli, old, was);
-    if (strcmp(now, was) != 0)
-      fprintf(stderr, "moontask:   changed %s (%s, was %s)\n", def->name, now,
-              was);
+    if (old == NULL)
+      fprintf(stderr, "moontask:   added %s (%s)\n", def->name, def->version);
+    else if (strcmp(def->version, old->version) != 0)
+      fprintf(stderr, "moontask:   changed %s (%s, was %s)\n", def->name,
+              def->version, old->version);
   }
   for (size_t i = 0; i < r->reg.count; i++)
     if (mt_registry_find(&p->reg, r->reg.defs[i].name) == NULL)

@@ -93,7 +93,7 @@ static void on_ack_timer(uv_timer_t *handle);
  * trip. Returns the number claimed. */
 static int claim(mt_discovery_t *d, int room) {
   mt_backend_t *b = d->opts.backend;
-  int64_t *done;
+  mt_done_t *done;
   size_t ndone = mt_executor_take_done(d->ex, &done);
   mt_task_t *tasks = NULL;
   int claimed = 0;

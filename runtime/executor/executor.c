@@ -42,7 +42,7 @@ struct mt_executor_s {
   int offline;               /* workers without a connection */
   mt_task_t *given_back;     /* claimed tasks no worker can run, for release */
   atomic_int any_given_back; /* given_back != NULL, read without the lock */
-  int64_t *done;
+  mt_done_t *done; /* finished without a transaction, to acknowledge */
   size_t done_count, done_cap;
   int stopping;
   atomic_int abort;
@@ -145,6 +145,7 @@ static void record_failure(worker_t *w, const mt_task_t *task,
       .retry_delay =
           def != NULL ? retry_delay(def, task->attempt, &w->seed) : 0,
       .permanent = permanent,
+      .version = def != NULL ? def->version : NULL,
   };
   record_outcome(w, &f, 0);
   /* The message is the handler's, and may carry anything. */
@@ -160,11 +161,11 @@ static void release_task(worker_t *w, const mt_task_t *task) {
   record_outcome(w, NULL, task->id);
 }
 
-static void add_done(mt_executor_t *ex, int64_t id) {
+static void add_done(mt_executor_t *ex, int64_t id, const char *version) {
   pthread_mutex_lock(&ex->lock);
   if (ex->done_count == ex->done_cap) {
     size_t cap = ex->done_cap ? ex->done_cap * 2 : 256;
-    int64_t *done = realloc(ex->done, cap * sizeof *done);
+    mt_done_t *done = realloc(ex->done, cap * sizeof *done);
     if (done == NULL) {
       pthread_mutex_unlock(&ex->lock);
       /* Without memory the task stays `running`; its lease lapses and it
@@ -174,7 +175,9 @@ static void add_done(mt_executor_t *ex, int64_t id) {
     ex->done = done;
     ex->done_cap = cap;
   }
-  ex->done[ex->done_count++] = id;
+  mt_done_t *d = &ex->done[ex->done_count++];
+  d->id = id;
+  snprintf(d->version, sizeof d->version, "%s", version);
   pthread_mutex_unlock(&ex->lock);
 }
 
@@ -193,7 +196,7 @@ static void run_task(worker_t *w, mt_task_t *task) {
   mt_attempt_run(&at, w->lua, task, &env);
   if (at.outcome == MT_ATTEMPT_DONE) {
     if (!at.tx.begun) {
-      add_done(ex, task->id);
+      add_done(ex, task->id, at.def != NULL ? at.def->version : "");
       return;
     }
     mt_err_t why;
@@ -453,10 +456,10 @@ mt_task_t *mt_executor_take_given_back(mt_executor_t *ex) {
   return tasks;
 }
 
-size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids) {
+size_t mt_executor_take_done(mt_executor_t *ex, mt_done_t **done) {
   pthread_mutex_lock(&ex->lock);
   size_t n = ex->done_count;
-  *ids = ex->done;
+  *done = ex->done;
   ex->done = NULL;
   ex->done_count = ex->done_cap = 0;
   pthread_mutex_unlock(&ex->lock);
@@ -479,7 +482,7 @@ size_t mt_executor_held(mt_executor_t *ex, int64_t **ids) {
       if (ex->workers[i].current != 0)
         held[n++] = ex->workers[i].current;
     for (size_t i = 0; i < ex->done_count; i++)
-      held[n++] = ex->done[i];
+      held[n++] = ex->done[i].id;
   }
   pthread_mutex_unlock(&ex->lock);
   *ids = held;

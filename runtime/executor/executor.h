@@ -55,9 +55,10 @@ mt_task_t *mt_executor_take_given_back(mt_executor_t *ex);
  * not be released yet: they stay held (and leased) until a later try. */
 void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks);
 
-/* Moves the ids of tasks completed without a transaction into *ids (caller
- * frees). Returns their number. */
-size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids);
+/* Moves the tasks completed without a transaction (their ids, and the
+ * versions that ran them) into *done (caller frees). Returns their
+ * number. */
+size_t mt_executor_take_done(mt_executor_t *ex, mt_done_t **done);
 
 /* The ids of every task this executor holds: queued, running, given back,
  * or finished but not yet acknowledged. Their leases are the ones to keep

@@ -161,21 +161,10 @@ int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
   if (s->n > 0)
     qsort(s->files, s->n, sizeof *s->files, by_path);
   /* The snapshot's hash: every path and content, in path order. */
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int dlen = 0;
-  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(md);
+  if (mt_sources_hash_parts(s, NULL, 0, "", s->hash) != 0) {
     mt_sources_unref(s);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
   }
-  for (size_t i = 0; i < s->n; i++) {
-    EVP_DigestUpdate(md, s->files[i].path, strlen(s->files[i].path) + 1);
-    EVP_DigestUpdate(md, s->files[i].hash, MT_SOURCES_HASH_HEX);
-  }
-  EVP_DigestFinal_ex(md, digest, &dlen);
-  EVP_MD_CTX_free(md);
-  hex_hash(digest, s->hash);
   *out = s;
   return 0;
 }
@@ -222,3 +211,38 @@ const char *mt_sources_file_hash(const mt_sources_t *s, const char *path) {
 }
 
 const char *mt_sources_hash(const mt_sources_t *s) { return s->hash; }
+
+/* Whether path lies in the folder dir ("" holds every path). */
+static int under(const char *path, const char *dir) {
+  size_t n = strlen(dir);
+  return n == 0 || (strncmp(path, dir, n) == 0 && path[n] == '/');
+}
+
+int mt_sources_hash_parts(const mt_sources_t *s, const char *const *paths,
+                          size_t n, const char *folder,
+                          char out[MT_SOURCES_HASH_HEX + 1]) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(md);
+    return MT_ENOMEM;
+  }
+  /* Each part as its path and its content's hash: a file that moves is a
+   * change too. A named file the snapshot lacks counts by its path. */
+  for (size_t i = 0; i < n; i++) {
+    EVP_DigestUpdate(md, paths[i], strlen(paths[i]) + 1);
+    EVP_DigestUpdate(md, mt_sources_file_hash(s, paths[i]),
+                     strlen(mt_sources_file_hash(s, paths[i])));
+  }
+  for (size_t i = 0; folder != NULL && i < s->n; i++) {
+    if (!under(s->files[i].path, folder))
+      continue;
+    EVP_DigestUpdate(md, s->files[i].path, strlen(s->files[i].path) + 1);
+    EVP_DigestUpdate(md, s->files[i].hash, MT_SOURCES_HASH_HEX);
+  }
+  EVP_DigestFinal_ex(md, digest, &dlen);
+  EVP_MD_CTX_free(md);
+  hex_hash(digest, out);
+  return 0;
+}

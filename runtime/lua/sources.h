@@ -70,4 +70,13 @@ const char *mt_sources_path(const mt_sources_t *s, size_t i);
 const char *mt_sources_file_hash(const mt_sources_t *s, const char *path);
 const char *mt_sources_hash(const mt_sources_t *s);
 
+/* One hash of some of a snapshot's files: those at paths (a path the
+ * snapshot lacks counts as absent), then every file in the folder `folder`
+ * ("": every file; NULL: none), each by path and content. The snapshot's
+ * own hash is every file's; a task's version is its parts' (lua/tasks.c).
+ * Returns 0 or MT_ENOMEM. */
+int mt_sources_hash_parts(const mt_sources_t *s, const char *const *paths,
+                          size_t n, const char *folder,
+                          char out[MT_SOURCES_HASH_HEX + 1]);
+
 #endif

@@ -127,6 +127,11 @@ static void name_from_path(const char *rel, char *name, size_t size) {
 
 /* Stack: schema -> (empty). Compiles the schema table on top of the stack
  * (Lua keys spelled as in JSON Schema, e.g. ["$ref"]). */
+/* Where named schemas live: the configured folder, else "schemas". */
+static const char *schemas_dir(const mt_task_defaults_t *defaults) {
+  return defaults->schemas_dir != NULL ? defaults->schemas_dir : "schemas";
+}
+
 static int compile_schema_table(lua_State *L, const char *where,
                                 mt_schema_t **out, mt_err_t *err) {
   mt_buf_t json = MT_BUF_INIT;
@@ -144,20 +149,20 @@ static int compile_schema_table(lua_State *L, const char *where,
   return rc;
 }
 
-/* Loads schemas/<a>/<b>.lua for the schema named "a.b" and compiles it. */
-void mt_lua_schema_file(const char *schemas_dir, const char *name, char *out,
+/* The file a named schema lives in: "a.b" is <dir>/a/b.lua. */
+static void schema_file(const char *dir, const char *name, char *out,
                         size_t size) {
-  int n = snprintf(out, size, "%s/", schemas_dir);
+  int n = snprintf(out, size, "%s/", dir);
   for (const char *p = name; *p && n < (int)size - 5; p++)
     out[n++] = *p == '.' ? '/' : *p;
   snprintf(out + n, size - (size_t)n, ".lua");
 }
 
-static int load_named_schema(lua_State *L, const char *schemas_dir,
-                             const char *name, mt_schema_t **out,
-                             mt_err_t *err) {
+/* Loads <dir>/<a>/<b>.lua for the schema named "a.b" and compiles it. */
+static int load_named_schema(lua_State *L, const char *dir, const char *name,
+                             mt_schema_t **out, mt_err_t *err) {
   char file[8192];
-  mt_lua_schema_file(schemas_dir, name, file, sizeof file);
+  schema_file(dir, name, file, sizeof file);
   if (!mt_dotted_name_valid(name))
     return mt_err_set(err, MT_ECONFIG,
                       "\"%s\" is not a schema name (dotted, e.g. "
@@ -188,9 +193,8 @@ static int read_schema(lua_State *L, const char *file,
   case LUA_TNIL: lua_pop(L, 1); return 0;
   case LUA_TSTRING:
     def->schema_name = (char *)lua_tostring(L, -1); /* kept alive by def */
-    rc = load_named_schema(
-        L, defaults->schemas_dir ? defaults->schemas_dir : "schemas",
-        def->schema_name, &def->schema, &detail);
+    rc = load_named_schema(L, schemas_dir(defaults), def->schema_name,
+                           &def->schema, &detail);
     if (rc != 0)
       mt_err_set(err, rc, "%s: schema %s: %s", file, def->schema_name,
                  detail.msg);
@@ -393,6 +397,34 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
   return read_schedules(L, file, def, err);
 }
 
+/* A task's version (registry.h): a hash of every file it may run, its own,
+ * its named schema's, and the lib folder's, since which modules it
+ * requires is known only when they are required. A change to a shared
+ * module is then a new version of every task; never is one missed. Only
+ * a snapshot has versions: it is what the runtime runs, and a hot reload
+ * compares. */
+static int task_version(lua_State *L, const char *file,
+                        const mt_task_defaults_t *defaults, mt_task_def_t *def,
+                        mt_err_t *err) {
+  const mt_sources_t *snapshot = mt_lua_sources(L);
+  char schema[4096];
+  const char *parts[2] = {file, schema};
+  size_t n = 1;
+  def->version[0] = '\0';
+  if (snapshot == NULL)
+    return 0;
+  if (def->schema_name != NULL && strcmp(def->schema_name, "(inline)") != 0) {
+    schema_file(schemas_dir(defaults), def->schema_name, schema, sizeof schema);
+    n = 2;
+  }
+  _Static_assert(MT_TASK_VERSION_HEX == MT_SOURCES_HASH_HEX,
+                 "a version is a snapshot hash");
+  if (mt_sources_hash_parts(snapshot, parts, n, mt_lua_stdlib_lib_dir(L),
+                            def->version) != 0)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  return 0;
+}
+
 /* Stack: tasks -> tasks. Loads one task file into the tasks table at index
  * `tasks` (and reg, when not NULL). */
 static int load_task_file(lua_State *L, int tasks, const char *dir,
@@ -416,6 +448,8 @@ static int load_task_file(lua_State *L, int tasks, const char *dir,
                     name);
   else if (rc == 0)
     lua_pop(L, 1);
+  if (rc == 0 && reg != NULL)
+    rc = task_version(L, file, defaults, &def, err);
   if (rc == 0 && reg != NULL) {
     rc = mt_registry_add(reg, &def); /* takes the schema and schedules */
     def.schema = NULL;
@@ -490,16 +524,14 @@ int mt_lua_tasks_check(const char *tasks_dir,
 
   /* Every schema file, used by a task or not: a broken one is found before
    * the task that will use it. */
-  const char *schemas_dir =
-      defaults->schemas_dir ? defaults->schemas_dir : "schemas";
-  if (access(schemas_dir, F_OK) == 0 &&
-      collect(schemas_dir, &schemas, &err) == 0) {
+  const char *dir = schemas_dir(defaults);
+  if (access(dir, F_OK) == 0 && collect(dir, &schemas, &err) == 0) {
     sort_paths(&schemas);
     for (size_t i = 0; i < schemas.count; i++) {
       char name[512];
       mt_schema_t *schema = NULL;
       name_from_path(schemas.items[i], name, sizeof name);
-      if (load_named_schema(L, schemas_dir, name, &schema, &err) != 0) {
+      if (load_named_schema(L, dir, name, &schema, &err) != 0) {
         report(arg, err.msg);
         problems++;
       }

@@ -44,10 +44,6 @@ int mt_lua_tasks_check(const char *tasks_dir,
  * 1, or returns 0 when no such task is loaded. */
 int mt_lua_tasks_push_handler(lua_State *L, const char *name);
 
-/* The file a named schema lives in: "a.b" is <schemas_dir>/a/b.lua. */
-void mt_lua_schema_file(const char *schemas_dir, const char *name, char *out,
-                        size_t size);
-
 /* Loads the definitions alone, in a throwaway state: what the CLI and the
  * runtime's main thread need to know about tasks without running them. */
 int mt_lua_registry_load(const char *dir, const mt_task_defaults_t *defaults,

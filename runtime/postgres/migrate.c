@@ -429,6 +429,35 @@ static const migration_t migrations[] = {
      "REVOKE ALL ON moontask.outbox FROM PUBLIC;\n"
      "REVOKE ALL ON FUNCTION moontask.outbox_task(), moontask.outbox_schedule()\n"
      "  FROM PUBLIC;\n"},
+    {5,
+     /* The version of its task definition (a content hash, registry.h)
+      * that each attempt ran, in attempt order. An attempt's end appends
+      * it: moontask.complete below, a failure record, the runtime's
+      * acknowledgement of a handler that ran no transaction; NULL for one
+      * whose runtime stopped before it could say. A retry by hand keeps
+      * the list: it is the task's whole history. NULL before any attempt
+      * ended. */
+     "ALTER TABLE moontask.tasks ADD COLUMN versions text[];\n"
+     "\n"
+     /* Migration 1's complete with the version: the runtime's alone,
+      * granted to no application. The old one stays for a runtime of the
+      * previous release during a rolling deploy. */
+     "CREATE FUNCTION moontask.complete(task_id bigint, owner text,\n"
+     "    version text)\n"
+     "RETURNS void LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
+     "BEGIN\n"
+     "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
+     "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"
+     "         versions = array_append(versions, version)\n"
+     "   WHERE id = task_id AND state = 'running' AND locked_by = owner;\n"
+     "  IF NOT FOUND THEN\n"
+     "    RAISE EXCEPTION 'moontask: task % is no longer held by this runtime', task_id\n"
+     "      USING ERRCODE = '55000';\n"
+     "  END IF;\n"
+     "END\n"
+     "$fn$;\n"
+     "REVOKE ALL ON FUNCTION moontask.complete(bigint, text, text) FROM PUBLIC;\n"},
 };
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))

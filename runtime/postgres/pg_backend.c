@@ -34,13 +34,16 @@ typedef struct pg_backend_s {
   "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* Acknowledges the tasks whose handlers ran no transaction (they had no
- * effects to commit with): $5 their ids, $2 the owner. */
-#define DONE_CTE                                                               \
-  "done AS (\n"                                                                \
-  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"    \
-  "         locked_by = NULL, locked_until = NULL, last_error = NULL\n"        \
-  "   WHERE id = ANY($5::bigint[]) AND state = 'running' AND locked_by = $2\n" \
-  "  RETURNING id)"
+ * effects to commit with): $5 their ids, $7 the versions that ran them
+ * (done_arrays), $2 the owner. */
+#define DONE_CTE                                                              \
+  "done AS (\n"                                                               \
+  "  UPDATE moontask.tasks t SET state = 'completed', finished_at = now(),\n" \
+  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"      \
+  "         versions = array_append(t.versions, d.version)\n"                 \
+  "    FROM unnest($5::bigint[], $7::text[]) AS d(id, version)\n"             \
+  "   WHERE t.id = d.id AND t.state = 'running' AND t.locked_by = $2\n"       \
+  "  RETURNING t.id)"
 
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
@@ -94,6 +97,8 @@ static const char rescue_sql[] =
     "                       THEN now() END,\n"
     "    last_error = 'lease expired: the runtime ' || locked_by ||\n"
     "                 ' stopped while running attempt ' || attempts,\n"
+    /* Which version that attempt ran died with its runtime. */
+    "    versions = array_append(versions, NULL),\n"
     "    locked_by = NULL, locked_until = NULL\n"
     "   WHERE state = 'running' AND locked_until < now()\n"
     "  RETURNING state)\n"
@@ -241,20 +246,38 @@ static mt_task_t *task_from_row(PGresult *res, int i, int col) {
       atoi(PQgetvalue(res, i, col + 3)), atoi(PQgetvalue(res, i, col + 4)));
 }
 
-static int pg_claim(mt_backend_t *base, const int64_t *done, size_t ndone,
+/* The done list as DONE_CTE's two arrays: the ids, and the versions in
+ * the same order (NULL where not known). Versions are hex digits, which an
+ * array literal takes as they are. */
+static int done_arrays(mt_buf_t *ids, mt_buf_t *versions, const mt_done_t *done,
+                       size_t n) {
+  int rc = mt_buf_putc(ids, '{') || mt_buf_putc(versions, '{');
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = mt_buf_printf(ids, "%s%" PRId64, i ? "," : "", done[i].id) ||
+         mt_buf_printf(versions, "%s%s", i ? "," : "",
+                       done[i].version[0] ? done[i].version : "NULL");
+  return rc || mt_buf_putc(ids, '}') || mt_buf_putc(versions, '}');
+}
+
+static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
                     int max, mt_task_t **tasks, int *count, mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
   char limit[16];
-  mt_buf_t done_ids = MT_BUF_INIT;
+  mt_buf_t done_ids = MT_BUF_INIT, done_versions = MT_BUF_INIT;
   snprintf(limit, sizeof limit, "%d", max);
   *tasks = NULL;
   *count = 0;
-  if (mt_pg_id_array(&done_ids, done, ndone) != 0)
+  if (done_arrays(&done_ids, &done_versions, done, ndone) != 0) {
+    mt_buf_free(&done_ids);
+    mt_buf_free(&done_versions);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
-  const char *params[] = {limit,    b->owner,      b->lease,
-                          b->names, done_ids.data, b->max_attempts};
-  PGresult *res = run(b, claim_sql, 6, params, err);
+  }
+  const char *params[] = {
+      limit,         b->owner,        b->lease,          b->names,
+      done_ids.data, b->max_attempts, done_versions.data};
+  PGresult *res = run(b, claim_sql, 7, params, err);
   mt_buf_free(&done_ids);
+  mt_buf_free(&done_versions);
   if (res == NULL)
     return MT_EDB;
   int rc = 0, rows = PQntuples(res);
@@ -566,7 +589,12 @@ static const char claim_ids_sql[] =
     "  UPDATE moontask.tasks t SET state = 'running',\n"
     "         attempts = t.attempts + 1, started_at = now(), locked_by = $2,\n"
     "         locked_until = now() + $3::float8 * interval '1 second',\n"
-    "         max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
+    "         max_attempts = coalesce(t.max_attempts, d.max_attempts),\n"
+    /* A lapsed lease taken over: the attempt before it ran a version
+     * that died with its runtime, as the rescue would record. */
+    "         versions = CASE WHEN t.state = 'running'\n"
+    "                         THEN array_append(t.versions, NULL)\n"
+    "                         ELSE t.versions END\n"
     "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
     "   WHERE t.id = m.id AND d.name = t.name\n"
     "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
@@ -665,13 +693,14 @@ static int claim_fire(pg_backend_t *b, mt_delivery_t *d, mt_err_t *err) {
   return 0;
 }
 
-int mt_pg_claim_delivered(mt_backend_t *base, const int64_t *done, size_t ndone,
-                          mt_delivery_t *d, size_t n, int *acked,
+int mt_pg_claim_delivered(mt_backend_t *base, const mt_done_t *done,
+                          size_t ndone, mt_delivery_t *d, size_t n, int *acked,
                           mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
   *acked = 0;
-  mt_buf_t done_ids = MT_BUF_INIT, ids = MT_BUF_INIT;
-  int rc = mt_pg_id_array(&done_ids, done, ndone);
+  mt_buf_t done_ids = MT_BUF_INIT, done_versions = MT_BUF_INIT,
+           ids = MT_BUF_INIT;
+  int rc = done_arrays(&done_ids, &done_versions, done, ndone);
   /* The tasks' ids, as an array literal of those that name one. */
   if (rc == 0)
     rc = mt_buf_putc(&ids, '{');
@@ -688,9 +717,10 @@ int mt_pg_claim_delivered(mt_backend_t *base, const int64_t *done, size_t ndone,
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto done;
   }
-  const char *params[] = {ids.data, b->owner,      b->lease,
-                          b->names, done_ids.data, b->max_attempts};
-  PGresult *res = run(b, claim_ids_sql, 6, params, err);
+  const char *params[] = {ids.data,          b->owner,      b->lease,
+                          b->names,          done_ids.data, b->max_attempts,
+                          done_versions.data};
+  PGresult *res = run(b, claim_ids_sql, 7, params, err);
   if (res == NULL) {
     rc = MT_EDB;
     goto done;
@@ -727,6 +757,7 @@ int mt_pg_claim_delivered(mt_backend_t *base, const int64_t *done, size_t ndone,
       rc = claim_fire(b, &d[i], err);
 done:
   mt_buf_free(&done_ids);
+  mt_buf_free(&done_versions);
   mt_buf_free(&ids);
   return rc;
 }

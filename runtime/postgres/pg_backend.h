@@ -63,7 +63,7 @@ typedef struct mt_delivery_s {
  * and sets every verdict; deliveries looked at before a lost connection
  * keep theirs, the rest stay PENDING. Blocks for one round trip, and one
  * more per fire. */
-int mt_pg_claim_delivered(mt_backend_t *store, const int64_t *done,
+int mt_pg_claim_delivered(mt_backend_t *store, const mt_done_t *done,
                           size_t ndone, mt_delivery_t *d, size_t n, int *acked,
                           mt_err_t *err);
 

@@ -23,8 +23,9 @@ typedef struct pg_session_s {
 } pg_session_t;
 
 /* Records a failed attempt: back to `scheduled` with run_at pushed back,
- * or `failed` once attempts are used up (or at once when `permanent`). The
- * NOTIFY wakes a runtime in time for the retry. */
+ * or `failed` once attempts are used up (or at once when `permanent`),
+ * with the version that ran it ($7, NULL when not known). The NOTIFY wakes
+ * a runtime in time for the retry. */
 static const char fail_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET\n"
@@ -34,7 +35,8 @@ static const char fail_sql[] =
     "    run_at = CASE WHEN $6::bool OR attempts >= $3::int THEN run_at\n"
     "                  ELSE now() + $4::float8 * interval '1 second' END,\n"
     "    finished_at = CASE WHEN $6::bool OR attempts >= $3::int THEN now() END,\n"
-    "    last_error = $2, locked_by = NULL, locked_until = NULL\n"
+    "    last_error = $2, locked_by = NULL, locked_until = NULL,\n"
+    "    versions = array_append(versions, $7::text)\n"
     "  WHERE id = $1 AND state = 'running' AND locked_by = $5\n"
     "  RETURNING state, run_at)\n"
     "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
@@ -95,6 +97,7 @@ static mt_tx_t *pg_begin(mt_session_t *base, const mt_tx_opts_t *opts) {
   tx->owner = s->owner;
   tx->registry = opts->registry;
   tx->task_id = opts->task_id;
+  tx->version = opts->version;
   tx->deadline = opts->deadline;
   tx->abort = opts->abort;
   tx->begun = opts->joined;
@@ -153,9 +156,11 @@ static int pg_fail(mt_session_t *base, const mt_failure_t *f, mt_err_t *err) {
   snprintf(id, sizeof id, "%" PRId64, f->id);
   snprintf(max, sizeof max, "%d", f->max_attempts);
   snprintf(delay, sizeof delay, "%.3f", f->retry_delay);
-  const char *params[] = {id,    message.data, max,
-                          delay, s->owner,     f->permanent ? "true" : "false"};
-  int rc = record(s, fail_sql, 6, params, err);
+  const char *version = f->version != NULL && *f->version ? f->version : NULL;
+  const char *params[] = {id,     message.data, max,
+                          delay,  s->owner,     f->permanent ? "true" : "false",
+                          version};
+  int rc = record(s, fail_sql, 7, params, err);
   mt_buf_free(&message);
   return rc;
 }

@@ -151,7 +151,11 @@ int mt_store_get_task(mt_store_t *s, int64_t id, mt_store_row_cb cb, void *arg,
   int nrows = 0;
   int rc = each_row(s,
                     "SELECT id, name, state, payload, run_at, attempts,\n"
-                    "       max_attempts, key, created_at, started_at,\n"
+                    "       max_attempts,\n"
+                    /* The version each attempt ran, oldest first. */
+                    "       array_to_string(versions, ', ', 'unknown')\n"
+                    "         AS versions,\n"
+                    "       key, created_at, started_at,\n"
                     "       finished_at, locked_by, locked_until, last_error\n"
                     "  FROM moontask.tasks WHERE id = $1::bigint",
                     1, params, cb, arg, &nrows, err);

@@ -21,8 +21,10 @@ typedef struct mt_tx_s {
   const char *owner;             /* this runtime's lease name */
   const mt_registry_t *registry; /* for tx:schedule */
   int64_t task_id;
-  double deadline;   /* monotonic; the task's timeout */
-  atomic_int *abort; /* set when shutdown's grace ran out */
+  const char *version; /* of the definition that runs (registry.h), which
+                          moontask.complete records; NULL: not known */
+  double deadline;     /* monotonic; the task's timeout */
+  atomic_int *abort;   /* set when shutdown's grace ran out */
   int begun;
   /* The first statement error: a handler that catches it and carries on
    * fails later with "transaction is aborted", and this says why. */

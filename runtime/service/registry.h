@@ -14,6 +14,9 @@
 
 #define MT_DEFAULT_MAX_ATTEMPTS 25
 
+/* The hex digits of a task's version (mt_task_def_t.version). */
+#define MT_TASK_VERSION_HEX 16
+
 /* The ranges a task file's (and config.lua's) limits must lie in. Past
  * them a value is a typo or a unit mistake, not a wish: a timeout of more
  * than a day holds a transaction open for that long, a retry is never
@@ -46,6 +49,10 @@ typedef struct mt_task_def_s {
   mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
   mt_task_sched_t *schedules; /* recurring schedules from the task file */
   size_t nschedules;
+  /* The content hash of what it runs: its file, its named schema's file and
+   * the lib folder (lua/tasks.h). Each attempt records the version it ran.
+   * "" when the definition was not loaded from a snapshot. */
+  char version[MT_TASK_VERSION_HEX + 1];
 } mt_task_def_t;
 
 typedef struct mt_registry_s {

@@ -115,6 +115,10 @@ sql "DELETE FROM moontask.tasks WHERE id = $ALIEN;
 FAIL_ID=$(sql "SELECT moontask.schedule('e2e.fail', '{}')")
 wait_for "SELECT state = 'failed' AND attempts = 3 FROM moontask.tasks WHERE id = $FAIL_ID" 30
 assert_eq 0 "$(sql "SELECT count(*) FROM e2e_rows WHERE task_id = $FAIL_ID")" "rows of a failing task"
+# Each attempt recorded its version: the committed one, the three failed.
+assert_eq "1|3|1" "$(sql "SELECT (SELECT array_length(versions, 1) FROM moontask.tasks WHERE id = $ID),
+    array_length(versions, 1), (SELECT count(DISTINCT v) FROM unnest(versions) v WHERE v ~ '^[0-9a-f]{16}\$')
+  FROM moontask.tasks WHERE id = $FAIL_ID")" "versions of a committed and a failed task"
 LATER=$(sql "SELECT moontask.schedule('e2e.insert', '{\"n\": 5}', now() + interval '1 hour')")
 wait_until '[ "$(schedules)" = "['"'mt-$LATER'"']" ]' 20 "the later task's schedule"
 assert_eq t "$(sql "SELECT moontask.cancel($LATER)")" "cancel"

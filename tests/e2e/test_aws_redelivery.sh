@@ -62,6 +62,9 @@ kill_mid_task() { # pid task-id
 assert_ran_again_once() { # task-id
   wait_for "SELECT state = 'completed' FROM moontask.tasks WHERE id = $1" 40
   assert_eq 2 "$(sql "SELECT attempts FROM moontask.tasks WHERE id = $1")" "attempts"
+  # The dead runtime's attempt ran a version nobody recorded.
+  assert_eq "t" "$(sql "SELECT versions[1] IS NULL AND versions[2] ~ '^[0-9a-f]{16}\$' AND array_length(versions, 1) = 2 FROM moontask.tasks WHERE id = $1")" \
+    "the versions recorded"
   assert_eq "2" "$(sql "SELECT string_agg(n::text, ',') FROM e2e_rows WHERE task_id = $1")" "the committed rows' n"
   assert_eq t "$(sql "SELECT started_at >= to_timestamp($A_UNTIL) FROM moontask.tasks WHERE id = $1")" \
     "the second attempt began after the dead runtime's lease ($A_OWNER, until $A_UNTIL)"

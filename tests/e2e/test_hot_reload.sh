@@ -9,7 +9,10 @@
 #     file comes back (that time through `moontask reload`);
 #   - a file that loops while it loads is refused, and the runtime serves on;
 #   - a task file's recurring schedules follow, a deleted file's included;
-#   - SIGHUP reloads too.
+#   - SIGHUP reloads too;
+#   - every attempt records the version it ran (the one the reload logged),
+#     whether it committed, ran no transaction or failed, and `moontask
+#     show` names it.
 source "$(dirname "$0")/lib.sh"
 
 reset_db
@@ -51,6 +54,18 @@ until grep -q 'changed rl.echo' "$MT_LOG"; do
   sleep 0.1
 done
 assert_eq 2 "$(run_once rl.echo)" "the saved version"
+# Each attempt recorded the version it ran: those the reload logged.
+changed=$(grep -o 'changed rl.echo ([0-9a-f]*, was [0-9a-f]*)' "$MT_LOG")
+v2=$(sed 's/.*(\([0-9a-f]*\), was.*/\1/' <<<"$changed")
+v1=$(sed 's/.*was \([0-9a-f]*\))/\1/' <<<"$changed")
+[ ${#v1} -eq 16 ] && [ ${#v2} -eq 16 ] && [ "$v1" != "$v2" ] || fail "versions in the log: '$changed'"
+ran() { # n -> the versions recorded by the task that wrote n
+  sql "SELECT array_to_string(t.versions, ',', 'NULL') FROM moontask.tasks t JOIN e2e_rows r ON r.task_id = t.id WHERE r.n = $1"
+}
+assert_eq "$v1" "$(ran 1)" "the version the first task ran"
+assert_eq "$v2" "$(ran 2)" "the version the saved task ran"
+v2_id=$(sql "SELECT task_id FROM e2e_rows WHERE n = 2")
+assert_contains "$(cfg show "$v2_id")" "versions      $v2" "moontask show"
 
 # A broken version is refused whole; the running one stays.
 printf 'return {\n  handler = function(tx)\n    this is not lua\n  end,\n}\n' >"$dir/rl/echo.lua"
@@ -65,6 +80,10 @@ assert_eq 2 "$(run_once rl.echo)" "the running version after a broken save"
 # A new file is runnable without a restart.
 version "$dir/rl/echo.lua" 3
 version "$dir/rl/fresh.lua" 30
+# Two more: one that runs no transaction (acknowledged by the next claim)
+# and one that fails (recorded outside its transaction).
+printf 'return { handler = function() end }\n' >"$dir/rl/quiet.lua"
+printf 'return { max_attempts = 1, handler = function() error("boom") end }\n' >"$dir/rl/boom.lua"
 wait_for "SELECT true" 1
 deadline=$((SECONDS + 10))
 until grep -q 'added rl.fresh' "$MT_LOG"; do
@@ -73,6 +92,13 @@ until grep -q 'added rl.fresh' "$MT_LOG"; do
 done
 assert_eq 30 "$(run_once rl.fresh)" "a new task"
 assert_eq 3 "$(run_once rl.echo)" "the version saved with it"
+for name in quiet boom; do
+  v=$(grep -o "added rl.$name ([0-9a-f]*)" "$MT_LOG" | grep -o '[0-9a-f]\{16\}')
+  id=$(sql "SELECT moontask.schedule('rl.$name', '{}')")
+  wait_for "SELECT state IN ('completed', 'failed') FROM moontask.tasks WHERE id = $id" 10
+  assert_eq "$v" "$(sql "SELECT array_to_string(versions, ',', 'NULL') FROM moontask.tasks WHERE id = $id")" \
+    "the version rl.$name ran"
+done
 
 # A removed task's tasks wait, scheduled, until it comes back.
 rm "$dir/rl/fresh.lua"

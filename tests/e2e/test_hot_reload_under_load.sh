@@ -67,6 +67,18 @@ assert_eq 10000 "$(sql "SELECT count(DISTINCT task_id) FROM e2e_rows")" "tasks w
 assert_eq "" "$(sql "SELECT string_agg(DISTINCT n::text, ',') FROM e2e_rows WHERE n NOT IN (11, 22)")" "rows of a mixed or broken version"
 # Both versions ran: the rewrites did take effect under load.
 assert_eq 2 "$(sql "SELECT count(DISTINCT n) FROM e2e_rows")" "versions that ran"
+# Each task recorded one version, the one it ran: one hash per version's
+# rows, two hashes, both among those the reloads logged.
+assert_eq 0 "$(sql "SELECT count(*) FROM moontask.tasks WHERE array_length(versions, 1) IS DISTINCT FROM 1 OR versions[1] IS NULL")" \
+  "tasks without exactly one version"
+ran="FROM moontask.tasks t JOIN e2e_rows r ON r.task_id = t.id"
+assert_eq "1|1|2" "$(sql "SELECT (SELECT max(c) FROM (SELECT count(DISTINCT t.versions[1]) c $ran GROUP BY r.n) a),
+    (SELECT max(c) FROM (SELECT count(DISTINCT r.n) c $ran GROUP BY t.versions[1]) b),
+    (SELECT count(DISTINCT versions[1]) FROM moontask.tasks)")" \
+  "hashes per version, versions per hash, hashes"
+for v in $(sql "SELECT DISTINCT versions[1] FROM moontask.tasks"); do
+  grep -q "changed ld.work ($v\|was $v)" "$MT_LOG" || fail "version $v was never logged"
+done
 refused=$(grep -c 'reload refused' "$MT_LOG" || true)
 [ "$refused" -ge 1 ] || fail "no broken version was refused: $(grep -c reloaded "$MT_LOG") reloads"
 echo "ok: $(grep -c 'reloaded the tasks' "$MT_LOG") reloads, $refused refused, 10000 tasks once each"

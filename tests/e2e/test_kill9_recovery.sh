@@ -21,3 +21,6 @@ assert_eq "completed|50" "$(sql "SELECT state, count(*) FROM moontask.tasks GROU
 assert_eq 50 "$(sql "SELECT count(*) FROM e2e_rows")" "rows"
 assert_eq 50 "$(sql "SELECT count(DISTINCT task_id) FROM e2e_rows")" "distinct rows"
 assert_eq 50 "$(sql "SELECT count(*) FROM e2e_rows WHERE n = 2")" "every row from the second attempt"
+# The killed attempts' versions died with their runtime; the second's is known.
+assert_eq 50 "$(sql "SELECT count(*) FROM moontask.tasks WHERE array_length(versions, 1) = 2 AND versions[1] IS NULL AND versions[2] ~ '^[0-9a-f]{16}\$'")" \
+  "tasks with an unknown and a known version"

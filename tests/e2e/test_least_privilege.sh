@@ -118,6 +118,7 @@ refused $APP1 "SELECT * FROM moontask.schedules" 42501 "SELECT on schedules"
 refused $APP1 "SELECT * FROM moontask.migrations" 42501 "SELECT on migrations"
 refused $APP1 "SELECT moontask.complete($id2, 'x')" 42501 "moontask.complete"
 assert_contains "$OUT" "permission denied for function complete" "complete's refusal"
+refused $APP1 "SELECT moontask.complete($id2, 'x', 'v')" 42501 "moontask.complete with a version"
 assert_eq "$before" "$(sql "SELECT count(*), max(id), string_agg(state, ',' ORDER BY id) FROM moontask.tasks")" \
   "tasks after the refused statements"
 

@@ -6,6 +6,9 @@ reset_db
 sql "SELECT count(moontask.schedule('e2e.noop', '{}')) FROM generate_series(1, 500)" >/dev/null
 mt run --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed|500" "$(sql "SELECT state, count(*) FROM moontask.tasks WHERE locked_by IS NULL AND finished_at IS NOT NULL GROUP BY state")" "drained no-op tasks"
+# The batched acknowledgement records the version each one ran.
+assert_eq 500 "$(sql "SELECT count(*) FROM moontask.tasks WHERE array_length(versions, 1) = 1 AND versions[1] ~ '^[0-9a-f]{16}\$'")" \
+  "no-op tasks with their version"
 
 sql "DELETE FROM moontask.tasks" >/dev/null
 mt_start run

@@ -59,7 +59,7 @@ static struct {
   int workers, online; /* configured, and with a "connection" */
   int queued, running;
   int allowance; /* tasks the worker may still complete; -1: no limit */
-  int64_t *done;
+  mt_done_t *done;
   size_t ndone, done_cap;
   /* What discovery last saw of the load (it claims on that). */
   int seen_queued, seen_running;
@@ -102,7 +102,7 @@ static void *fake_worker(void *arg) {
       if (fx.done == NULL)
         MT__FAIL("out of memory");
     }
-    fx.done[fx.ndone++] = task->id;
+    fx.done[fx.ndone++] = (mt_done_t){.id = task->id};
     fx.completed_after_take[task->id] = fx.takes;
     fx.running--;
     pthread_mutex_unlock(&fx.lock);
@@ -177,7 +177,7 @@ void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks) {
   free_list(tasks);
 }
 
-size_t mt_executor_take_done(mt_executor_t *ex, int64_t **ids) {
+size_t mt_executor_take_done(mt_executor_t *ex, mt_done_t **ids) {
   (void)ex;
   pthread_mutex_lock(&fx.lock);
   size_t n = fx.ndone;
@@ -200,7 +200,7 @@ size_t mt_executor_held(mt_executor_t *ex, int64_t **ids) {
   for (mt_task_t *t = fx.head; t != NULL; t = t->next)
     held[n++] = t->id;
   for (size_t i = 0; i < fx.ndone; i++)
-    held[n++] = fx.done[i];
+    held[n++] = fx.done[i].id;
   pthread_mutex_unlock(&fx.lock);
   *ids = held;
   return n;
@@ -308,8 +308,8 @@ static int fb_read_wakeups(mt_backend_t *b, int *due_now, double *next_due,
   return 0;
 }
 
-static int fb_claim(mt_backend_t *b, const int64_t *done, size_t ndone, int max,
-                    mt_task_t **tasks, int *count, mt_err_t *err) {
+static int fb_claim(mt_backend_t *b, const mt_done_t *done, size_t ndone,
+                    int max, mt_task_t **tasks, int *count, mt_err_t *err) {
   (void)err;
   fake_backend_t *fb = (fake_backend_t *)b;
   if (fb->nclaims == MAX_CLAIMS)
@@ -328,7 +328,7 @@ static int fb_claim(mt_backend_t *b, const int64_t *done, size_t ndone, int max,
   c->wakeups = fb->wakeups_due_now;
   c->at = epoch_now();
   for (size_t i = 0; i < ndone; i++) {
-    int64_t id = done[i];
+    int64_t id = done[i].id;
     if (id < 1 || id > fb->ntasks) {
       misuse("acknowledged an unknown task", id);
       continue;
