@@ -74,26 +74,27 @@ void *mt_reload_prepare(void *arg) {
   if (p->rc == 0)
     p->unchanged =
         strcmp(mt_sources_hash(p->sources), mt_sources_hash(r->sources)) == 0;
-  /* The task files' recurring schedules follow: the new set's, and those
-   * of the tasks it no longer has (as a definition with no schedule, which
-   * the sync empties). */
+  /* The task files' recurring schedules follow, in one transaction: the
+   * new set's, and those of the tasks it no longer has (as definitions
+   * with no schedule, which the sync empties). */
   if (p->rc == 0 && !p->unchanged) {
-    mt_task_def_t *gone = calloc(r->reg.count ? r->reg.count : 1, sizeof *gone);
-    mt_registry_t removed = {.defs = gone};
-    for (size_t i = 0; gone != NULL && i < r->reg.count; i++)
+    size_t n = p->reg.count + r->reg.count;
+    mt_task_def_t *defs = calloc(n ? n : 1, sizeof *defs);
+    mt_registry_t both = {.defs = defs, .count = p->reg.count};
+    for (size_t i = 0; defs != NULL && i < p->reg.count; i++)
+      defs[i] = p->reg.defs[i]; /* read only: the copies own nothing */
+    for (size_t i = 0; defs != NULL && i < r->reg.count; i++)
       if (mt_registry_find(&p->reg, r->reg.defs[i].name) == NULL)
-        gone[removed.count++].name = r->reg.defs[i].name;
+        defs[both.count++].name = r->reg.defs[i].name;
     mt_store_t *store = NULL;
-    if (gone == NULL)
+    if (defs == NULL)
       p->rc = mt_err_set(&p->err, MT_ENOMEM, "out of memory");
     else
       p->rc = mt_store_open(&store, r->url, "moontask reload", &p->err);
     if (p->rc == 0)
-      p->rc = mt_store_sync_file_schedules(store, &p->reg, &p->err);
-    if (p->rc == 0 && removed.count > 0)
-      p->rc = mt_store_sync_file_schedules(store, &removed, &p->err);
+      p->rc = mt_store_sync_file_schedules(store, &both, &p->err);
     mt_store_free(store);
-    free(gone);
+    free(defs);
   }
   return p;
 }

@@ -17,6 +17,7 @@
 #define LIB_DIR_KEY "moontask.lib_dir"
 #define ENV_ALLOW_KEY "moontask.env_allow"
 #define ENV_WARNED_KEY "moontask.env_warned"
+#define ENV_FN_KEY "moontask.env_fn" /* ctx.env, made once per state */
 
 /* Marks a module in a cache while it loads, to tell a require cycle from a
  * module that is simply loaded. */
@@ -61,6 +62,8 @@ int mt_lua_stdlib_configure(lua_State *L, const char *tasks_dir,
   lua_setfield(L, LUA_REGISTRYINDEX, ENV_ALLOW_KEY);
   lua_newtable(L);
   lua_setfield(L, LUA_REGISTRYINDEX, ENV_WARNED_KEY);
+  lua_pushnil(L); /* a ctx.env made before holds the old tables */
+  lua_setfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY);
   return 0;
 }
 
@@ -261,7 +264,14 @@ static int ctx_env(lua_State *L) {
 }
 
 void mt_lua_ctx_env_push(lua_State *L) {
+  /* One closure per state, not one per task: it is on every task's path,
+   * and all it holds is the state's. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY) == LUA_TFUNCTION)
+    return;
+  lua_pop(L, 1);
   registry_table(L, ENV_ALLOW_KEY);
   registry_table(L, ENV_WARNED_KEY);
   lua_pushcclosure(L, ctx_env, 2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY);
 }

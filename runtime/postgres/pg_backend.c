@@ -34,16 +34,19 @@ typedef struct pg_backend_s {
   "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* Acknowledges the tasks whose handlers ran no transaction (they had no
- * effects to commit with): $5 their ids, $7 the versions that ran them
- * (done_arrays), $2 the owner. */
-#define DONE_CTE                                                              \
-  "done AS (\n"                                                               \
-  "  UPDATE moontask.tasks t SET state = 'completed', finished_at = now(),\n" \
-  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"      \
-  "         versions = array_append(t.versions, d.version)\n"                 \
-  "    FROM unnest($5::bigint[], $7::text[]) AS d(id, version)\n"             \
-  "   WHERE t.id = d.id AND t.state = 'running' AND t.locked_by = $2\n"       \
-  "  RETURNING t.id)"
+ * effects to commit with): $5 their ids, $7 the versions that ran them in
+ * the same order (done_arrays), $2 the owner. Each row finds its version
+ * with array_position rather than by a join with unnest($5, $7): the
+ * planner drives such a join from the running tasks and scans the unnested
+ * lists once for each, which cost a third of the no-op throughput. */
+#define DONE_CTE                                                               \
+  "done AS (\n"                                                                \
+  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"    \
+  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"       \
+  "         versions = array_append(versions,\n"                               \
+  "           ($7::text[])[array_position($5::bigint[], id)])\n"               \
+  "   WHERE id = ANY($5::bigint[]) AND state = 'running' AND locked_by = $2\n" \
+  "  RETURNING id)"
 
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
