@@ -20,8 +20,11 @@
 
 #include "common/error.h"
 
-/* The most worker threads a runtime may have (config and --workers). */
+/* The most worker threads a runtime may have (config and --workers), and
+ * how many it has when neither says (a bare number: `moontask run --help`
+ * prints it). */
 #define MT_WORKERS_MAX 1024
+#define MT_WORKERS_DEFAULT 4
 
 /* The most names config env may list. */
 #define MT_CONFIG_ENV_MAX 1000

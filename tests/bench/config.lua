@@ -1,1 +1,1 @@
-return { tasks_dir = "tests/bench/tasks", workers = 4, poll_interval = 1 }
+return { tasks_dir = "tests/bench/tasks", poll_interval = 1 }
