@@ -37,14 +37,14 @@ typedef struct pg_backend_s {
  * with array_position rather than by a join with unnest($5, $7): the
  * planner drives such a join from the running tasks and scans the unnested
  * lists once for each, which cost a third of the no-op throughput. */
-#define DONE_CTE                                                               \
-  "done AS (\n"                                                                \
-  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"    \
-  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"       \
-  "         versions = array_append(versions,\n"                               \
-  "           ($7::text[])[array_position($5::bigint[], id)])\n"               \
-  "   WHERE id = ANY($5::bigint[]) AND state = 'running' AND locked_by = $2\n" \
-  "  RETURNING id)"
+#define DONE_CTE                                                            \
+  "done AS (\n"                                                             \
+  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n" \
+  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"    \
+  "         versions = array_append(versions,\n"                            \
+  "           ($7::text[])[array_position($5::bigint[], id)])\n"            \
+  "   WHERE id = ANY($5::bigint[]) AND " MT_PG_HELD_BY("$2") "\n"           \
+                                                             "  RETURNING id)"
 
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
@@ -76,14 +76,15 @@ const char mt_pg_release_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
     "         started_at = NULL, locked_by = NULL, locked_until = NULL\n"
-    "   WHERE id = ANY($1::bigint[]) AND state = 'running' AND locked_by = $2\n"
-    "  RETURNING id)\n"
-    "SELECT pg_notify('moontask_tasks', '') FROM t LIMIT 1";
+    "   WHERE id = ANY($1::bigint[]) AND " MT_PG_HELD_BY(
+        "$2") "\n"
+              "  RETURNING id)\n"
+              "SELECT pg_notify('moontask_tasks', '') FROM t LIMIT 1";
 
 static const char extend_sql[] =
     "UPDATE moontask.tasks\n"
     "   SET locked_until = now() + $2::float8 * interval '1 second'\n"
-    " WHERE id = ANY($3::bigint[]) AND state = 'running' AND locked_by = $1";
+    " WHERE id = ANY($3::bigint[]) AND " MT_PG_HELD_BY("$1");
 
 /* A runtime that died leaves `running` tasks whose lease lapses; they go
  * back to `scheduled` (or to `failed` when that was their last attempt).
@@ -188,7 +189,11 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
    * planner prefers a bitmap scan of every due task plus a sort, which
    * costs milliseconds per claim on a long queue; a queue's size changes too
    * fast for ANALYZE to keep up, so this connection simply does without
-   * those plans. */
+   * those plans. Likewise the join of the claimed ids with the table is a
+   * loop over the primary key: a hash join would read the whole table, a
+   * plan that the generic plan of the prepared claim (below) chose, since
+   * it cannot know how small LIMIT is. Every statement here touches tasks
+   * by id or through a partial index, a few hundred rows at most. */
   /* (A task store for another system's deliveries keeps synchronous
    * commits: there a claim or an acknowledgement is followed by deleting
    * the message, and one lost in a crash would strand its task.) */
@@ -197,7 +202,11 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
       mt_pg_exec(b->conn,
                  "SELECT set_config('synchronous_commit', $1, false),"
                  "       set_config('enable_bitmapscan', 'off', false),"
-                 "       set_config('enable_sort', 'off', false)",
+                 "       set_config('enable_sort', 'off', false),"
+                 "       set_config('enable_hashjoin', 'off', false),"
+                 "       set_config('enable_mergejoin', 'off', false),"
+                 "       set_config('plan_cache_mode', 'force_generic_plan',"
+                 "                  false)",
                  1, sync, err);
   if (res == NULL)
     return MT_EDB;
@@ -205,7 +214,9 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
   /* The claim runs hundreds of times a second under load: parsed and
    * planned once per connection instead of on each call, which was a
    * sixth of its cost. Its plan does not depend on the parameters' values
-   * (the settings above rule out the plans that would). */
+   * (the settings above rule out the plans that would), so the generic
+   * plan is forced: left to choose, PostgreSQL went on planning a custom
+   * one for every call when the done list was long. */
   res = PQprepare(b->conn, CLAIM_STMT, claim_sql, 7, NULL);
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
     mt_pg_result_error(res, b->conn, err);

@@ -14,6 +14,16 @@
 #include "backend.h"
 #include "service/registry.h"
 
+/* The condition that the runtime named by the SQL expression `owner` holds
+ * a task: the task's lease is that runtime's. locked_by is set exactly
+ * while a task is `running` (each statement that ends that state clears
+ * it), so the condition tests no state, and must not: with `state =
+ * 'running'` the planner picks the small partial index tasks_running and
+ * scans every running task (and the dead entries of finished ones) for
+ * the one id, where the primary key finds it at once (measured: 80 us
+ * per moontask.complete() instead of 8). */
+#define MT_PG_HELD_BY(owner) "locked_by = " owner
+
 /* Gives claimed tasks back unstarted: $1 their ids as a bigint[] literal,
  * $2 the owner holding them. The attempt they were claimed for never ran to
  * an end, so it does not count. Shared with the worker's session

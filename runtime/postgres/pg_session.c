@@ -37,10 +37,11 @@ static const char fail_sql[] =
     "    finished_at = CASE WHEN $6::bool OR attempts >= $3::int THEN now() END,\n"
     "    last_error = $2, locked_by = NULL, locked_until = NULL,\n"
     "    versions = array_append(versions, $7::text)\n"
-    "  WHERE id = $1 AND state = 'running' AND locked_by = $5\n"
-    "  RETURNING state, run_at)\n"
-    "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
-    "  FROM t WHERE state = 'scheduled'";
+    "  WHERE id = $1 AND " MT_PG_HELD_BY(
+        "$5") "\n"
+              "  RETURNING state, run_at)\n"
+              "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
+              "  FROM t WHERE state = 'scheduled'";
 
 /* Whether the connection is open, idle and out of pipeline mode, as far as
  * libpq knows without looking at the socket. */
