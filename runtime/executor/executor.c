@@ -30,6 +30,11 @@ typedef struct worker_s {
   double verified;     /* mt_now() when the connection was last checked */
   int64_t current;     /* the task being run, 0 when idle; under ex->lock */
   unsigned generation; /* the task set its Lua state holds (see reload) */
+  /* The task_timeout that goes with that set (for a task with no
+   * definition), copied under ex->lock when the set is taken. A task runs
+   * without the lock, and reading ex->opts.defaults there raced with
+   * mt_executor_reload rewriting it (found by ThreadSanitizer). */
+  double default_timeout;
 } worker_t;
 
 struct mt_executor_s {
@@ -190,7 +195,7 @@ static void run_task(worker_t *w, mt_task_t *task) {
   mt_attempt_t at;
   const mt_attempt_env_t env = {
       .session = w->session,
-      .default_timeout = ex->opts.defaults.timeout,
+      .default_timeout = w->default_timeout,
       .abort = &ex->abort,
   };
   mt_attempt_run(&at, w->lua, task, &env);
@@ -284,6 +289,7 @@ static void swap_task_set(worker_t *w) {
   }
   pthread_mutex_lock(&ex->lock);
   w->generation = generation;
+  w->default_timeout = defaults.timeout;
 }
 
 static void *worker_main(void *arg) {
@@ -382,6 +388,7 @@ int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
     w->ex = ex;
     w->index = i;
     w->seed = (unsigned int)time(NULL) ^ (unsigned int)i * 2654435761u;
+    w->default_timeout = opts->defaults.timeout;
     char name[64];
     snprintf(name, sizeof name, "moontask worker %d", i);
     mt_backend_t *b = opts->backend;
