@@ -193,7 +193,10 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
    * loop over the primary key: a hash join would read the whole table, a
    * plan that the generic plan of the prepared claim (below) chose, since
    * it cannot know how small LIMIT is. Every statement here touches tasks
-   * by id or through a partial index, a few hundred rows at most. */
+   * by id or through a partial index, a few hundred rows at most, which
+   * is also why JIT is off: on a table of ten million rows the generic
+   * plan's estimates crossed jit_above_cost, and compiling it took 250 ms
+   * of each 1 ms claim. */
   /* (A task store for another system's deliveries keeps synchronous
    * commits: there a claim or an acknowledgement is followed by deleting
    * the message, and one lost in a crash would strand its task.) */
@@ -205,6 +208,7 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
                  "       set_config('enable_sort', 'off', false),"
                  "       set_config('enable_hashjoin', 'off', false),"
                  "       set_config('enable_mergejoin', 'off', false),"
+                 "       set_config('jit', 'off', false),"
                  "       set_config('plan_cache_mode', 'force_generic_plan',"
                  "                  false)",
                  1, sync, err);

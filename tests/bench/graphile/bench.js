@@ -2,7 +2,8 @@
 // moontask's bench tasks (tests/bench/tasks/bench/*.lua), run by
 // graphile-worker with its default settings but the concurrency.
 //
-//   node bench.js drain CONCURRENCY   runs until no job is due, then prints
+//   node bench.js drain CONCURRENCY TASK   runs until no job of TASK is
+//       due, then prints
 //       "first F last L done N": its first job's start and its last job's
 //       completion (epoch seconds), and how many it completed; several
 //       processes may drain one queue together
@@ -76,13 +77,18 @@ async function main() {
     last = now();
     done++;
   });
-  // Drained once no job is due: a job in flight keeps its row until it
-  // completes. Looked at every 50 ms, which the figures do not include.
+  // Drained once no job of the task is due: a job in flight keeps its row
+  // until it completes. Jobs of other tasks are not ours to wait for (one
+  // left locked by a stopped latency run would never go). Looked at every
+  // 50 ms, which the figures do not include.
   const { Pool } = require("pg");
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 1 });
   for (;;) {
     const { rows } = await pool.query(
-      "SELECT EXISTS (SELECT FROM graphile_worker._private_jobs WHERE run_at <= now()) AS due",
+      `SELECT EXISTS (SELECT FROM graphile_worker._private_jobs j
+         JOIN graphile_worker._private_tasks t ON t.id = j.task_id
+        WHERE t.identifier = $1 AND j.run_at <= now()) AS due`,
+      [args[1]],
     );
     if (!rows[0].due) break;
     await new Promise((r) => setTimeout(r, 50));
