@@ -8,11 +8,12 @@ MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # provides the locale below; the AWS tests' fake servers are python3
 # scripts, and one serves TLS with a certificate made by openssl. clang and
 # its runtime (libFuzzer) build the fuzzers (scripts/fuzz); valgrind checks
-# for leaks.
+# for leaks; the fault suite's TCP proxy plugs a private network
+# namespace's loopback with iproute2's tc.
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
              libuv1-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
              lua-busted postgresql postgresql-client clang-format locales
-             python3 openssl clang libclang-rt-14-dev valgrind)
+             python3 openssl clang libclang-rt-14-dev valgrind iproute2)
 
 # A locale whose decimal point is ',', for the test that JSON numbers read
 # and write the same under any LC_NUMERIC (tests/unit/test_json_agree.c).

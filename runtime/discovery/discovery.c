@@ -101,6 +101,9 @@ static int claim(mt_discovery_t *d, int room) {
   free(done);
   if (rc != 0)
     fail(d, rc); /* unacknowledged tasks stay leased and will run again */
+  else
+    d->rc = 0; /* the backend answers again: an outage it recovered from
+                  does not make the exit status a failure */
   mt_executor_submit(d->ex, tasks);
   uv_timer_stop(&d->ack_timer);
   after_backend_call(d);

@@ -107,9 +107,19 @@ static void redact_password(const char *url, char *msg) {
 }
 
 PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
-  /* Keepalives notice a peer that vanished without closing the socket
-   * (a network partition); libpq's defaults leave that to the kernel's two
-   * hours. Values in the URL still win: expand_dbname applies them last.
+  /* A server that vanished without closing the socket (a network
+   * partition, a host that lost power, a firewall that drops the flow) must
+   * be noticed within seconds, not when the kernel gives up: libpq leaves
+   * an idle connection to the kernel's two hours of keepalive silence, a
+   * statement in flight to some fifteen minutes of retransmissions, and a
+   * connection attempt to two minutes of unanswered SYNs. Until then
+   * discovery's loop, or a worker holding a task, waits on a dead socket.
+   * So: keepalive probes after 5 s of silence, every 2 s; data left
+   * unacknowledged for 10 s (tcp_user_timeout, which also bounds the
+   * probes) ends the connection; a connection attempt gives up after 10 s
+   * (PGCONNECT_TIMEOUT, when set, keeps its say: libpq skips an empty
+   * value). Keepalives and tcp_user_timeout do nothing on a Unix socket.
+   * Values in the URL still win: expand_dbname applies them after these.
    * Settings go in the startup packet's options rather than a SET: they
    * become the session's defaults, which a RESET ALL (the session reset
    * between tasks) returns to. An explicit options replaces PGOPTIONS, so
@@ -122,11 +132,15 @@ PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
                         "keepalives_idle",
                         "keepalives_interval",
                         "keepalives_count",
+                        "tcp_user_timeout",
+                        "connect_timeout",
                         "options",
                         "dbname",
                         "application_name",
                         NULL};
-  const char *values[] = {"1", "30", "10", "3", options, url, app_name, NULL};
+  const char *connect_timeout = getenv("PGCONNECT_TIMEOUT") ? "" : "10";
+  const char *values[] = {"1",     "5", "2",      "3", "10000", connect_timeout,
+                          options, url, app_name, NULL};
   /* expand_dbname lets `url` be a URL or a conninfo string. */
   PGconn *conn = PQconnectdbParams(keys, values, 1);
   if (conn == NULL) {
