@@ -200,7 +200,9 @@ static void redact(mt_buf_t *b, const char *secret) {
    * characters and more. */
   if (slen < 8 || b->data == NULL)
     return;
-  while ((at = strstr(b->data + from, secret)) != NULL) {
+  /* memmem, not strstr: a NUL in the body must not hide what follows it,
+   * which one_line() then prints (the AWS response fuzzer found that). */
+  while ((at = memmem(b->data + from, b->len - from, secret, slen)) != NULL) {
     size_t pos = (size_t)(at - b->data), tail = b->len - pos - slen;
     if (slen >= mlen) {
       memcpy(at, mark, mlen);
@@ -353,7 +355,16 @@ static void make_result(call_t *c, int rc, const mt_http_resp_t *resp,
   mt_aws_result_t *res = &c->res;
   res->status = resp->status;
   res->attempts = resp->attempts;
-  snprintf(res->request_id, sizeof res->request_id, "%s", resp->request_id);
+  /* The request id is the server's text as much as its message is, and
+   * goes into the log line: a proxy that echoes the request's headers
+   * would put the session token there (the AWS response fuzzer did). */
+  mt_buf_t id = MT_BUF_INIT;
+  mt_buf_puts(&id, resp->request_id);
+  redact(&id, c->creds.creds.secret_access_key);
+  redact(&id, c->creds.creds.session_token);
+  snprintf(res->request_id, sizeof res->request_id, "%s",
+           id.data != NULL ? id.data : "");
+  mt_buf_free(&id);
   if (rc != 0) {
     /* aws/http.h's message names the method, URL and attempt, and what
      * signing or the credentials said; neither quotes a secret. */

@@ -116,7 +116,8 @@ static void relay_settle(aws_backend_t *b) {
   if (full || b->relay_again) {
     b->relay_again = 0;
     uv_timer_start(&b->relay_timer, mt__aws_relay_on_timer, 0, every);
-  } else if (wait >= 0 && wait * 1000 < uv_timer_get_due_in(&b->relay_timer)) {
+  } else if (wait >= 0 &&
+             wait * 1000 < (double)uv_timer_get_due_in(&b->relay_timer)) {
     uv_timer_start(&b->relay_timer, mt__aws_relay_on_timer,
                    (uint64_t)(wait * 1000) + 1, every);
   }

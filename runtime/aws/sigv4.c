@@ -346,9 +346,13 @@ static int append_canonical_query(mt_buf_t *cr, const char *query,
     p += len;
     p += *p == '&';
   }
+  /* Parameters that are all empty ("=", "&=") encode to nothing, leaving
+   * enc.data NULL, and NULL + 0 is undefined behaviour (UBSan found it
+   * under the sigv4 fuzzer): they point into "" then. */
+  const char *base = enc.data != NULL ? enc.data : "";
   for (size_t i = 0; i < n; i++) {
-    params[i].key = enc.data + params[i].key_off;
-    params[i].val = enc.data + params[i].val_off;
+    params[i].key = base + params[i].key_off;
+    params[i].val = base + params[i].val_off;
   }
   qsort(params, n, sizeof *params, qparam_cmp);
   for (size_t i = 0; i < n && rc == 0; i++) {

@@ -128,7 +128,8 @@ static int crypto_base64_encode(lua_State *L) {
   char *p = luaL_buffinitsize(L, &b, out + 1);
   size_t o = 0, i = 0;
   for (; i + 2 < len; i += 3) {
-    unsigned long v = (unsigned long)s[i] << 16 | s[i + 1] << 8 | s[i + 2];
+    unsigned long v =
+        (unsigned long)s[i] << 16 | (unsigned long)s[i + 1] << 8 | s[i + 2];
     p[o++] = b64_alphabet[v >> 18 & 63];
     p[o++] = b64_alphabet[v >> 12 & 63];
     p[o++] = b64_alphabet[v >> 6 & 63];

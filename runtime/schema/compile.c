@@ -681,12 +681,19 @@ static node_t *node_new(compiler_t *c) {
 }
 
 static int compile_keywords(compiler_t *c, node_t *n, const mt_jval_t *js) {
+  /* The document keeps duplicate names, and each keyword fills its slot of
+   * the node once: a second "properties" would be counted onto the first
+   * one's array (a heap overflow the schema fuzzer found). A keyword given
+   * twice is ambiguous anyway, so it is refused. */
+  unsigned char seen[sizeof(keywords) / sizeof(keywords[0])] = {0};
   for (size_t i = 0; i < js->len; i++) {
     const mt_jmember_t *m = &js->u.members[i];
     for (size_t k = 0; k < sizeof(keywords) / sizeof(keywords[0]); k++) {
       if (strcmp(keywords[k].name, m->key) != 0)
         continue;
       size_t mark = path_push(c, m->key, m->key_len);
+      if (seen[k]++)
+        return bad(c, "the keyword is given twice");
       int rc = keywords[k].fn(c, n, &m->value);
       if (rc != 0)
         return rc;
