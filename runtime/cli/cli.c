@@ -20,12 +20,14 @@ typedef struct command_s {
 static const command_t commands[] = {
     {"run", mt_cmd_run, "run [--workers N] [--drain]",
      "Runs the runtime: discovers due tasks and executes them.\n"
-     "  --workers N  worker threads (config `workers`, default " MT_STR(
-         MT_WORKERS_DEFAULT) ")\n"
-                             "  --drain      process every due task, then exit 0 once none is due\n"
-                             "               or running\n"
-                             "SIGTERM/SIGINT stop claiming and let tasks in flight finish within\n"
-                             "`shutdown_grace`; a second signal exits at once.\n"},
+     // clang-format off
+     "  --workers N  worker threads (config `workers`, default "
+     MT_STR(MT_WORKERS_DEFAULT) ")\n"
+     "  --drain      process every due task, then exit 0 once none is due\n"
+     "               or running\n"
+     "SIGTERM/SIGINT stop claiming and let tasks in flight finish within\n"
+     "`shutdown_grace`; a second signal exits at once.\n"},
+    // clang-format on
     {"reload", mt_cmd_reload, "reload",
      "Makes the runtimes started with the same config.lua load the\n"
      "task files again (they also do on SIGHUP, and when a file under the\n"

@@ -1,4 +1,5 @@
 /* `moontask run`: wires configuration, backend, discovery and executor. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ int mt_cmd_run(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_reload_t version = {.cli = cli};
   char pid_file[4096] = "";
+  int pid_fd = -1;
   mt_backend_t *backend = NULL;
   mt_discovery_t *discovery = NULL;
   mt_executor_t *executor = NULL;
@@ -111,8 +113,6 @@ int mt_cmd_run(mt_cli_t *cli) {
     goto done;
   version.backend = backend;
   /* A draining runtime runs what is there and exits: no reload. */
-  const char *watch[] = {cli->cfg.tasks_dir, cli->cfg.schemas_dir,
-                         cli->cfg.lib_dir, NULL};
   mt_discovery_opts_t dopts = {
       .backend = backend,
       .workers = cli->cfg.workers,
@@ -123,17 +123,15 @@ int mt_cmd_run(mt_cli_t *cli) {
       .reload_prepare = drain ? NULL : mt_reload_prepare,
       .reload_apply = mt_reload_apply,
       .reload_arg = &version,
-      .watch = drain ? NULL : watch,
+      .watch = drain ? NULL : version.folders,
   };
   if ((rc = mt_discovery_new(&discovery, &dopts, &err)) != 0)
     goto done;
-  mt_task_defaults_t defaults = mt_cli_task_defaults(cli);
-  defaults.sources = version.sources;
   mt_executor_opts_t eopts = {
       .backend = backend,
       .tasks_dir = cli->cfg.tasks_dir,
       .workers = cli->cfg.workers,
-      .defaults = defaults,
+      .defaults = mt_reload_defaults(&version),
       .wake = mt_discovery_wake,
       .wake_arg = discovery,
   };
@@ -141,7 +139,11 @@ int mt_cmd_run(mt_cli_t *cli) {
     goto done;
   version.executor = executor;
   /* Without a pid file SIGHUP and the watcher still reload: a warning. */
-  if (!drain && mt_reload_pid_file(cli, pid_file, &err) != 0) {
+  /* Until discovery handles SIGHUP, a reload must not end the runtime
+   * (SIGHUP's default): it is ignored, and the files read at start are
+   * the version. */
+  signal(SIGHUP, SIG_IGN);
+  if (!drain && mt_reload_pid_file(cli, pid_file, &pid_fd, &err) != 0) {
     fprintf(stderr,
             "moontask: warning: `moontask reload` will not find this "
             "runtime: %s\n",
@@ -161,5 +163,7 @@ done:
   mt_reload_free(&version);
   if (*pid_file)
     unlink(pid_file);
+  if (pid_fd >= 0)
+    close(pid_fd);
   return rc ? mt_cli_fail(rc, &err) : 0;
 }

@@ -4,15 +4,21 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "discovery/discovery.h"
 #include "lua/sources.h"
+#include "lua/stdlib.h"
 #include "lua/tasks.h"
 #include "postgres/store.h"
 
@@ -25,23 +31,37 @@ typedef struct prepared_s {
   int unchanged;
 } prepared_t;
 
-/* The folders whose files make a version: tasks (the lib folder is inside
- * unless configured elsewhere) and schemas. */
-static void roots(const mt_cli_t *cli, const char *out[3]) {
-  out[0] = cli->cfg.tasks_dir;
-  out[1] = cli->cfg.schemas_dir;
-  out[2] = cli->cfg.lib_dir;
+static mt_task_defaults_t defaults_of(const mt_reload_t *r,
+                                      mt_sources_t *sources) {
+  mt_task_defaults_t defaults = mt_cli_task_defaults(r->cli);
+  defaults.sources = sources;
+  return defaults;
+}
+
+mt_task_defaults_t mt_reload_defaults(const mt_reload_t *r) {
+  return defaults_of(r, r->sources);
+}
+
+/* Reads a snapshot of r's folders and loads its definitions (checking
+ * the whole set: every file loads under the load-time limit, every
+ * definition, schema and recurring schedule is valid). */
+static int load_version(const mt_reload_t *r, mt_sources_t **sources,
+                        mt_registry_t *reg, mt_err_t *err) {
+  int rc = mt_sources_read(sources, r->folders, 3, r->lib_dir, err);
+  if (rc != 0)
+    return rc;
+  mt_task_defaults_t defaults = defaults_of(r, *sources);
+  return mt_lua_registry_load(r->cli->cfg.tasks_dir, &defaults, reg, err);
 }
 
 int mt_reload_load(mt_reload_t *r, mt_err_t *err) {
-  const char *dirs[3];
-  roots(r->cli, dirs);
-  int rc = mt_sources_read(&r->sources, dirs, 3, err);
-  if (rc != 0)
-    return rc;
-  mt_task_defaults_t defaults = mt_cli_task_defaults(r->cli);
-  defaults.sources = r->sources;
-  return mt_lua_registry_load(r->cli->cfg.tasks_dir, &defaults, &r->reg, err);
+  mt_lua_lib_dir(r->cli->cfg.tasks_dir, r->cli->cfg.lib_dir, r->lib_dir,
+                 sizeof r->lib_dir);
+  r->folders[0] = r->cli->cfg.tasks_dir;
+  r->folders[1] = r->cli->cfg.schemas_dir;
+  r->folders[2] = r->lib_dir;
+  r->folders[3] = NULL;
+  return load_version(r, &r->sources, &r->reg, err);
 }
 
 void mt_reload_free(mt_reload_t *r) {
@@ -54,20 +74,45 @@ const char *mt_reload_version(const mt_reload_t *r) {
   return mt_sources_hash(r->sources);
 }
 
+static void sleep_until(double at) {
+  double left = at - mt_now();
+  if (left <= 0)
+    return;
+  struct timespec ts = {(time_t)left,
+                        (long)((left - (double)(time_t)left) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
 void *mt_reload_prepare(void *arg) {
   mt_reload_t *r = arg;
   prepared_t *p = calloc(1, sizeof *p);
   if (p == NULL)
     return NULL;
-  const char *dirs[3];
-  roots(r->cli, dirs);
-  p->rc = mt_sources_read(&p->sources, dirs, 3, &p->err);
-  /* The whole new set is checked before anything changes: every file
-   * loads (under the load-time limit), every definition, schema and
-   * recurring schedule is valid. */
-  if (p->rc == 0) {
-    mt_task_defaults_t defaults = mt_cli_task_defaults(r->cli);
-    defaults.sources = p->sources;
+  /* The whole new set is checked before anything changes. */
+  double read_at = mt_now();
+  p->rc = load_version(r, &p->sources, &p->reg, &p->err);
+  /* Only files at rest make a version: a save of several files (a task
+   * and its module, a deploy) may be under way while they are read, and
+   * a snapshot taken between two of its renames would be a mix of old and
+   * new. So the files are read again MT_RELOAD_SETTLE_MS after the last
+   * read, until two reads agree. (A bounded number of times:
+   * under endless changes the latest set is taken, and the next change
+   * reloads again.) */
+  for (int tries = 0; p->rc == 0 && tries < 20; tries++) {
+    sleep_until(read_at + MT_RELOAD_SETTLE_MS / 1000.0);
+    mt_sources_t *again = NULL;
+    read_at = mt_now();
+    if (mt_sources_read(&again, r->folders, 3, r->lib_dir, &p->err) != 0 ||
+        strcmp(mt_sources_hash(again), mt_sources_hash(p->sources)) == 0) {
+      mt_sources_unref(again);
+      break;
+    }
+    mt_registry_free(&p->reg);
+    mt_sources_unref(p->sources);
+    p->reg = (mt_registry_t){0};
+    p->sources = again;
+    mt_task_defaults_t defaults = defaults_of(r, again);
     p->rc = mt_lua_registry_load(r->cli->cfg.tasks_dir, &defaults, &p->reg,
                                  &p->err);
   }
@@ -76,7 +121,9 @@ void *mt_reload_prepare(void *arg) {
         strcmp(mt_sources_hash(p->sources), mt_sources_hash(r->sources)) == 0;
   /* The task files' recurring schedules follow, in one transaction: the
    * new set's, and those of the tasks it no longer has (as definitions
-   * with no schedule, which the sync empties). */
+   * with no schedule, which the sync empties). Here, off the loop, since
+   * it is I/O; apply can then refuse the set only for want of memory, and
+   * says that the schedules already follow it. */
   if (p->rc == 0 && !p->unchanged) {
     size_t n = p->reg.count + r->reg.count;
     mt_task_def_t *defs = calloc(n ? n : 1, sizeof *defs);
@@ -138,12 +185,13 @@ void mt_reload_apply(void *arg, void *prepared, int apply) {
     fprintf(stderr, "moontask: reload: nothing changed (version %s)\n",
             mt_sources_hash(r->sources));
   } else if (r->backend->ops->retarget(r->backend, &p->reg, &err) != 0) {
-    fprintf(stderr, "moontask: reload: %s; version %s keeps running\n", err.msg,
-            mt_sources_hash(r->sources));
+    fprintf(stderr,
+            "moontask: reload: %s; version %s keeps running, though the "
+            "recurring schedules of the task files follow version %s\n",
+            err.msg, mt_sources_hash(r->sources), mt_sources_hash(p->sources));
   } else {
     log_changes(r, p);
-    mt_task_defaults_t defaults = mt_cli_task_defaults(r->cli);
-    defaults.sources = p->sources;
+    mt_task_defaults_t defaults = defaults_of(r, p->sources);
     mt_executor_reload(r->executor, &defaults);
     /* The new version is the running one now. */
     mt_registry_t old_reg = r->reg;
@@ -179,7 +227,8 @@ static void run_dir(const mt_cli_t *cli, char out[4096]) {
            (unsigned long long)h);
 }
 
-int mt_reload_pid_file(const mt_cli_t *cli, char path[4096], mt_err_t *err) {
+int mt_reload_pid_file(const mt_cli_t *cli, char path[4096], int *fd,
+                       mt_err_t *err) {
   char dir[4096];
   run_dir(cli, dir);
   /* The parent is private to the user: no one else may plant a pid. */
@@ -200,12 +249,19 @@ int mt_reload_pid_file(const mt_cli_t *cli, char path[4096], mt_err_t *err) {
                       parent);
   if (snprintf(path, 4096, "%.4000s/%ld", dir, (long)getpid()) >= 4096)
     return mt_err_set(err, MT_ESYS, "the folder %s has too long a name", dir);
-  FILE *f = fopen(path, "w");
-  if (f == NULL)
-    return mt_err_set(err, MT_ESYS, "cannot write %s: %s", path,
-                      strerror(errno));
-  fprintf(f, "%ld\n", (long)getpid());
-  fclose(f);
+  /* The lock says "this pid is a live runtime": the kernel drops it with
+   * the process, however the process ends. */
+  int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  char pid[32];
+  int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (f < 0 || flock(f, LOCK_EX | LOCK_NB) != 0 ||
+      write(f, pid, (size_t)len) != len) {
+    int e = errno;
+    if (f >= 0)
+      close(f);
+    return mt_err_set(err, MT_ESYS, "cannot write %s: %s", path, strerror(e));
+  }
+  *fd = f;
   return 0;
 }
 
@@ -226,11 +282,18 @@ int mt_cmd_reload(mt_cli_t *cli) {
       continue;
     char path[8192];
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (kill((pid_t)pid, SIGHUP) == 0) {
+    /* A file whose lock nobody holds was left by a runtime that died: its
+     * pid may be another process's by now, which SIGHUP would end. */
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    int live =
+        f >= 0 && flock(f, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (f >= 0)
+      close(f);
+    if (!live)
+      unlink(path);
+    else if (kill((pid_t)pid, SIGHUP) == 0) {
       printf("reload sent to runtime %ld\n", pid);
       sent++;
-    } else if (errno == ESRCH) {
-      unlink(path); /* a runtime that died without removing its file */
     }
   }
   if (d != NULL)

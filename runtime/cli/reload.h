@@ -28,10 +28,19 @@ typedef struct mt_reload_s {
   mt_executor_t *executor;      /* likewise */
   mt_registry_t reg;            /* the running version's definitions */
   struct mt_sources_s *sources; /* the running version */
+  /* The folders whose files make a version, NULL-terminated: tasks,
+   * schemas and the lib folder (mt_lua_lib_dir); what the runtime
+   * watches. Set by mt_reload_load. */
+  const char *folders[4];
+  char lib_dir[4096];
 } mt_reload_t;
 
 /* Reads and loads the first version (r->cli and r->url set). */
 int mt_reload_load(mt_reload_t *r, mt_err_t *err);
+
+/* The task defaults of the running version: the CLI's, with its
+ * snapshot. */
+mt_task_defaults_t mt_reload_defaults(const mt_reload_t *r);
 void mt_reload_free(mt_reload_t *r);
 
 /* The running version's hash, for logs. */
@@ -42,8 +51,12 @@ const char *mt_reload_version(const mt_reload_t *r);
 void *mt_reload_prepare(void *arg);
 void mt_reload_apply(void *arg, void *prepared, int apply);
 
-/* Writes this process's pid file; *path receives its name (to remove at
- * exit). */
-int mt_reload_pid_file(const mt_cli_t *cli, char path[4096], mt_err_t *err);
+/* Writes this process's pid file and holds a lock on it for as long as
+ * *fd stays open (close it after removing the file at exit); *path
+ * receives its name. `moontask reload` signals only the pids of files
+ * whose lock is held: a file left by a runtime that died names a pid that
+ * another process may have by now. */
+int mt_reload_pid_file(const mt_cli_t *cli, char path[4096], int *fd,
+                       mt_err_t *err);
 
 #endif

@@ -1,6 +1,5 @@
 #include "discovery/discovery.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <uv.h>
 
 #include "common/clock.h"
+#include "lua/sources.h"
 
 /* Tasks claimed ahead of the workers, per worker. Claiming ahead amortises
  * the claim's round trip over many tasks; keeping it small leaves the rest
@@ -29,10 +29,11 @@
 /* How long aborted tasks get to roll back before the process exits. */
 #define ABORT_WAIT_MS 10000
 
-/* Changes to the task files are gathered for this long before a reload:
- * an editor's save (write a temporary file, rename it over the old one)
- * or a deploy's copy of many files makes one reload. */
-#define RELOAD_DEBOUNCE_MS 50
+/* Changes to the task files are gathered for this long before a reload
+ * starts: a burst of events (an editor's save, a deploy's copy) makes one.
+ * The reload itself waits for the files to be at rest (MT_RELOAD_SETTLE_MS
+ * in discovery.h), so this can be short. */
+#define RELOAD_GATHER_MS 10
 
 /* A folder being watched for changes (a linked list; inotify watches one
  * folder, not its subfolders, so each has its own). */
@@ -68,13 +69,18 @@ struct mt_discovery_s {
   double next_due;     /* epoch of the earliest future task heard of */
   double schedules_at; /* epoch when schedules were last looked at */
   int stopping;
-  int rc;
+  int rc; /* what the shutdown could not settle (fail) */
   mt_err_t err;
 };
 
+/* Logs a backend call's failure. While the runtime runs, the loop tries
+ * again, and a failure it got past is no failure of the run (a database
+ * restart, a dropped connection). Once it is stopping, a failure is work
+ * the shutdown could not settle (tasks given back to their leases rather
+ * than released or acknowledged), and the exit status says so. */
 static void fail(mt_discovery_t *d, int rc) {
   fprintf(stderr, "moontask: %s\n", d->err.msg);
-  if (d->rc == 0)
+  if (d->stopping && d->rc == 0)
     d->rc = rc;
 }
 
@@ -85,7 +91,7 @@ static void arm_due_timer(mt_discovery_t *d);
 
 static void watch_wake_fd(mt_discovery_t *d);
 
-static void after_backend_call(mt_discovery_t *d);
+static void after_backend_call(mt_discovery_t *d, int rc);
 
 static void on_ack_timer(uv_timer_t *handle);
 
@@ -101,12 +107,9 @@ static int claim(mt_discovery_t *d, int room) {
   free(done);
   if (rc != 0)
     fail(d, rc); /* unacknowledged tasks stay leased and will run again */
-  else
-    d->rc = 0; /* the backend answers again: an outage it recovered from
-                  does not make the exit status a failure */
   mt_executor_submit(d->ex, tasks);
   uv_timer_stop(&d->ack_timer);
-  after_backend_call(d);
+  after_backend_call(d, rc);
   return claimed;
 }
 
@@ -175,9 +178,10 @@ static void fire_schedules(mt_discovery_t *d) {
   double grace = d->opts.poll_interval > 1 ? d->opts.poll_interval : 1;
   double next = INFINITY;
   d->schedules_at = mt_epoch_now();
-  if (b->ops->fire_schedules(b, grace, &next, &d->err) != 0)
+  int rc = b->ops->fire_schedules(b, grace, &next, &d->err);
+  if (rc != 0)
     fail(d, MT_EDB);
-  after_backend_call(d);
+  after_backend_call(d, rc);
   if (isinf(next))
     return;
   /* The database's clock decides when a fire is due; should it lag ours,
@@ -228,9 +232,10 @@ static void on_soon_timer(uv_timer_t *handle) { wake(handle->data); }
  * wake-up would wait for the next poll (a second, by default). So after
  * each call the queue is read as if the socket had been, and a wake-up
  * found there is handled on the loop's next turn rather than from inside
- * the call that found it. */
-static void after_backend_call(mt_discovery_t *d) {
-  if (!d->stopping && take_wakeups(d, 0))
+ * the call that found it. Not after a failed call (rc): its connection is
+ * the next call's to make again, once, not this look's too. */
+static void after_backend_call(mt_discovery_t *d, int rc) {
+  if (rc == 0 && !d->stopping && take_wakeups(d, 0))
     uv_timer_start(&d->soon_timer, on_soon_timer, 0, 0);
 }
 
@@ -303,10 +308,11 @@ static void on_heartbeat(uv_timer_t *handle) {
   size_t n = mt_executor_held(d->ex, &held);
   if (n == (size_t)-1)
     return; /* no memory now; the next beat comes well within the lease */
-  if (b->ops->heartbeat(b, held, n, &d->err) != 0)
+  int rc = b->ops->heartbeat(b, held, n, &d->err);
+  if (rc != 0)
     fail(d, MT_EDB);
   free(held);
-  after_backend_call(d);
+  after_backend_call(d, rc);
 }
 
 static void on_hard_stop(uv_timer_t *handle) {
@@ -425,7 +431,7 @@ static void on_folder_changed(uv_fs_event_t *handle, const char *file,
   (void)status;
   mt_discovery_t *d = ((watch_t *)handle->data)->d;
   /* Each change restarts the wait: one reload for a burst of them. */
-  uv_timer_start(&d->reload_timer, on_reload_timer, RELOAD_DEBOUNCE_MS, 0);
+  uv_timer_start(&d->reload_timer, on_reload_timer, RELOAD_GATHER_MS, 0);
 }
 
 static void on_sighup(uv_signal_t *handle, int signum) {
@@ -441,9 +447,11 @@ static void free_watch(uv_handle_t *handle) {
   free(w);
 }
 
-/* Watches dir and every folder below it that is not watched yet (dot
- * folders aside, as the task loader skips them). */
-static void watch_tree(mt_discovery_t *d, const char *dir, int depth) {
+/* Watches one folder, unless it is watched already (mt_sources_walk's
+ * visit_dir: every folder the task loader and the snapshot read). */
+static int watch_folder(void *arg, const char *dir, mt_err_t *err) {
+  mt_discovery_t *d = arg;
+  (void)err;
   watch_t *w = d->watches;
   while (w != NULL && strcmp(w->path, dir) != 0)
     w = w->next;
@@ -453,32 +461,19 @@ static void watch_tree(mt_discovery_t *d, const char *dir, int depth) {
       if (w != NULL)
         free(w->path);
       free(w);
-      return; /* unwatched: SIGHUP and `moontask reload` still work */
+      return 0; /* unwatched: SIGHUP and `moontask reload` still work */
     }
     w->handle.data = w;
     w->d = d;
     if (uv_fs_event_start(&w->handle, on_folder_changed, dir, 0) != 0) {
       uv_close((uv_handle_t *)&w->handle, free_watch);
-      return;
+      return 0;
     }
     w->next = d->watches;
     d->watches = w;
   }
   w->seen = 1;
-  DIR *dh = depth < 32 ? opendir(dir) : NULL;
-  struct dirent *e;
-  while (dh != NULL && (e = readdir(dh)) != NULL) {
-    char path[4096];
-    struct stat st;
-    if (e->d_name[0] == '.' ||
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
-            (int)sizeof path ||
-        stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-      continue;
-    watch_tree(d, path, depth + 1);
-  }
-  if (dh != NULL)
-    closedir(dh);
+  return 0;
 }
 
 /* (Re)scans the watched folders: new subfolders get a watch, and the
@@ -488,10 +483,15 @@ static void watch_folders(mt_discovery_t *d) {
     return;
   for (watch_t *w = d->watches; w != NULL; w = w->next)
     w->seen = 0;
+  /* The walk the snapshot makes: a symlink loop stops it (the reload
+   * refuses such a tree, and says so), and what was seen stays watched. */
+  const mt_sources_walk_t walk = {
+      .what = "folder", .visit_dir = watch_folder, .arg = d};
+  mt_err_t ignored;
   for (const char *const *dir = d->opts.watch; *dir != NULL; dir++) {
     struct stat st;
     if (stat(*dir, &st) == 0 && S_ISDIR(st.st_mode))
-      watch_tree(d, *dir, 0);
+      mt_sources_walk(*dir, &walk, &ignored);
   }
   for (watch_t **p = &d->watches; *p != NULL;) {
     watch_t *w = *p;

@@ -16,6 +16,12 @@
 
 typedef struct mt_discovery_s mt_discovery_t;
 
+/* Changes to the watched folders closer together than this are one change
+ * (one save of several files): a reload reads the files again until two
+ * reads this far apart agree (cli/reload.c), so that it never takes a save
+ * half done. */
+#define MT_RELOAD_SETTLE_MS 50
+
 typedef struct mt_discovery_opts_s {
   mt_backend_t *backend;
   int workers;

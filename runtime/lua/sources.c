@@ -14,13 +14,22 @@ typedef struct source_s {
   char *path;
   char *text;
   size_t len;
+  size_t root; /* index into roots */
   char hash[MT_SOURCES_HASH_HEX + 1];
 } source_t;
+
+typedef struct root_s {
+  char *path;                         /* as mt_sources_read was given it */
+  char hash[MT_SOURCES_HASH_HEX + 1]; /* of its files, in path order */
+} root_t;
 
 struct mt_sources_s {
   atomic_int refs;
   source_t *files; /* sorted by path */
   size_t n, cap;
+  root_t *roots;
+  size_t nroots;
+  size_t reading; /* the root being read */
   char hash[MT_SOURCES_HASH_HEX + 1];
 };
 
@@ -73,6 +82,7 @@ static int add_file(mt_sources_t *s, const char *path, mt_err_t *err) {
     return rc == MT_ENOMEM ? mt_err_set(err, rc, "out of memory") : rc;
   }
   src->len = text.len;
+  src->root = s->reading;
   src->text = text.data != NULL ? text.data : strdup("");
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
@@ -98,10 +108,12 @@ static int walk(const char *root, const char *rel, const dir_chain_t *up,
                         "contains it)",
                         path);
   dir_chain_t here = {self.st_dev, self.st_ino, up};
+  int rc = w->visit_dir != NULL ? w->visit_dir(w->arg, path, err) : 0;
+  if (rc != 0)
+    return rc;
   DIR *d = opendir(path);
   if (d == NULL)
     return mt_err_set(err, MT_ECONFIG, "cannot open %s %s", w->what, path);
-  int rc = 0;
   struct dirent *e;
   while (rc == 0 && (e = readdir(d)) != NULL) {
     char child[4096], full[8192];
@@ -117,7 +129,7 @@ static int walk(const char *root, const char *rel, const dir_chain_t *up,
       if (w->skip == NULL || st.st_dev != w->skip->st_dev ||
           st.st_ino != w->skip->st_ino)
         rc = walk(root, child, &here, w, err);
-    } else if (S_ISREG(st.st_mode) && n > 4 &&
+    } else if (w->visit != NULL && S_ISREG(st.st_mode) && n > 4 &&
                strcmp(e->d_name + n - 4, ".lua") == 0) {
       rc = w->visit(w->arg, full, child, err);
     }
@@ -141,29 +153,69 @@ static int by_path(const void *a, const void *b) {
   return strcmp(((const source_t *)a)->path, ((const source_t *)b)->path);
 }
 
+/* The hash of the files of root r (all of them when r is n, past the
+ * last root), by path and content, in path order. */
+static int digest_files(const mt_sources_t *s, size_t r,
+                        char out[MT_SOURCES_HASH_HEX + 1]) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(md);
+    return MT_ENOMEM;
+  }
+  for (size_t i = 0; i < s->n; i++) {
+    if (r < s->nroots && s->files[i].root != r)
+      continue;
+    EVP_DigestUpdate(md, s->files[i].path, strlen(s->files[i].path) + 1);
+    EVP_DigestUpdate(md, s->files[i].hash, MT_SOURCES_HASH_HEX);
+  }
+  EVP_DigestFinal_ex(md, digest, &dlen);
+  EVP_MD_CTX_free(md);
+  hex_hash(digest, out);
+  return 0;
+}
+
 int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
-                    mt_err_t *err) {
+                    const char *skip, mt_err_t *err) {
   mt_sources_t *s = calloc(1, sizeof *s);
-  if (s == NULL)
+  if (s == NULL || (s->roots = calloc(n ? n : 1, sizeof *s->roots)) == NULL) {
+    free(s);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
   atomic_init(&s->refs, 1);
+  s->nroots = n;
+  struct stat skip_st;
+  int has_skip = skip != NULL && stat(skip, &skip_st) == 0;
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     struct stat st;
-    mt_sources_walk_t w = {.what = "folder", .visit = visit_file, .arg = s};
-    if (roots[i] != NULL && stat(roots[i], &st) == 0 && S_ISDIR(st.st_mode))
+    if (roots[i] == NULL)
+      continue;
+    if ((s->roots[i].path = strdup(roots[i])) == NULL) {
+      rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+      break;
+    }
+    /* The skipped folder is left out of the others, not out of itself. */
+    int own = has_skip && stat(roots[i], &st) == 0 &&
+              st.st_dev == skip_st.st_dev && st.st_ino == skip_st.st_ino;
+    mt_sources_walk_t w = {.what = "folder",
+                           .skip = has_skip && !own ? &skip_st : NULL,
+                           .visit = visit_file,
+                           .arg = s};
+    s->reading = i;
+    if (stat(roots[i], &st) == 0 && S_ISDIR(st.st_mode))
       rc = mt_sources_walk(roots[i], &w, err);
   }
+  if (rc == 0 && s->n > 0)
+    qsort(s->files, s->n, sizeof *s->files, by_path);
+  /* Each root's hash, and the snapshot's: every path and content. */
+  for (size_t i = 0; rc == 0 && i <= n; i++)
+    if (digest_files(s, i, i < n ? s->roots[i].hash : s->hash) != 0)
+      rc = mt_err_set(err, MT_ENOMEM, "out of memory");
   if (rc != 0) {
     mt_sources_unref(s);
     return rc;
-  }
-  if (s->n > 0)
-    qsort(s->files, s->n, sizeof *s->files, by_path);
-  /* The snapshot's hash: every path and content, in path order. */
-  if (mt_sources_hash_parts(s, NULL, 0, "", s->hash) != 0) {
-    mt_sources_unref(s);
-    return mt_err_set(err, MT_ENOMEM, "out of memory");
   }
   *out = s;
   return 0;
@@ -181,6 +233,9 @@ void mt_sources_unref(mt_sources_t *s) {
     free(s->files[i].path);
     free(s->files[i].text);
   }
+  for (size_t i = 0; i < s->nroots; i++)
+    free(s->roots[i].path);
+  free(s->roots);
   free(s->files);
   free(s);
 }
@@ -205,18 +260,16 @@ const char *mt_sources_path(const mt_sources_t *s, size_t i) {
   return s->files[i].path;
 }
 
+const char *mt_sources_root(const mt_sources_t *s, size_t i) {
+  return s->roots[s->files[i].root].path;
+}
+
 const char *mt_sources_file_hash(const mt_sources_t *s, const char *path) {
   const source_t *src = find(s, path);
   return src != NULL ? src->hash : "";
 }
 
 const char *mt_sources_hash(const mt_sources_t *s) { return s->hash; }
-
-/* Whether path lies in the folder dir ("" holds every path). */
-static int under(const char *path, const char *dir) {
-  size_t n = strlen(dir);
-  return n == 0 || (strncmp(path, dir, n) == 0 && path[n] == '/');
-}
 
 int mt_sources_hash_parts(const mt_sources_t *s, const char *const *paths,
                           size_t n, const char *folder,
@@ -231,16 +284,13 @@ int mt_sources_hash_parts(const mt_sources_t *s, const char *const *paths,
   /* Each part as its path and its content's hash: a file that moves is a
    * change too. A named file the snapshot lacks counts by its path. */
   for (size_t i = 0; i < n; i++) {
+    const char *hash = mt_sources_file_hash(s, paths[i]);
     EVP_DigestUpdate(md, paths[i], strlen(paths[i]) + 1);
-    EVP_DigestUpdate(md, mt_sources_file_hash(s, paths[i]),
-                     strlen(mt_sources_file_hash(s, paths[i])));
+    EVP_DigestUpdate(md, hash, strlen(hash));
   }
-  for (size_t i = 0; folder != NULL && i < s->n; i++) {
-    if (!under(s->files[i].path, folder))
-      continue;
-    EVP_DigestUpdate(md, s->files[i].path, strlen(s->files[i].path) + 1);
-    EVP_DigestUpdate(md, s->files[i].hash, MT_SOURCES_HASH_HEX);
-  }
+  for (size_t r = 0; folder != NULL && r < s->nroots; r++)
+    if (s->roots[r].path != NULL && strcmp(s->roots[r].path, folder) == 0)
+      EVP_DigestUpdate(md, s->roots[r].hash, MT_SOURCES_HASH_HEX);
   EVP_DigestFinal_ex(md, digest, &dlen);
   EVP_MD_CTX_free(md);
   hex_hash(digest, out);

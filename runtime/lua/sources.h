@@ -25,11 +25,14 @@ typedef struct mt_sources_s mt_sources_t;
 #define MT_SOURCES_HASH_HEX 16
 
 /* Reads every *.lua file under each of the n roots (NULL or missing roots
- * are skipped: a schemas folder is optional), recursively, following no
- * symbolic link out of a root. Returns 0, MT_ECONFIG naming a file that
- * could not be read, or MT_ENOMEM. */
+ * are skipped: a schemas folder is optional), recursively, as
+ * mt_sources_walk walks. The folder `skip` (the lib folder; may be NULL)
+ * is read only as a root of its own: the other roots leave it out by
+ * identity, however it is spelled, as the task loader does. Each file
+ * remembers its root (mt_sources_root). Returns 0, MT_ECONFIG naming a
+ * file that could not be read, or MT_ENOMEM. */
 int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
-                    mt_err_t *err);
+                    const char *skip, mt_err_t *err);
 
 /* The walk both the snapshot and the task loader make of a folder: every
  * `*.lua` regular file below it, dot files and folders skipped. Symlinks
@@ -37,13 +40,15 @@ int mt_sources_read(mt_sources_t **out, const char *const *roots, size_t n,
  * a folder already on the path is refused, and the folder skip names (the
  * lib folder, whose files are modules) is left out by identity, however it
  * is reached. visit gets each file's path (root/rel) and its path relative
- * to root; a non-zero return stops the walk. A root that cannot be opened
- * is MT_ECONFIG, "cannot open <what> <path>". */
+ * to root, visit_dir each folder's path (root/rel, the root first); either
+ * may be NULL, and a non-zero return stops the walk. A root that cannot be
+ * opened is MT_ECONFIG, "cannot open <what> <path>". */
 struct stat;
 typedef struct mt_sources_walk_s {
   const char *what;        /* "tasks folder", for messages */
   const struct stat *skip; /* a folder to leave out, or NULL */
   int (*visit)(void *arg, const char *path, const char *rel, mt_err_t *err);
+  int (*visit_dir)(void *arg, const char *path, mt_err_t *err);
   void *arg;
 } mt_sources_walk_t;
 
@@ -61,9 +66,11 @@ void mt_sources_unref(mt_sources_t *s);
 const char *mt_sources_get(const mt_sources_t *s, const char *path,
                            size_t *len);
 
-/* The files, in path order: how many, and the i-th path. */
+/* The files, in path order: how many, the i-th path, and the root it was
+ * read under (as mt_sources_read was given it). */
 size_t mt_sources_count(const mt_sources_t *s);
 const char *mt_sources_path(const mt_sources_t *s, size_t i);
+const char *mt_sources_root(const mt_sources_t *s, size_t i);
 
 /* The content hash of one file ("" when there is no such file), and of
  * the whole snapshot (every path and content). */
@@ -71,10 +78,10 @@ const char *mt_sources_file_hash(const mt_sources_t *s, const char *path);
 const char *mt_sources_hash(const mt_sources_t *s);
 
 /* One hash of some of a snapshot's files: those at paths (a path the
- * snapshot lacks counts as absent), then every file in the folder `folder`
- * ("": every file; NULL: none), each by path and content. The snapshot's
- * own hash is every file's; a task's version is its parts' (lua/tasks.c).
- * Returns 0 or MT_ENOMEM. */
+ * snapshot lacks counts as absent), each by path and content, and every
+ * file read under the root `folder` (NULL: none), by that root's hash,
+ * made once when the snapshot was read. A task's version is its parts'
+ * (lua/tasks.c). Returns 0 or MT_ENOMEM. */
 int mt_sources_hash_parts(const mt_sources_t *s, const char *const *paths,
                           size_t n, const char *folder,
                           char out[MT_SOURCES_HASH_HEX + 1]);

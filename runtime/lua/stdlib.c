@@ -15,9 +15,9 @@
 #include "service/registry.h"
 
 #define LIB_DIR_KEY "moontask.lib_dir"
-#define ENV_ALLOW_KEY "moontask.env_allow"
-#define ENV_WARNED_KEY "moontask.env_warned"
-#define ENV_FN_KEY "moontask.env_fn" /* ctx.env, made once per state */
+#define ENV_FN_KEY "moontask.env_fn" /* ctx.env, made by configure */
+
+static int ctx_env(lua_State *L);
 
 /* Marks a module in a cache while it loads, to tell a require cycle from a
  * module that is simply loaded. */
@@ -31,40 +31,30 @@ void mt_lua_stdlib_open(lua_State *L) {
   lua_setfield(L, -2, "crypto");
 }
 
-/* Whether s is a valid name for ctx.env: what a shell can export. */
-static int env_name_valid(const char *s) {
-  if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-    return 0;
-  for (s++; *s; s++)
-    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
-          (*s >= '0' && *s <= '9')))
-      return 0;
-  return 1;
+void mt_lua_lib_dir(const char *tasks_dir, const char *lib_dir, char *out,
+                    size_t size) {
+  if (lib_dir != NULL)
+    snprintf(out, size, "%s", lib_dir);
+  else
+    snprintf(out, size, "%s/lib", tasks_dir != NULL ? tasks_dir : "tasks");
 }
 
-int mt_lua_stdlib_configure(lua_State *L, const char *tasks_dir,
-                            const char *lib_dir, const char *const *env,
-                            mt_err_t *err) {
-  if (lib_dir != NULL)
-    lua_pushstring(L, lib_dir);
-  else
-    lua_pushfstring(L, "%s/lib", tasks_dir != NULL ? tasks_dir : "tasks");
+void mt_lua_stdlib_configure(lua_State *L, const char *tasks_dir,
+                             const char *lib_dir, const char *const *env) {
+  char lib[4096];
+  mt_lua_lib_dir(tasks_dir, lib_dir, lib, sizeof lib);
+  lua_pushstring(L, lib);
   lua_setfield(L, LUA_REGISTRYINDEX, LIB_DIR_KEY);
+  /* ctx.env, one closure per state (it is on every task's path): its
+   * upvalues are the allowed names and the names warned about. */
   lua_newtable(L);
   for (const char *const *n = env; n != NULL && *n != NULL; n++) {
-    if (!env_name_valid(*n))
-      return mt_err_set(err, MT_ECONFIG,
-                        "env: \"%.100s\" is not an environment variable name",
-                        *n);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, *n);
   }
-  lua_setfield(L, LUA_REGISTRYINDEX, ENV_ALLOW_KEY);
   lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, ENV_WARNED_KEY);
-  lua_pushnil(L); /* a ctx.env made before holds the old tables */
+  lua_pushcclosure(L, ctx_env, 2);
   lua_setfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY);
-  return 0;
 }
 
 const char *mt_lua_stdlib_lib_dir(lua_State *L) {
@@ -198,16 +188,6 @@ void mt_lua_require_push(lua_State *L) {
 
 /* ---- ctx.env ----------------------------------------------------------- */
 
-/* Stack: -> t. The registry's table at key, made empty if missing. */
-static void registry_table(lua_State *L, const char *key) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, key);
-  }
-}
-
 /* Whether s is the value of a variable ctx.env may read: a handler that
  * passes a secret where a name belongs, ctx.env(ctx.env("KEY")), must not
  * get it printed in the warning below. Upvalue 1: the allowed names. */
@@ -264,14 +244,5 @@ static int ctx_env(lua_State *L) {
 }
 
 void mt_lua_ctx_env_push(lua_State *L) {
-  /* One closure per state, not one per task: it is on every task's path,
-   * and all it holds is the state's. */
-  if (lua_getfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY) == LUA_TFUNCTION)
-    return;
-  lua_pop(L, 1);
-  registry_table(L, ENV_ALLOW_KEY);
-  registry_table(L, ENV_WARNED_KEY);
-  lua_pushcclosure(L, ctx_env, 2);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY);
+  lua_getfield(L, LUA_REGISTRYINDEX, ENV_FN_KEY);
 }

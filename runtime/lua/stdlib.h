@@ -34,13 +34,18 @@
  * mt_lua_env_push, so that moontask.json and json are one table.) */
 void mt_lua_stdlib_open(lua_State *L);
 
+/* The lib folder: lib_dir, or <tasks_dir>/lib when lib_dir is NULL (and
+ * tasks/lib when both are). The one rule for it: require() looks there,
+ * the task loader leaves it out, and a reload reads and watches it. */
+void mt_lua_lib_dir(const char *tasks_dir, const char *lib_dir, char *out,
+                    size_t size);
+
 /* Sets where require looks and what ctx.env may read, for state L: the lib
- * folder is lib_dir, or <tasks_dir>/lib when lib_dir is NULL; env is the
- * NULL-terminated list of variable names config.lua allows (NULL: none).
+ * folder is mt_lua_lib_dir's; env is the NULL-terminated list of variable
+ * names config.lua allows (NULL: none), as config/config.h checked them.
  * Call before loading task files; calling again replaces the settings. */
-int mt_lua_stdlib_configure(lua_State *L, const char *tasks_dir,
-                            const char *lib_dir, const char *const *env,
-                            mt_err_t *err);
+void mt_lua_stdlib_configure(lua_State *L, const char *tasks_dir,
+                             const char *lib_dir, const char *const *env);
 
 /* The lib folder mt_lua_stdlib_configure set for L, or NULL. The string
  * belongs to the state and lives until the next configure. */
@@ -50,7 +55,8 @@ const char *mt_lua_stdlib_lib_dir(lua_State *L);
  * for one script's environment. */
 void mt_lua_require_push(lua_State *L);
 
-/* Stack: -> env. The function a handler gets as ctx.env: ctx.env(NAME)
+/* Stack: -> env. The function a handler gets as ctx.env (the one
+ * mt_lua_stdlib_configure made for L): ctx.env(NAME)
  * returns the variable's value when config.lua's `env` list names it (nil
  * when it is unset), and nil for any other name, with a warning naming
  * the config key the first time the state sees that name. It never

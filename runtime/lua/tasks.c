@@ -59,22 +59,20 @@ static int collect(const char *root, path_list_t *out, mt_err_t *err) {
   return collect_dir(root, NULL, out, err);
 }
 
-/* The task files of a snapshot under dir, but those under lib: the
- * listing collect_dir makes of the disk, made of the snapshot (which read
- * the folders by the same rules). Relative paths. */
+/* The task files of a snapshot: those read under the root dir, which the
+ * snapshot read leaving the lib folder out, as collect_dir does. Relative
+ * paths. */
 static int collect_snapshot(const mt_sources_t *s, const char *dir,
-                            const char *lib, path_list_t *out) {
-  size_t dn = strlen(dir), ln = lib != NULL ? strlen(lib) : 0;
+                            path_list_t *out) {
+  size_t dn = strlen(dir);
   for (size_t i = 0; i < mt_sources_count(s); i++) {
-    const char *path = mt_sources_path(s, i);
-    if (strncmp(path, dir, dn) != 0 || path[dn] != '/' ||
-        (lib != NULL && strncmp(path, lib, ln) == 0 && path[ln] == '/'))
+    if (strcmp(mt_sources_root(s, i), dir) != 0)
       continue;
     char **items = realloc(out->items, (out->count + 1) * sizeof *items);
     if (items == NULL)
       return MT_ENOMEM;
     out->items = items;
-    if ((items[out->count] = strdup(path + dn + 1)) == NULL)
+    if ((items[out->count] = strdup(mt_sources_path(s, i) + dn + 1)) == NULL)
       return MT_ENOMEM;
     out->count++;
   }
@@ -88,7 +86,7 @@ static int collect_tasks(lua_State *L, const char *dir, path_list_t *out,
   const char *lib = mt_lua_stdlib_lib_dir(L);
   const mt_sources_t *snapshot = mt_lua_sources(L);
   if (snapshot != NULL)
-    return collect_snapshot(snapshot, dir, lib, out) == 0
+    return collect_snapshot(snapshot, dir, out) == 0
                ? 0
                : mt_err_set(err, MT_ENOMEM, "out of memory");
   struct stat st;
@@ -98,10 +96,9 @@ static int collect_tasks(lua_State *L, const char *dir, path_list_t *out,
 
 /* What the handlers' toolkit of state L may reach: the lib folder that
  * require() loads from and the variables ctx.env reads. */
-static int configure_toolkit(lua_State *L, const char *dir,
-                             const mt_task_defaults_t *defaults,
-                             mt_err_t *err) {
-  return mt_lua_stdlib_configure(L, dir, defaults->lib_dir, defaults->env, err);
+static void configure_toolkit(lua_State *L, const char *dir,
+                              const mt_task_defaults_t *defaults) {
+  mt_lua_stdlib_configure(L, dir, defaults->lib_dir, defaults->env);
 }
 
 static int compare_paths(const void *a, const void *b) {
@@ -125,13 +122,13 @@ static void name_from_path(const char *rel, char *name, size_t size) {
       *p = '.';
 }
 
-/* Stack: schema -> (empty). Compiles the schema table on top of the stack
- * (Lua keys spelled as in JSON Schema, e.g. ["$ref"]). */
 /* Where named schemas live: the configured folder, else "schemas". */
 static const char *schemas_dir(const mt_task_defaults_t *defaults) {
   return defaults->schemas_dir != NULL ? defaults->schemas_dir : "schemas";
 }
 
+/* Stack: schema -> (empty). Compiles the schema table on top of the stack
+ * (Lua keys spelled as in JSON Schema, e.g. ["$ref"]). */
 static int compile_schema_table(lua_State *L, const char *where,
                                 mt_schema_t **out, mt_err_t *err) {
   mt_buf_t json = MT_BUF_INIT;
@@ -471,9 +468,8 @@ int mt_lua_tasks_load(lua_State *L, const char *dir,
   if (defaults->sources != NULL && mt_lua_sources(L) == NULL)
     mt_lua_sources_attach(L, defaults->sources);
   path_list_t paths = {0};
-  int rc = configure_toolkit(L, dir, defaults, err);
-  if (rc == 0)
-    rc = collect_tasks(L, dir, &paths, err);
+  configure_toolkit(L, dir, defaults);
+  int rc = collect_tasks(L, dir, &paths, err);
   if (rc != 0)
     goto done;
   sort_paths(&paths);
@@ -506,8 +502,8 @@ int mt_lua_tasks_check(const char *tasks_dir,
   guard.load_limit = defaults->memory_limit;
   mt_lua_env_open(L);
 
-  if (configure_toolkit(L, tasks_dir, defaults, &err) != 0 ||
-      collect_tasks(L, tasks_dir, &tasks, &err) != 0) {
+  configure_toolkit(L, tasks_dir, defaults);
+  if (collect_tasks(L, tasks_dir, &tasks, &err) != 0) {
     report(arg, err.msg);
     problems++;
   }

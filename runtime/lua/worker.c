@@ -47,7 +47,7 @@ static int ctx_log(lua_State *L) {
 /* Stack: -> ctx */
 static void push_ctx(lua_State *L, const mt_task_t *task,
                      const mt_task_def_t *def) {
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, task->id);
   lua_setfield(L, -2, "id");
   lua_pushstring(L, task->name);

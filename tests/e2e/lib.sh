@@ -142,6 +142,19 @@ wait_for() {
   done
 }
 
+# wait_logged FILE ERE SECONDS [MARK]: waits for a line of FILE (a
+# runtime's stderr) matching ERE, after its first MARK lines (default 0:
+# anywhere); `log_mark FILE` takes a mark. For waiting only: what a test
+# asserts, it asserts in the database.
+log_mark() { wc -l <"$1"; }
+wait_logged() {
+  local deadline=$((SECONDS + $3)) from=$((${4:-0} + 1))
+  until tail -n +"$from" "$1" | grep -Eq -- "$2"; do
+    [ $SECONDS -lt $deadline ] || fail "nothing matching '$2' in ${1##*/} within $3 s; it ends: $(tail -n 5 "$1")"
+    sleep 0.1
+  done
+}
+
 # Starts `moontask ARGS` in the background (the binary itself, so that
 # signals reach it); its PID is in $MT_PID and its stderr in the file
 # $MT_LOG. The exit trap kills it if it is still running.

@@ -9,21 +9,27 @@ source "$(dirname "$0")/lib.sh"
 reset_db
 dir=$E2E_TMP/tasks
 mkdir -p "$dir/ld" "$dir/lib"
+# Saved as editors save, to a temporary file renamed over the old one: a
+# refusal then comes from the broken version alone, never from a file
+# caught half-written.
+save() { cat >"$1.tmp" && mv "$1.tmp" "$1"; }
 version() { # v: the task file and its module, saved together
-  cat >"$dir/lib/ver.lua" <<LUA
+  save "$dir/lib/ver.lua" <<LUA
 return { n = $1 }
 LUA
-  cat >"$dir/ld/work.lua" <<LUA
+  save "$dir/ld/work.lua" <<LUA
 local ver = require("lib.ver")
 return {
   handler = function(tx, payload, ctx)
+    -- 3 ms each, so that the 10,000 tasks outlast the 50 rewrites.
+    tx:exec("SELECT pg_sleep(0.003)")
     tx:exec("INSERT INTO e2e_rows (task_id, n) VALUES (\$1, \$2)", ctx.id, $1 * 10 + ver.n)
   end,
 }
 LUA
 }
 broken() {
-  cat >"$dir/ld/work.lua" <<'LUA'
+  save "$dir/ld/work.lua" <<'LUA'
 return {
   handler = function(tx, payload, ctx)
     tx:exec("INSERT INTO e2e_rows (task_id, n) VALUES ($1, 99)", ctx.id)
@@ -43,11 +49,7 @@ MT_CONFIG=$E2E_TMP/config.lua mt_start run
 RUNTIME=$MT_PID
 # Rewrites start once it runs (a start reads the files as they are, and a
 # half-written one would stop it, as it would any start).
-deadline=$((SECONDS + 20))
-until grep -q ' from .* (version ' "$MT_LOG"; do
-  [ $SECONDS -lt $deadline ] || fail "the runtime did not start: $(tail -n 5 "$MT_LOG")"
-  sleep 0.1
-done
+wait_logged "$MT_LOG" ' from .* \(version ' 20
 
 for i in $(seq 1 50); do
   if [ $((i % 5)) -eq 0 ]; then
@@ -57,6 +59,9 @@ for i in $(seq 1 50); do
   fi
   sleep 0.1
 done
+# The rewrites happened under load: tasks were still waiting.
+left=$(sql "SELECT count(*) FROM moontask.tasks WHERE state <> 'completed'")
+[ "$left" -gt 0 ] || fail "every task had run before the rewrites ended: schedule more"
 version 2
 wait_for "SELECT count(*) = 10000 FROM moontask.tasks WHERE state = 'completed'" 120
 kill -TERM "$RUNTIME"

@@ -109,18 +109,13 @@ wait_for "SELECT count(*) > $before FROM moontask.tasks WHERE state = 'completed
 # (unanswered SYNs: ETIMEDOUT again where the kernel holds connecting to
 # tcp_user_timeout, as Linux does, else libpq's connect_timeout, "timeout
 # expired"). With libpq's own settings neither happens for minutes.
-mark=$(wc -l <"$MT_LOG")
+mark=$(log_mark "$MT_LOG")
 proxy_mode blackhole
 start=$SECONDS
-logged_since() { tail -n +$((mark + 1)) "$MT_LOG" | grep -Eq -- "$1"; }
 dead="could not (receive|send) data (from|to) server: Connection timed out"
 unanswered="failed: (Connection timed out|timeout expired)"
-deadline=$((SECONDS + 60))
-until logged_since "$dead" && logged_since "$unanswered"; do
-  [ $SECONDS -lt $deadline ] ||
-    fail "60 s into the blackhole the runtime has not noticed (looked for '$dead' and '$unanswered'); its log ends: $(tail -n 5 "$MT_LOG")"
-  sleep 0.5
-done
+wait_logged "$MT_LOG" "$dead" 60 "$mark"
+wait_logged "$MT_LOG" "$unanswered" $((60 - (SECONDS - start))) "$mark"
 echo "the runtime noticed the dead connection, and gave up a connection attempt, within $((SECONDS - start)) s"
 alive "$pid" || fail "the runtime exited while the database was unreachable"
 proxy_mode forward

@@ -105,15 +105,6 @@ assert_logged() {
   fail "the runtime did not log $what (looked for: $*); its log ends: $(tail -n 5 "$file")"
 }
 
-# Waits up to $3 seconds for FILE $1 to have a line matching ERE $2.
-wait_logged() {
-  local deadline=$((SECONDS + $3))
-  until grep -Eq -- "$2" "$1"; do
-    [ $SECONDS -lt $deadline ] || fail "nothing matching '$2' in ${1##*/} within $3 s; it ends: $(tail -n 5 "$1")"
-    sleep 0.2
-  done
-}
-
 # Stops runtime $1 with SIGTERM and waits for it; fails unless it exits
 # $2 (default 0): a runtime that recovered from a fault ends like any other.
 stop_runtime() {

@@ -53,7 +53,7 @@ TEST(sources_snapshot_reads_lua_files_in_path_order) {
   const char *roots[] = {tasks, schemas, missing, NULL};
   mt_sources_t *s = NULL;
   mt_err_t err;
-  if (mt_sources_read(&s, roots, 4, &err) != 0)
+  if (mt_sources_read(&s, roots, 4, NULL, &err) != 0)
     MT__FAIL("read: %s", err.msg);
   ASSERT_EQ_INT(3, mt_sources_count(s));
   snprintf(p, sizeof p, "%s/schemas/email.lua", root);
@@ -81,7 +81,7 @@ TEST(sources_snapshot_reads_lua_files_in_path_order) {
   write_file(p, "return { handler = function() end } -- v2\n");
   ASSERT_TRUE(memcmp(mt_sources_get(s, p, &len) + len - 3, "v1\n", 3) == 0);
   mt_sources_t *t = NULL;
-  if (mt_sources_read(&t, roots, 4, &err) != 0)
+  if (mt_sources_read(&t, roots, 4, NULL, &err) != 0)
     MT__FAIL("read: %s", err.msg);
   ASSERT_TRUE(strcmp(before, mt_sources_hash(t)) != 0);
   ASSERT_TRUE(strcmp(mt_sources_file_hash(s, p), mt_sources_file_hash(t, p)) !=
@@ -113,7 +113,7 @@ TEST(sources_snapshot_refuses_a_symlink_loop) {
   const char *roots[] = {tasks};
   mt_sources_t *s = NULL;
   mt_err_t err;
-  ASSERT_EQ_INT(MT_ECONFIG, mt_sources_read(&s, roots, 1, &err));
+  ASSERT_EQ_INT(MT_ECONFIG, mt_sources_read(&s, roots, 1, NULL, &err));
   ASSERT_TRUE(strstr(err.msg, "a symlink loop") != NULL);
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf %s", root);
@@ -132,7 +132,7 @@ TEST(sources_tasks_load_from_the_snapshot) {
   const char *roots[] = {tasks};
   mt_sources_t *s = NULL;
   mt_err_t err;
-  if (mt_sources_read(&s, roots, 1, &err) != 0)
+  if (mt_sources_read(&s, roots, 1, NULL, &err) != 0)
     MT__FAIL("read: %s", err.msg);
   write_file(p, "return { max_attempts = 7, handler = function() end }\n");
   snprintf(p, sizeof p, "%s/tasks/b.lua", root);
@@ -152,7 +152,7 @@ TEST(sources_tasks_load_from_the_snapshot) {
   /* A broken file in a snapshot: named with its line. */
   snprintf(p, sizeof p, "%s/tasks/a.lua", root);
   write_file(p, "return {\n  handler = function() end,\n  oops oops\n}\n");
-  if (mt_sources_read(&s, roots, 1, &err) != 0)
+  if (mt_sources_read(&s, roots, 1, NULL, &err) != 0)
     MT__FAIL("read: %s", err.msg);
   defaults.sources = s;
   reg = (mt_registry_t){0};
@@ -161,6 +161,59 @@ TEST(sources_tasks_load_from_the_snapshot) {
   ASSERT_TRUE(strstr(err.msg, p) != NULL);
   mt_registry_free(&reg);
   mt_sources_unref(s);
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+  if (system(cmd) != 0)
+    MT__FAIL("cleanup");
+}
+
+/* The lib folder inside the tasks folder, named another way than the
+ * tasks folder's path would ("./tasks/lib"): its modules are read once,
+ * under the lib root, and never loaded as tasks; a change to one is a new
+ * version of every task. */
+TEST(sources_lib_folder_is_left_out_of_the_tasks_by_identity) {
+  char root[64], tasks[128], lib[160], p[256];
+  make_tree(root);
+  snprintf(tasks, sizeof tasks, "%s/tasks", root);
+  snprintf(lib, sizeof lib, "%s/./tasks/lib", root);
+  snprintf(p, sizeof p, "%s/tasks/lib", root);
+  mkdir(p, 0700);
+  snprintf(p, sizeof p, "%s/tasks/lib/money.lua", root);
+  write_file(p, "return { cents = 1 }\n");
+  snprintf(p, sizeof p, "%s/tasks/a.lua", root);
+  write_file(p, "local m = require('lib.money')\n"
+                "return { handler = function() return m.cents end }\n");
+  const char *roots[] = {tasks, lib};
+  mt_sources_t *s = NULL, *t = NULL;
+  mt_err_t err;
+  if (mt_sources_read(&s, roots, 2, lib, &err) != 0)
+    MT__FAIL("read: %s", err.msg);
+  ASSERT_EQ_INT(3, mt_sources_count(s)); /* a, email/send, the module */
+  snprintf(p, sizeof p, "%s/money.lua", lib);
+  ASSERT_TRUE(mt_sources_get(s, p, &(size_t){0}) != NULL);
+
+  mt_task_defaults_t defaults = {
+      .timeout = 10, .memory_limit = 64 << 20, .lib_dir = lib, .sources = s};
+  mt_registry_t reg = {0}, again = {0};
+  if (mt_lua_registry_load(tasks, &defaults, &reg, &err) != 0)
+    MT__FAIL("load: %s", err.msg);
+  ASSERT_EQ_INT(2, reg.count); /* a and email.send: the module is no task */
+
+  snprintf(p, sizeof p, "%s/tasks/lib/money.lua", root);
+  write_file(p, "return { cents = 2 }\n");
+  if (mt_sources_read(&t, roots, 2, lib, &err) != 0)
+    MT__FAIL("read: %s", err.msg);
+  defaults.sources = t;
+  if (mt_lua_registry_load(tasks, &defaults, &again, &err) != 0)
+    MT__FAIL("load: %s", err.msg);
+  ASSERT_TRUE(strcmp(mt_registry_find(&reg, "a")->version,
+                     mt_registry_find(&again, "a")->version) != 0);
+  ASSERT_TRUE(strcmp(mt_registry_find(&reg, "email.send")->version,
+                     mt_registry_find(&again, "email.send")->version) != 0);
+  mt_registry_free(&reg);
+  mt_registry_free(&again);
+  mt_sources_unref(s);
+  mt_sources_unref(t);
   char cmd[160];
   snprintf(cmd, sizeof cmd, "rm -rf %s", root);
   if (system(cmd) != 0)

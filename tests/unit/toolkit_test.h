@@ -29,14 +29,12 @@ typedef struct kit_s {
  * <tasks_dir>/lib) and whose ctx.env may read env (NULL-terminated). */
 static inline void kit_open(kit_t *k, const char *tasks_dir,
                             const char *lib_dir, const char *const *env) {
-  mt_err_t err;
   memset(k, 0, sizeof *k);
   k->L = mt_lua_state_new(&k->guard);
   ASSERT_TRUE(k->L != NULL);
   k->guard.load_limit = 64 * 1024 * 1024;
   mt_lua_env_open(k->L);
-  if (mt_lua_stdlib_configure(k->L, tasks_dir, lib_dir, env, &err) != 0)
-    MT__FAIL("mt_lua_stdlib_configure: %s", err.msg);
+  mt_lua_stdlib_configure(k->L, tasks_dir, lib_dir, env);
 }
 
 static inline void kit_close(kit_t *k) {
