@@ -53,7 +53,7 @@ void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
       .deadline = mt_now() + a->timeout,
       .abort = env->abort,
       .joined = env->joined,
-      .version = a->def != NULL ? a->def->version : NULL,
+      .version = mt_task_version(a->def),
   };
   mt_tx_t *tx = env->session->ops->begin(env->session, &opts);
   a->err.msg[0] = '\0';

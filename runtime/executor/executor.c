@@ -150,7 +150,7 @@ static void record_failure(worker_t *w, const mt_task_t *task,
       .retry_delay =
           def != NULL ? retry_delay(def, task->attempt, &w->seed) : 0,
       .permanent = permanent,
-      .version = def != NULL ? def->version : NULL,
+      .version = mt_task_version(def),
   };
   record_outcome(w, &f, 0);
   /* The message is the handler's, and may carry anything. */
@@ -182,7 +182,10 @@ static void add_done(mt_executor_t *ex, int64_t id, const char *version) {
   }
   mt_done_t *d = &ex->done[ex->done_count++];
   d->id = id;
-  snprintf(d->version, sizeof d->version, "%s", version);
+  if (version != NULL)
+    memcpy(d->version, version, sizeof d->version);
+  else
+    d->version[0] = '\0';
   pthread_mutex_unlock(&ex->lock);
 }
 
@@ -201,7 +204,7 @@ static void run_task(worker_t *w, mt_task_t *task) {
   mt_attempt_run(&at, w->lua, task, &env);
   if (at.outcome == MT_ATTEMPT_DONE) {
     if (!at.tx.begun) {
-      add_done(ex, task->id, at.def != NULL ? at.def->version : "");
+      add_done(ex, task->id, mt_task_version(at.def));
       return;
     }
     mt_err_t why;

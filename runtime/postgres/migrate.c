@@ -439,6 +439,15 @@ static const migration_t migrations[] = {
       * ended. */
      "ALTER TABLE moontask.tasks ADD COLUMN versions text[];\n"
      "\n"
+     /* A task's lease is held exactly while it runs. The runtime's
+      * statements test the lease alone (MT_PG_HELD_BY says why), which
+      * this keeps sound whoever writes the table: an operator's UPDATE,
+      * or a handler, whose connection has the owner's rights. (Checking
+      * the existing rows reads the table once, under the migration's
+      * lock.) */
+     "ALTER TABLE moontask.tasks ADD CONSTRAINT tasks_lease_held\n"
+     "  CHECK ((state = 'running') = (locked_by IS NOT NULL));\n"
+     "\n"
      /* Migration 1's complete with the version: the runtime's alone,
       * granted to no application. The old one stays for a runtime of the
       * previous release during a rolling deploy. */

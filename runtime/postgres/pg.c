@@ -171,6 +171,17 @@ PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
   return NULL;
 }
 
+PGresult *mt_pg_exec_prepared(PGconn *conn, const char *name, int nparams,
+                              const char *const *params, mt_err_t *err) {
+  PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+  ExecStatusType st = PQresultStatus(res);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+    return res;
+  mt_pg_result_error(res, conn, err);
+  PQclear(res);
+  return NULL;
+}
+
 /* How often a wait looks at the interrupt flag. */
 #define INTERRUPT_CHECK_MS 50
 #define CANCEL_WAIT_MS 10000

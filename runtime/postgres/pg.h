@@ -31,6 +31,10 @@ PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err);
 PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
                      const char *const *params, mt_err_t *err);
 
+/* mt_pg_exec of the statement prepared on conn under name. */
+PGresult *mt_pg_exec_prepared(PGconn *conn, const char *name, int nparams,
+                              const char *const *params, mt_err_t *err);
+
 /* Sends n statements as one pipeline and waits for all results, cancelling
  * the server-side work if the monotonic deadline (mt_now(), 0 = none)
  * passes or *interrupt (may be NULL) becomes non-zero. results[i] receives each

@@ -37,14 +37,16 @@ typedef struct pg_backend_s {
  * with array_position rather than by a join with unnest($5, $7): the
  * planner drives such a join from the running tasks and scans the unnested
  * lists once for each, which cost a third of the no-op throughput. */
-#define DONE_CTE                                                            \
-  "done AS (\n"                                                             \
-  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n" \
-  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"    \
-  "         versions = array_append(versions,\n"                            \
-  "           ($7::text[])[array_position($5::bigint[], id)])\n"            \
-  "   WHERE id = ANY($5::bigint[]) AND " MT_PG_HELD_BY("$2") "\n"           \
-                                                             "  RETURNING id)"
+// clang-format off
+#define DONE_CTE                                                               \
+  "done AS (\n"                                                                \
+  "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"    \
+  "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"       \
+  "         versions = array_append(versions,\n"                               \
+  "           ($7::text[])[array_position($5::bigint[], id)])\n"               \
+  "   WHERE id = ANY($5::bigint[]) AND " MT_PG_HELD_BY("$2") "\n"             \
+  "  RETURNING id)"
+// clang-format on
 
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
@@ -72,19 +74,20 @@ static const char claim_sql[] =
 /* claim_sql's name as a prepared statement on the backend's connection. */
 #define CLAIM_STMT "moontask_claim"
 
+// clang-format off
 const char mt_pg_release_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET state = 'scheduled', attempts = attempts - 1,\n"
     "         started_at = NULL, locked_by = NULL, locked_until = NULL\n"
-    "   WHERE id = ANY($1::bigint[]) AND " MT_PG_HELD_BY(
-        "$2") "\n"
-              "  RETURNING id)\n"
-              "SELECT pg_notify('moontask_tasks', '') FROM t LIMIT 1";
+    "   WHERE id = ANY($1::bigint[]) AND " MT_PG_HELD_BY("$2") "\n"
+    "  RETURNING id)\n"
+    "SELECT pg_notify('moontask_tasks', '') FROM t LIMIT 1";
 
 static const char extend_sql[] =
     "UPDATE moontask.tasks\n"
     "   SET locked_until = now() + $2::float8 * interval '1 second'\n"
     " WHERE id = ANY($3::bigint[]) AND " MT_PG_HELD_BY("$1");
+// clang-format on
 
 /* A runtime that died leaves `running` tasks whose lease lapses; they go
  * back to `scheduled` (or to `failed` when that was their last attempt).
@@ -215,12 +218,17 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
   if (res == NULL)
     return MT_EDB;
   PQclear(res);
-  /* The claim runs hundreds of times a second under load: parsed and
-   * planned once per connection instead of on each call, which was a
-   * sixth of its cost. Its plan does not depend on the parameters' values
-   * (the settings above rule out the plans that would), so the generic
-   * plan is forced: left to choose, PostgreSQL went on planning a custom
-   * one for every call when the done list was long. */
+  if (!b->listen)
+    return 0;
+  /* The claim (only this backend's own: a store for another system claims
+   * by id) runs hundreds of times a second under load: parsed and planned
+   * once per connection instead of on each call, which was a sixth of its
+   * cost. Its plan does not depend on the parameters' values (the settings
+   * above rule out the plans that would), so the generic plan is forced:
+   * left to choose, PostgreSQL went on planning a custom one for every
+   * call when the done list was long. (The setting holds for every
+   * parameterised statement on this connection: all of them are the
+   * lookups by id and partial index described above.) */
   res = PQprepare(b->conn, CLAIM_STMT, claim_sql, 7, NULL);
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
     mt_pg_result_error(res, b->conn, err);
@@ -228,8 +236,6 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
     return MT_EDB;
   }
   PQclear(res);
-  if (!b->listen)
-    return 0;
   res = mt_pg_exec(b->conn, "LISTEN moontask_tasks", 0, NULL, err);
   if (res == NULL)
     return MT_EDB;
@@ -302,6 +308,8 @@ static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
   snprintf(limit, sizeof limit, "%d", max);
   *tasks = NULL;
   *count = 0;
+  if (!b->listen) /* a store for another system: mt_pg_claim_delivered */
+    return 0;
   if (done_arrays(&done_ids, &done_versions, done, ndone) != 0) {
     mt_buf_free(&done_ids);
     mt_buf_free(&done_versions);
@@ -310,15 +318,10 @@ static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
   const char *params[] = {
       limit,         b->owner,        b->lease,          b->names,
       done_ids.data, b->max_attempts, done_versions.data};
-  PGresult *res = NULL;
-  if (PQstatus(b->conn) == CONNECTION_OK || connect_and_listen(b, err) == 0) {
-    res = PQexecPrepared(b->conn, CLAIM_STMT, 7, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mt_pg_result_error(res, b->conn, err);
-      PQclear(res);
-      res = NULL;
-    }
-  }
+  PGresult *res =
+      PQstatus(b->conn) == CONNECTION_OK || connect_and_listen(b, err) == 0
+          ? mt_pg_exec_prepared(b->conn, CLAIM_STMT, 7, params, err)
+          : NULL;
   mt_buf_free(&done_ids);
   mt_buf_free(&done_versions);
   if (res == NULL)

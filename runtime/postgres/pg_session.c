@@ -26,6 +26,7 @@ typedef struct pg_session_s {
  * or `failed` once attempts are used up (or at once when `permanent`),
  * with the version that ran it ($7, NULL when not known). The NOTIFY wakes
  * a runtime in time for the retry. */
+// clang-format off
 static const char fail_sql[] =
     "WITH t AS (\n"
     "  UPDATE moontask.tasks SET\n"
@@ -37,11 +38,11 @@ static const char fail_sql[] =
     "    finished_at = CASE WHEN $6::bool OR attempts >= $3::int THEN now() END,\n"
     "    last_error = $2, locked_by = NULL, locked_until = NULL,\n"
     "    versions = array_append(versions, $7::text)\n"
-    "  WHERE id = $1 AND " MT_PG_HELD_BY(
-        "$5") "\n"
-              "  RETURNING state, run_at)\n"
-              "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
-              "  FROM t WHERE state = 'scheduled'";
+    "  WHERE id = $1 AND " MT_PG_HELD_BY("$5") "\n"
+    "  RETURNING state, run_at)\n"
+    "SELECT pg_notify('moontask_tasks', extract(epoch FROM run_at)::text)\n"
+    "  FROM t WHERE state = 'scheduled'";
+// clang-format on
 
 /* Whether the connection is open, idle and out of pipeline mode, as far as
  * libpq knows without looking at the socket. */
@@ -157,10 +158,10 @@ static int pg_fail(mt_session_t *base, const mt_failure_t *f, mt_err_t *err) {
   snprintf(id, sizeof id, "%" PRId64, f->id);
   snprintf(max, sizeof max, "%d", f->max_attempts);
   snprintf(delay, sizeof delay, "%.3f", f->retry_delay);
-  const char *version = f->version != NULL && *f->version ? f->version : NULL;
-  const char *params[] = {id,     message.data, max,
-                          delay,  s->owner,     f->permanent ? "true" : "false",
-                          version};
+  const char *params[] = {id,        message.data,
+                          max,       delay,
+                          s->owner,  f->permanent ? "true" : "false",
+                          f->version};
   int rc = record(s, fail_sql, 7, params, err);
   mt_buf_free(&message);
   return rc;

@@ -74,20 +74,19 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
 
 int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
   mt_buf_t sql = MT_BUF_INIT;
-  const char *v = tx->version != NULL && *tx->version ? tx->version : NULL;
   char *owner = PQescapeLiteral(tx->conn, tx->owner, strlen(tx->owner));
-  char *version = v != NULL ? PQescapeLiteral(tx->conn, v, strlen(v)) : NULL;
-  int rc = owner == NULL || (v != NULL && version == NULL) ||
-                   mt_buf_printf(&sql,
-                                 "%sSELECT pg_advisory_unlock_all(), "
-                                 "moontask.complete(%" PRId64
-                                 ", %s, %s::text); COMMIT",
-                                 reset_session_sql, tx->task_id, owner,
-                                 version != NULL ? version : "NULL") != 0
+  /* A version is hex digits (registry.h): quoted as it is. */
+  int rc = owner == NULL || mt_buf_printf(&sql,
+                                          "%sSELECT pg_advisory_unlock_all(), "
+                                          "moontask.complete(%" PRId64
+                                          ", %s, %s%s%s); COMMIT",
+                                          reset_session_sql, tx->task_id, owner,
+                                          tx->version ? "'" : "",
+                                          tx->version ? tx->version : "NULL",
+                                          tx->version ? "'" : "") != 0
                ? mt_err_set(err, MT_ENOMEM, "out of memory")
                : 0;
   PQfreemem(owner);
-  PQfreemem(version);
   /* Committing is not interrupted: a handler that finished has earned it. */
   if (rc == 0)
     rc = mt_pg_exec_script(tx->conn, sql.data, tx->deadline + 30, err);

@@ -67,6 +67,12 @@ int mt_dotted_name_valid(const char *s);
 
 const mt_task_def_t *mt_registry_find(const mt_registry_t *reg,
                                       const char *name);
+
+/* def's version, or NULL where there is none to record: no definition, or
+ * one not loaded from a snapshot. The one place "" becomes NULL. */
+static inline const char *mt_task_version(const mt_task_def_t *def) {
+  return def != NULL && def->version[0] != '\0' ? def->version : NULL;
+}
 /* Copies def's strings and takes ownership of def->schema and
  * def->schedules (also when it fails). */
 int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def);
