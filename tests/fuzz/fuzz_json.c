@@ -23,85 +23,9 @@
 #include "json/read.h"
 #include "lua/json.h"
 
+#include "../unit/json_same.h"
+
 static lua_State *L;
-
-static int has_marker(int idx, const char *name) {
-  int yes = 0;
-  if (lua_getmetatable(L, idx)) {
-    luaL_getmetatable(L, name);
-    yes = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-  }
-  return yes;
-}
-
-/* Whether the Lua value at idx is what the tree node v says. Lua keeps the
- * last of duplicate names, the tree keeps them all; a Lua float must have
- * the tree's very bits (-0.0 stays negative). */
-static int same(int idx, const mt_jval_t *v) {
-  idx = lua_absindex(L, idx);
-  switch (v->type) {
-  case MT_JV_NULL:
-    return lua_islightuserdata(L, idx) && lua_touserdata(L, idx) == NULL;
-  case MT_JV_BOOL:
-    return lua_isboolean(L, idx) && lua_toboolean(L, idx) == v->u.b;
-  case MT_JV_NUMBER:
-    if (lua_isinteger(L, idx))
-      return v->is_int && v->u.num.i == lua_tointeger(L, idx);
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-      double x = (double)lua_tonumber(L, idx);
-      return memcmp(&x, &v->u.num.d, sizeof x) == 0;
-    }
-    return 0;
-  case MT_JV_STRING: {
-    size_t n = 0;
-    const char *s =
-        lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &n) : NULL;
-    return s != NULL && n == v->len && memcmp(s, v->u.str, n) == 0 &&
-           v->u.str[n] == '\0';
-  }
-  case MT_JV_ARRAY:
-    if (!lua_istable(L, idx) || !has_marker(idx, MT_JSON_ARRAY) ||
-        lua_rawlen(L, idx) != v->len)
-      return 0;
-    for (size_t i = 0; i < v->len; i++) {
-      lua_rawgeti(L, idx, (lua_Integer)i + 1);
-      int ok = same(-1, &v->u.items[i]);
-      lua_pop(L, 1);
-      if (!ok)
-        return 0;
-    }
-    return 1;
-  case MT_JV_OBJECT: {
-    size_t distinct = 0, entries = 0;
-    if (!lua_istable(L, idx) || !has_marker(idx, MT_JSON_OBJECT))
-      return 0;
-    for (size_t i = 0; i < v->len; i++) {
-      const mt_jmember_t *m = &v->u.members[i];
-      int later = 0;
-      for (size_t j = i + 1; j < v->len && !later; j++)
-        later = v->u.members[j].key_len == m->key_len &&
-                memcmp(v->u.members[j].key, m->key, m->key_len) == 0;
-      if (later)
-        continue;
-      distinct++;
-      lua_pushlstring(L, m->key, m->key_len);
-      lua_rawget(L, idx);
-      int ok = same(-1, &m->value);
-      lua_pop(L, 1);
-      if (!ok)
-        return 0;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-      entries++;
-      lua_pop(L, 1);
-    }
-    return entries == distinct;
-  }
-  }
-  return 0;
-}
 
 typedef struct decode_s {
   const char *text;
@@ -140,7 +64,7 @@ static void round_trip(size_t len) {
              "decoded from %zu bytes but does not encode: %s", len, err.msg);
   FUZZ_CHECK(mt_jdoc_parse(e1.data, e1.len, &doc1, &err) == 0,
              "the encoding does not parse: %s", err.msg);
-  FUZZ_CHECK(same(-1, mt_jdoc_root(doc1)),
+  FUZZ_CHECK(json_same(L, -1, mt_jdoc_root(doc1)),
              "the encoding reads as another value: %.200s", e1.data);
   FUZZ_CHECK(lua_decode(e1.data, e1.len, &err) == 0,
              "the encoding does not decode: %s", err.msg);
@@ -179,7 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(strcmp(derr.msg, lerr.msg) == 0,
                "the tree says \"%s\", Lua says \"%s\"", derr.msg, lerr.msg);
   } else {
-    FUZZ_CHECK(same(-1, mt_jdoc_root(doc)), "the decoders read other values");
+    FUZZ_CHECK(json_same(L, -1, mt_jdoc_root(doc)),
+               "the decoders read other values");
     mt_buf_t shown = MT_BUF_INIT;
     mt_jval_write(&shown, mt_jdoc_root(doc), 64);
     mt_buf_free(&shown);

@@ -17,6 +17,43 @@ void mt__test_register(mt_test_t *t) {
   tests = t;
 }
 
+/* The folders mt_test_tmpdir made, removed at exit. */
+static char tmpdirs[32][64];
+static int ntmpdirs;
+
+static void remove_tmpdirs(void) {
+  for (int i = 0; i < ntmpdirs; i++) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%.63s'", tmpdirs[i]);
+    if (system(cmd) != 0)
+      fprintf(stderr, "cannot remove %s\n", tmpdirs[i]);
+  }
+}
+
+void mt_test_tmpdir(char out[64], const char *what) {
+  snprintf(out, 64, "/tmp/mt-unit-%.20s.XXXXXX", what);
+  if (mkdtemp(out) == NULL)
+    MT__FAIL("mkdtemp %s", out);
+  if (ntmpdirs == 0)
+    atexit(remove_tmpdirs);
+  if (ntmpdirs < 32)
+    snprintf(tmpdirs[ntmpdirs++], 64, "%s", out);
+}
+
+void mt_test_write_file(const char *dir, const char *rel, const char *text) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  for (char *p = strchr(path + strlen(dir) + 1, '/'); p != NULL;
+       p = strchr(p + 1, '/')) {
+    *p = '\0';
+    mkdir(path, 0700); /* EEXIST is fine; fopen says if it was not */
+    *p = '/';
+  }
+  FILE *f = fopen(path, "w");
+  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+    MT__FAIL("cannot write %s", path);
+}
+
 static int is_source_root(const char *dir) {
   char probe[PATH_MAX + 32];
   struct stat st;

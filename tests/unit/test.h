@@ -32,6 +32,13 @@ void mt__test_register(mt_test_t *t);
  * runtime/. root must hold PATH_MAX bytes; returns 0 if not found. */
 int mt_test_source_root(char *root);
 
+/* A fresh folder /tmp/mt-unit-<what>.XXXXXX, its name in out; removed when
+ * the case's process exits, whether the case passed or failed. */
+void mt_test_tmpdir(char out[64], const char *what);
+
+/* Writes text to <dir>/<rel>, making the folders on the way. */
+void mt_test_write_file(const char *dir, const char *rel, const char *text);
+
 /* The exit code of a skipped case; tests/unit/CMakeLists.txt gives it to
  * ctest as SKIP_RETURN_CODE. */
 #define MT_SKIP_CODE 77

@@ -13,62 +13,32 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config_test.h"
 #include "test.h"
 
-static char dir[PATH_MAX];
-static char path[PATH_MAX + 32];
-
-static void remove_dir(void) {
-  if (path[0] != '\0')
-    unlink(path);
-  if (dir[0] != '\0')
-    rmdir(dir);
-}
-
-/* Writes config.lua under a temporary folder (removed at exit) and clears
- * the region variables the case may set itself. */
+/* Writes config.lua, first clearing the region variables the case may set
+ * itself. */
 static const char *write_config(const char *text) {
-  if (dir[0] == '\0') {
-    snprintf(dir, sizeof dir, "/tmp/mt-unit-config.XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    atexit(remove_dir);
+  static int cleared;
+  if (!cleared) {
     unsetenv("AWS_REGION");
     unsetenv("AWS_DEFAULT_REGION");
+    cleared = 1;
   }
-  snprintf(path, sizeof path, "%s/config.lua", dir);
-  FILE *f = fopen(path, "w");
-  ASSERT_TRUE(f != NULL);
-  fputs(text, f);
-  ASSERT_EQ_INT(0, fclose(f));
-  return path;
+  return config_write(text);
 }
 
-/* Loads text as config.lua; returns mt_config_load's code, err its
- * message. cfg is the caller's to free. */
 static int load(const char *text, mt_config_t *cfg, mt_err_t *err) {
-  mt_config_overrides_t ov = {.config_file = write_config(text)};
-  err->msg[0] = '\0';
-  return mt_config_load(cfg, &ov, err);
+  write_config(text);
+  return config_load(text, cfg, err);
 }
 
-/* The text must be refused with MT_ECONFIG and a message that names the
- * file and contains want. */
+/* As config_refused; and a password in a URL never reaches a message. */
 static void refused(const char *text, const char *want) {
-  mt_config_t cfg;
-  mt_err_t err;
-  int rc = load(text, &cfg, &err);
-  mt_config_free(&cfg);
-  if (rc != MT_ECONFIG)
-    MT__FAIL("%s: loaded (rc %d), expected a refusal with \"%s\"", text, rc,
-             want);
-  char file[PATH_MAX + 40];
-  snprintf(file, sizeof file, "%s: ", path);
-  if (strncmp(err.msg, file, strlen(file)) != 0 || !strstr(err.msg, want))
-    MT__FAIL("%s: message \"%s\" does not start with \"%s\" or lacks \"%s\"",
-             text, err.msg, file, want);
-  /* A password in a URL never reaches a message. */
-  if (strstr(err.msg, "secret") != NULL)
-    MT__FAIL("%s: message \"%s\" quotes the secret", text, err.msg);
+  write_config(text);
+  const char *msg = config_refused(text, want);
+  if (strstr(msg, "secret") != NULL)
+    MT__FAIL("%s: message \"%s\" quotes the secret", text, msg);
 }
 
 TEST(config_aws_good_table) {

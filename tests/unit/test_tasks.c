@@ -14,30 +14,10 @@
 static char dir[64];
 
 static void write_file(const char *rel, const char *text) {
-  char path[256];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  char *slash = strrchr(path, '/');
-  *slash = '\0';
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
-  ASSERT_EQ_INT(0, system(cmd));
-  *slash = '/';
-  FILE *f = fopen(path, "w");
-  ASSERT_TRUE(f != NULL);
-  fputs(text, f);
-  fclose(f);
+  mt_test_write_file(dir, rel, text);
 }
 
-static void fresh_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/mt-unit-tasks.XXXXXX");
-  ASSERT_TRUE(mkdtemp(dir) != NULL);
-}
-
-static void remove_dir(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  ASSERT_EQ_INT(0, system(cmd));
-}
+static void fresh_dir(void) { mt_test_tmpdir(dir, "tasks"); }
 
 TEST(tasks_names_and_defaults_from_files) {
   fresh_dir();
@@ -60,7 +40,6 @@ TEST(tasks_names_and_defaults_from_files) {
   ASSERT_EQ_INT(25, b->max_attempts);
   ASSERT_TRUE(b->timeout == 60);
   mt_registry_free(&reg);
-  remove_dir();
 }
 
 TEST(tasks_syntax_error_names_file_and_line) {
@@ -73,7 +52,6 @@ TEST(tasks_syntax_error_names_file_and_line) {
   ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &reg, &err));
   ASSERT_TRUE(strstr(err.msg, "broken.lua:2:") != NULL);
   mt_registry_free(&reg);
-  remove_dir();
 }
 
 TEST(tasks_bad_definitions_are_refused) {
@@ -105,7 +83,6 @@ TEST(tasks_bad_definitions_are_refused) {
     if (strstr(err.msg, cases[i][1]) == NULL)
       MT__FAIL("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i][1]);
     mt_registry_free(&reg);
-    remove_dir();
   }
 }
 
@@ -122,7 +99,6 @@ TEST(tasks_symlink_loop_is_refused) {
   if (strstr(err.msg, "a/again: a symlink loop") == NULL)
     MT__FAIL("\"%s\" does not name the loop", err.msg);
   mt_registry_free(&reg);
-  remove_dir();
 }
 
 TEST(tasks_duplicate_names_are_refused) {
@@ -135,7 +111,6 @@ TEST(tasks_duplicate_names_are_refused) {
   ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &reg, &err));
   ASSERT_TRUE(strstr(err.msg, "already defined") != NULL);
   mt_registry_free(&reg);
-  remove_dir();
 }
 
 TEST(tasks_schedule_catch_up_is_parsed_once) {
@@ -157,7 +132,6 @@ TEST(tasks_schedule_catch_up_is_parsed_once) {
   ASSERT_EQ_INT(MT_CATCH_UP_SKIP, d->schedules[2].catch_up);
   ASSERT_EQ_STR("UTC", d->schedules[1].tz);
   mt_registry_free(&reg);
-  remove_dir();
 
   const char *cases[][2] = {
       {"return { handler = function() end,\n"
@@ -179,6 +153,5 @@ TEST(tasks_schedule_catch_up_is_parsed_once) {
     if (strstr(err.msg, cases[i][1]) == NULL)
       MT__FAIL("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i][1]);
     mt_registry_free(&bad);
-    remove_dir();
   }
 }

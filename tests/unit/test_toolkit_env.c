@@ -13,57 +13,18 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config_test.h"
 #include "test.h"
 #include "toolkit_test.h"
-
-static char dir[PATH_MAX];
-static char path[PATH_MAX + 32];
-
-static void remove_dir(void) {
-  if (path[0] != '\0')
-    unlink(path);
-  if (dir[0] != '\0')
-    rmdir(dir);
-}
-
-static const char *write_config(const char *text) {
-  if (dir[0] == '\0') {
-    snprintf(dir, sizeof dir, "/tmp/mt-unit-toolkit-env.XXXXXX");
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    atexit(remove_dir);
-  }
-  snprintf(path, sizeof path, "%s/config.lua", dir);
-  FILE *f = fopen(path, "w");
-  ASSERT_TRUE(f != NULL);
-  fputs(text, f);
-  ASSERT_EQ_INT(0, fclose(f));
-  return path;
-}
-
-static int load(const char *text, mt_config_t *cfg, mt_err_t *err) {
-  mt_config_overrides_t ov = {.config_file = write_config(text)};
-  err->msg[0] = '\0';
-  return mt_config_load(cfg, &ov, err);
-}
-
-static void refused(const char *text, const char *want) {
-  mt_config_t cfg;
-  mt_err_t err;
-  int rc = load(text, &cfg, &err);
-  mt_config_free(&cfg);
-  if (rc != MT_ECONFIG)
-    MT__FAIL("accepted (rc %d): %s", rc, text);
-  if (strstr(err.msg, "config.lua: ") == NULL || strstr(err.msg, want) == NULL)
-    MT__FAIL("\"%s\" lacks \"%s\"", err.msg, want);
-}
 
 TEST(config_env_and_lib_dir_are_read) {
   mt_config_t cfg;
   mt_err_t err;
-  ASSERT_EQ_INT(0, load("return { env = { 'STRIPE_KEY', 'SMTP_PASSWORD', "
-                        "'_x1' },\n"
-                        "  lib_dir = 'shared/lua' }\n",
-                        &cfg, &err));
+  ASSERT_EQ_INT(0,
+                config_load("return { env = { 'STRIPE_KEY', 'SMTP_PASSWORD', "
+                            "'_x1' },\n"
+                            "  lib_dir = 'shared/lua' }\n",
+                            &cfg, &err));
   ASSERT_TRUE(cfg.env != NULL);
   ASSERT_EQ_STR("STRIPE_KEY", cfg.env[0]);
   ASSERT_EQ_STR("SMTP_PASSWORD", cfg.env[1]);
@@ -72,36 +33,38 @@ TEST(config_env_and_lib_dir_are_read) {
   ASSERT_EQ_STR("shared/lua", cfg.lib_dir);
   mt_config_free(&cfg);
   /* Neither given: nothing allowed, and require's default folder. */
-  ASSERT_EQ_INT(0, load("return {}\n", &cfg, &err));
+  ASSERT_EQ_INT(0, config_load("return {}\n", &cfg, &err));
   ASSERT_TRUE(cfg.env == NULL);
   ASSERT_TRUE(cfg.lib_dir == NULL);
   mt_config_free(&cfg);
-  ASSERT_EQ_INT(0, load("return { env = {} }\n", &cfg, &err));
+  ASSERT_EQ_INT(0, config_load("return { env = {} }\n", &cfg, &err));
   ASSERT_TRUE(cfg.env != NULL && cfg.env[0] == NULL);
   mt_config_free(&cfg);
 }
 
 TEST(config_env_refuses_what_is_not_a_list_of_names) {
-  refused("return { env = 'STRIPE_KEY' }\n",
-          "env must be a list of environment variable names, like env = { "
-          "\"STRIPE_KEY\" }, not string");
-  refused("return { env = { STRIPE_KEY = true } }\n",
-          "env must be a list of names");
-  refused("return { env = { 'A', 'B', x = 'C' } }\n",
-          "env must be a list of names");
-  refused("return { env = { 'STRIPE-KEY' } }\n",
-          "env[1] \"STRIPE-KEY\" is not an environment variable name");
-  refused("return { env = { 'OK', '1ABC' } }\n",
-          "env[2] \"1ABC\" is not an environment variable name");
-  refused("return { env = { 'OK', '' } }\n",
-          "env[2] \"\" is not an environment variable name");
-  refused("return { env = { 'STRIPE_*' } }\n",
-          "env[1] \"STRIPE_*\" is not an environment variable name");
-  refused("return { env = { 42 } }\n",
-          "env[1] must be a variable name (a string), not number");
-  refused("return { lib_dir = 5 }\n", "lib_dir must be a string, not number");
-  refused("return { envs = { 'A' } }\n",
-          "unknown setting \"envs\" (did you mean env?)");
+  config_refused(
+      "return { env = 'STRIPE_KEY' }\n",
+      "env must be a list of environment variable names, like env = { "
+      "\"STRIPE_KEY\" }, not string");
+  config_refused("return { env = { STRIPE_KEY = true } }\n",
+                 "env must be a list of names");
+  config_refused("return { env = { 'A', 'B', x = 'C' } }\n",
+                 "env must be a list of names");
+  config_refused("return { env = { 'STRIPE-KEY' } }\n",
+                 "env[1] \"STRIPE-KEY\" is not an environment variable name");
+  config_refused("return { env = { 'OK', '1ABC' } }\n",
+                 "env[2] \"1ABC\" is not an environment variable name");
+  config_refused("return { env = { 'OK', '' } }\n",
+                 "env[2] \"\" is not an environment variable name");
+  config_refused("return { env = { 'STRIPE_*' } }\n",
+                 "env[1] \"STRIPE_*\" is not an environment variable name");
+  config_refused("return { env = { 42 } }\n",
+                 "env[1] must be a variable name (a string), not number");
+  config_refused("return { lib_dir = 5 }\n",
+                 "lib_dir must be a string, not number");
+  config_refused("return { envs = { 'A' } }\n",
+                 "unknown setting \"envs\" (did you mean env?)");
 }
 
 TEST(ctx_env_reads_what_config_allows) {

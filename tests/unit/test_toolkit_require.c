@@ -14,23 +14,12 @@ static char dir[64];
 static char tasks[128];
 
 static void write_file(const char *rel, const char *text) {
-  char path[256], cmd[300];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  char *slash = strrchr(path, '/');
-  *slash = '\0';
-  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
-  ASSERT_EQ_INT(0, system(cmd));
-  *slash = '/';
-  FILE *f = fopen(path, "w");
-  ASSERT_TRUE(f != NULL);
-  fputs(text, f);
-  fclose(f);
+  mt_test_write_file(dir, rel, text);
 }
 
 /* A fresh folder with tasks/ in it, and the usual modules. */
 static void fresh_dir(void) {
-  snprintf(dir, sizeof dir, "/tmp/mt-unit-require.XXXXXX");
-  ASSERT_TRUE(mkdtemp(dir) != NULL);
+  mt_test_tmpdir(dir, "require");
   snprintf(tasks, sizeof tasks, "%s/tasks", dir);
   write_file("tasks/lib/money.lua",
              "local M = {}\n"
@@ -44,12 +33,6 @@ static void fresh_dir(void) {
              "money.format(ore) .. ' NOK' end }\n");
 }
 
-static void remove_dir(void) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  ASSERT_EQ_INT(0, system(cmd));
-}
-
 TEST(require_resolves_dotted_names_under_lib) {
   fresh_dir();
   kit_t k;
@@ -59,7 +42,6 @@ TEST(require_resolves_dotted_names_under_lib) {
   ASSERT_EQ_STR("0.50 NOK", kit_string(&k, "return require('lib.billing."
                                            "stripe').amount(50)"));
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_uses_the_configured_lib_dir) {
@@ -74,7 +56,6 @@ TEST(require_uses_the_configured_lib_dir) {
   kit_raises(&k, "return require('lib.billing.stripe')",
              "module lib.billing.stripe not found: no file");
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_caches_per_script) {
@@ -101,7 +82,6 @@ TEST(require_caches_per_script) {
   ASSERT_TRUE(!lua_rawequal(k.L, -1, -2));
   lua_pop(k.L, 2);
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_refuses_names_outside_lib) {
@@ -122,7 +102,6 @@ TEST(require_refuses_names_outside_lib) {
   kit_raises(&k, "return require()", "bad argument #1 to 'require'");
   kit_raises(&k, "return require({})", "bad argument #1 to 'require'");
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_names_the_missing_file) {
@@ -139,7 +118,6 @@ TEST(require_names_the_missing_file) {
   kit_raises(&k, "return require('lib.billing')",
              "module lib.billing not found");
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_errors_name_module_file_and_line) {
@@ -163,7 +141,6 @@ TEST(require_errors_name_module_file_and_line) {
              "local ok2, err = pcall(require, 'lib.boom')\n"
              "assert(not ok1 and not ok2 and err:find('kaput'), err)\n");
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_runs_modules_in_the_sandbox) {
@@ -189,7 +166,6 @@ TEST(require_runs_modules_in_the_sandbox) {
              "assert(leaked == nil, 'a module wrote the global table of the "
              "script that required it')\n");
   kit_close(&k);
-  remove_dir();
 }
 
 /* A module that loops while it loads is stopped by its own limit (5 s),
@@ -227,7 +203,6 @@ TEST(require_stops_a_module_that_loops_by_name) {
   if (strstr(err.msg, "timed out") == NULL)
     MT__FAIL("\"%s\" lacks \"timed out\"", err.msg);
   kit_close(&k);
-  remove_dir();
 }
 
 TEST(require_works_in_task_files_and_lib_is_no_task) {
@@ -252,7 +227,6 @@ TEST(require_works_in_task_files_and_lib_is_no_task) {
   ASSERT_EQ_INT(1, reg.count);
   ASSERT_TRUE(mt_registry_find(&reg, "billing.charge") != NULL);
   mt_registry_free(&reg);
-  remove_dir();
 }
 
 static void count_problem(void *arg, const char *problem) {
@@ -280,5 +254,4 @@ TEST(require_failure_at_load_names_the_task_file_and_module) {
   ASSERT_EQ_INT(1,
                 mt_lua_tasks_check(tasks, &defaults, count_problem, &problems));
   ASSERT_EQ_INT(1, problems);
-  remove_dir();
 }
