@@ -138,8 +138,13 @@ S=$(ctl get-schedule "$GROUP" "$REC_NAME")
 assert_eq "cron(*/5 * * * ? *)" "$(json_field "$S" ScheduleExpression)" "the recurring expression"
 assert_eq "Europe/Oslo" "$(json_field "$S" ScheduleExpressionTimezone)" "the recurring time zone"
 assert_contains "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["Target"]["Input"])' "$S")" "<aws.scheduler.scheduled-time>" "the recurring input"
-# The next five-minute mark: fire.py fires what falls due up to --now.
-AT=$(python3 -c 'import datetime as d; t = d.datetime.now(d.timezone.utc).replace(second=0, microsecond=0); t += d.timedelta(minutes=5 - t.minute % 5); print(t.strftime("%Y-%m-%dT%H:%M:%SZ"))')
+# The first five-minute mark after the schedule was made (fire.py fires
+# what fell due between its CreationDate and --now): from the clock of
+# the moment, a schedule made just before a mark would fire twice.
+AT=$(python3 -c 'import datetime as d, json, sys
+t = d.datetime.fromisoformat(json.loads(sys.argv[1])["CreationDate"]).astimezone(d.timezone.utc)
+t = t.replace(second=0, microsecond=0) + d.timedelta(minutes=5 - t.minute % 5)
+print(t.strftime("%Y-%m-%dT%H:%M:%SZ"))' "$S")
 fire --now "$AT" >"$E2E_TMP/fire-rec.out"
 assert_contains "$(cat "$E2E_TMP/fire-rec.out")" "scheduled_time=$AT" "the recurring fire"
 wait_for "SELECT count(*) = 1 FROM moontask.tasks WHERE schedule_name = 'aws rec' AND state = 'completed'" 20

@@ -146,7 +146,9 @@ cfg reload >"$E2E_TMP/reload.out"
 assert_contains "$(cat "$E2E_TMP/reload.out")" "reload sent to runtime $RUNTIME" "moontask reload"
 runs_soon 42 rl.sig "moontask reload"
 
-pid_file=$(ls -d "${XDG_RUNTIME_DIR:-/tmp}"/moontask-"$(id -u)"/*/"$RUNTIME")
+# (The newest file by this pid: a runtime killed before may have left one
+# of the same number under another configuration's folder.)
+pid_file=$(ls -td "${XDG_RUNTIME_DIR:-/tmp}"/moontask-"$(id -u)"/*/"$RUNTIME" | head -n 1)
 kill -TERM "$RUNTIME"
 rc=0
 wait "$RUNTIME" || rc=$?
