@@ -148,6 +148,7 @@ static void tick(mt_discovery_t *d) {
   /* Only workers with a connection take tasks: claim for them alone. */
   int capacity = online * PREFETCH_PER_WORKER;
   int claimed = -1;
+  mt_executor_wake_below(d->ex, capacity / 2);
   if (capacity > 0 && queued < capacity / 2)
     claimed =
         claim(d, capacity - queued - running > 0 ? capacity - queued - running

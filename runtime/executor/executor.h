@@ -46,6 +46,12 @@ void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks);
 void mt_executor_load(mt_executor_t *ex, int *queued, int *running,
                       int *online);
 
+/* Workers wake discovery (opts.wake) after a task when fewer than `queued`
+ * tasks wait, besides when it must acknowledge, see the executor idle, or
+ * stop: discovery passes the mark below which it claims. Until it does,
+ * every task's end wakes it. */
+void mt_executor_wake_below(mt_executor_t *ex, int queued);
+
 /* Removes and returns the claimed tasks that no worker could run because
  * none had a connection. The caller releases them unstarted, so that their
  * attempt does not count, and frees them. */

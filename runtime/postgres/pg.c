@@ -252,18 +252,46 @@ static void abandon_pipeline(PGconn *conn, int synced) {
     PQreset(conn);
 }
 
+/* Reads one statement's results in a pipeline: the first into *out (NULL
+ * when the wait failed), then up to the NULL that ends them. */
+static int read_results(PGconn *conn, double deadline,
+                        const atomic_int *interrupt, int *timed_out,
+                        PGresult **out) {
+  *out = NULL;
+  if (wait_result(conn, deadline, interrupt, timed_out) != 0)
+    return -1;
+  *out = PQgetResult(conn);
+  wait_result(conn, deadline, interrupt, timed_out);
+  PGresult *rest;
+  while ((rest = PQgetResult(conn)) != NULL)
+    PQclear(rest);
+  return 0;
+}
+
+static int send_stmt(PGconn *conn, const mt_pg_stmt_t *st) {
+  if (st->prepared != NULL &&
+      !PQsendPrepare(conn, st->name, st->sql, st->nparams, NULL))
+    return 0;
+  return st->name != NULL ? PQsendQueryPrepared(conn, st->name, st->nparams,
+                                                st->params, NULL, NULL, 0)
+                          : PQsendQueryParams(conn, st->sql, st->nparams, NULL,
+                                              st->params, NULL, NULL, 0);
+}
+
 int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
                    PGresult **results, double deadline,
                    const atomic_int *interrupt, mt_err_t *err) {
   int rc = 0, timed_out = 0, failed_at = -1;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     results[i] = NULL;
+    if (stmts[i].prepared != NULL)
+      *stmts[i].prepared = 0;
+  }
   if (!PQenterPipelineMode(conn))
     return mt_err_set(err, MT_EDB, "cannot enter pipeline mode: %s",
                       PQerrorMessage(conn));
   for (int i = 0; i < n; i++) {
-    if (!PQsendQueryParams(conn, stmts[i].sql, stmts[i].nparams, NULL,
-                           stmts[i].params, NULL, NULL, 0)) {
+    if (!send_stmt(conn, &stmts[i])) {
       rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
       abandon_pipeline(conn, 0);
       return rc;
@@ -275,26 +303,31 @@ int mt_pg_pipeline(PGconn *conn, const mt_pg_stmt_t *stmts, int n,
     return rc;
   }
   for (int i = 0; i < n; i++) {
-    if (wait_result(conn, deadline, interrupt, &timed_out) != 0) {
-      rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
-      abandon_pipeline(conn, 1);
-      return rc;
+    /* A statement prepared here has two sets of results: the prepare's
+     * first, whose error (a syntax error, say) is the statement's. */
+    for (int part = stmts[i].prepared != NULL ? 0 : 1; part < 2; part++) {
+      PGresult *res;
+      if (read_results(conn, deadline, interrupt, &timed_out, &res) != 0) {
+        rc = mt_err_set(err, MT_EDB, "%s", PQerrorMessage(conn));
+        abandon_pipeline(conn, 1);
+        return rc;
+      }
+      ExecStatusType st = PQresultStatus(res);
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && failed_at < 0) {
+        failed_at = i;
+        if (st == PGRES_PIPELINE_ABORTED)
+          mt_err_set(err, MT_EDB, "statement %d aborted by an earlier error",
+                     i + 1);
+        else
+          mt_pg_result_error(res, conn, err);
+      }
+      if (part == 1) {
+        results[i] = res;
+      } else {
+        *stmts[i].prepared = st == PGRES_COMMAND_OK;
+        PQclear(res);
+      }
     }
-    PGresult *res = PQgetResult(conn);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && failed_at < 0) {
-      failed_at = i;
-      if (st == PGRES_PIPELINE_ABORTED)
-        mt_err_set(err, MT_EDB, "statement %d aborted by an earlier error",
-                   i + 1);
-      else
-        mt_pg_result_error(res, conn, err);
-    }
-    results[i] = res;
-    /* Each statement's results end with a NULL. */
-    wait_result(conn, deadline, interrupt, &timed_out);
-    while ((res = PQgetResult(conn)) != NULL)
-      PQclear(res);
   }
   /* The sync point. */
   wait_result(conn, deadline, interrupt, &timed_out);

@@ -17,11 +17,17 @@
 #include "common/clock.h"
 #include "common/error.h"
 
-/* One statement of a pipeline; params are text, NULL entries are SQL NULL. */
+/* One statement of a pipeline; params are text, NULL entries are SQL NULL.
+ * With a name, it runs as the statement prepared on the connection under
+ * that name, which the pipeline first prepares from sql when `prepared` is
+ * set, and then sets *prepared to whether that worked (a failure to
+ * prepare is the statement's failure). */
 typedef struct mt_pg_stmt_s {
   const char *sql;
   int nparams;
   const char *const *params;
+  const char *name;
+  int *prepared;
 } mt_pg_stmt_t;
 
 PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err);

@@ -85,6 +85,7 @@ static int pg_connect(mt_session_t *base, mt_err_t *err) {
   if (s->url == NULL) /* wrapped: not ours to replace */
     return mt_err_set(err, MT_EIO, "the connection was lost");
   PQfinish(s->conn);
+  mt_stmt_cache_clear(&s->tx.stmts);
   s->conn = mt_pg_connect(s->url, s->name, err);
   s->tx.conn = s->conn;
   return s->conn != NULL ? 0 : MT_EIO;
@@ -181,6 +182,7 @@ static void pg_session_free(mt_session_t *base) {
     return;
   if (s->owns_conn)
     PQfinish(s->conn);
+  mt_stmt_cache_clear(&s->tx.stmts);
   free(s->url);
   free(s->name);
   free(s->owner);

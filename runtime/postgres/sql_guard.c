@@ -123,6 +123,13 @@ static int controls_transaction(word_t a, word_t b, word_t c) {
   return 0;
 }
 
+/* Whether a statement that opens with word a prepares or drops prepared
+ * statements: the runtime's own (postgres/stmt_cache.h) live in the same
+ * session, across tasks. (PREPARE TRANSACTION is caught above.) */
+static int manages_statements(word_t a) {
+  return word_is(a, "PREPARE") || word_is(a, "DEALLOCATE");
+}
+
 /* Scans every statement of sql, reading plain strings one way or the
  * other (see next_token). */
 static int scan(const char *sql, int backslashes, mt_err_t *err) {
@@ -140,16 +147,22 @@ static int scan(const char *sql, int backslashes, mt_err_t *err) {
       else if (n == 0 && w.p == NULL && *p != ';' && *p != '\0')
         n = 3; /* opens with something else: not transaction control */
     }
-    if (n > 0 && controls_transaction(words[0], words[1], words[2])) {
-      size_t len = (size_t)(p - start);
-      while (len > 0 && isspace((unsigned char)start[len - 1]))
-        len--;
+    size_t len = (size_t)(p - start);
+    while (len > 0 && isspace((unsigned char)start[len - 1]))
+      len--;
+    int shown = (int)(len > 60 ? 60 : len);
+    if (n > 0 && controls_transaction(words[0], words[1], words[2]))
       return mt_err_set(err, MT_EINVAL,
                         "\"%.*s\" is not allowed: the runtime owns the task's "
                         "transaction and ends it itself when the handler "
                         "returns (raise an error to roll back)",
-                        (int)(len > 60 ? 60 : len), start);
-    }
+                        shown, start);
+    if (n > 0 && manages_statements(words[0]))
+      return mt_err_set(err, MT_EINVAL,
+                        "\"%.*s\" is not allowed: the runtime prepares every "
+                        "statement itself and keeps them for later tasks "
+                        "(pass parameters to tx:exec or tx:query)",
+                        shown, start);
     if (*p == ';')
       p++;
   }

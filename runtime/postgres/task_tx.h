@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "postgres/stmt_cache.h"
 #include "service/registry.h"
 
 typedef struct mt_tx_s {
@@ -30,21 +31,27 @@ typedef struct mt_tx_s {
    * fails later with "transaction is aborted", and this says why. */
   int sql_failed;
   mt_err_t first_error;
+  /* What this connection has prepared; outlives the task, and is cleared
+   * by whoever replaces the connection. */
+  mt_stmt_cache_t stmts;
 } mt_tx_t;
 
 /* Runs one statement in the task's transaction, beginning it first if need
- * be. *out receives the result on success. A statement that would end,
- * chain or prepare the transaction is refused (postgres/sql_guard.h). */
+ * be, as a statement prepared on the connection (stmt_cache.h). *out
+ * receives the result on success. A statement that would end, chain or
+ * prepare the transaction, or prepare or drop statements, is refused
+ * (postgres/sql_guard.h). */
 int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
                 const char *const *params, PGresult **out, mt_err_t *err);
 
 /* Marks the task completed and commits, in one round trip that also resets
- * whatever the handler did to its session (settings, role, prepared
- * statements, locks, ...), so that the next task starts clean. */
+ * whatever the handler did to its session (settings, role, locks, ...), so
+ * that the next task starts clean. */
 int mt_tx_commit(mt_tx_t *tx, mt_err_t *err);
 
 /* Rolls back if a transaction is open, and when the handler ran any SQL,
- * clears what it may have left in the session (DISCARD ALL). */
+ * clears what it may have left in the session (DISCARD ALL, which also
+ * drops the prepared statements). */
 void mt_tx_rollback(mt_tx_t *tx);
 
 #endif

@@ -15,6 +15,16 @@ probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 assert_eq "${#statements[@]}" "$(sql "SELECT count(*) FROM moontask.tasks WHERE state = 'failed' AND last_error LIKE '%refused as it should be%is not allowed: the runtime owns%'")" "every escape refused"
 assert_eq 0 "$(sql "SELECT count(*) FROM probe_log")" "rows left committed by escaping handlers"
 
+# Nor may it prepare or drop statements: the runtime's own are kept on the
+# connection across tasks.
+sql "DELETE FROM moontask.tasks" >/dev/null
+statements=("PREPARE p AS SELECT 1" "prepare p (int) AS SELECT \$1" "DEALLOCATE ALL" "deallocate prepare p")
+for s in "${statements[@]}"; do
+  probe schedule probe.escape "{\"sql\": \"$s\"}" >/dev/null
+done
+probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
+assert_eq "${#statements[@]}" "$(sql "SELECT count(*) FROM moontask.tasks WHERE state = 'failed' AND last_error LIKE '%refused as it should be%is not allowed: the runtime prepares every statement itself%'")" "every PREPARE and DEALLOCATE refused"
+
 sp=$(probe schedule probe.savepoint '{}')
 probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
 assert_eq "completed" "$(sql "SELECT state FROM moontask.tasks WHERE id = $sp")" "savepoint task"

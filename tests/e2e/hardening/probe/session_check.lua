@@ -6,7 +6,7 @@ return {
              current_setting('search_path') AS search_path,
              current_setting('statement_timeout') AS statement_timeout,
              current_setting('application_name') AS app,
-             (SELECT count(*) FROM pg_prepared_statements) AS prepared,
+             (SELECT count(*) FROM pg_prepared_statements WHERE from_sql) AS prepared,
              (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
                  AND pid = pg_backend_pid()) AS advisory,
              (SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()) AS temp,
