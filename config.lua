@@ -5,7 +5,7 @@ return {
   backend = "postgres",
   tasks_dir = "tasks",
   schemas_dir = "schemas",
-  workers = 4,           -- worker threads, one Lua state and connection each
+  workers = 8,           -- worker threads, one Lua state and connection each
   poll_interval = 1,     -- fallback polling when no NOTIFY arrives
   lease_timeout = 30,    -- a dead runtime's tasks return after this
   task_timeout = 60,     -- default per-task limit
