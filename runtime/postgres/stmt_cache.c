@@ -16,40 +16,39 @@ static void make_name(char name[MT_STMT_NAME_MAX], unsigned serial) {
   snprintf(name, MT_STMT_NAME_MAX, "moontask_%u", serial);
 }
 
-int mt_stmt_cache_find(mt_stmt_cache_t *c, const char *sql, int nparams,
-                       char name[MT_STMT_NAME_MAX], int *add) {
+int mt_stmt_cache_get(mt_stmt_cache_t *c, const char *sql, int nparams,
+                      char name[MT_STMT_NAME_MAX], int *fresh) {
   uint64_t h = hash_text(sql);
-  *add = 0;
+  *fresh = 0;
   for (int i = 0; i < c->count; i++) {
     const mt_stmt_entry_t *e = &c->entries[i];
     if (e->hash == h && e->nparams == nparams && strcmp(e->sql, sql) == 0) {
       make_name(name, e->serial);
-      return 1;
+      return 0;
     }
   }
   name[0] = '\0';
-  if (c->count < MT_STMT_CACHE_SIZE) {
-    make_name(name, c->next_serial);
-    *add = 1;
-  }
+  char *copy;
+  if (c->count >= MT_STMT_CACHE_SIZE || (copy = strdup(sql)) == NULL)
+    return -1;
+  mt_stmt_entry_t *e = &c->entries[c->count++];
+  *e = (mt_stmt_entry_t){
+      .hash = h, .sql = copy, .nparams = nparams, .serial = c->next_serial++};
+  make_name(name, e->serial);
+  *fresh = 1;
   return 0;
 }
 
-int mt_stmt_cache_add(mt_stmt_cache_t *c, const char *sql, int nparams) {
-  if (c->count >= MT_STMT_CACHE_SIZE)
-    return -1;
-  /* The name is used up either way: the server has the statement. */
-  unsigned serial = c->next_serial++;
-  char *copy = strdup(sql);
-  if (copy == NULL)
-    return -1;
-  c->entries[c->count++] = (mt_stmt_entry_t){
-      .hash = hash_text(sql),
-      .sql = copy,
-      .nparams = nparams,
-      .serial = serial,
-  };
-  return 0;
+void mt_stmt_cache_forget(mt_stmt_cache_t *c, const char *name) {
+  for (int i = 0; i < c->count; i++) {
+    char mine[MT_STMT_NAME_MAX];
+    make_name(mine, c->entries[i].serial);
+    if (strcmp(mine, name) == 0) {
+      free(c->entries[i].sql);
+      c->entries[i] = c->entries[--c->count];
+      return;
+    }
+  }
 }
 
 void mt_stmt_cache_clear(mt_stmt_cache_t *c) {

@@ -1,10 +1,10 @@
 /*
  * The statements a task's connection has prepared, by their SQL text, so
- * that a handler's statement is parsed and planned once per connection
- * rather than once per task (a row-inserting task spent a third of its
- * server time there). Owned by the connection's session (task_tx.h): it is
- * cleared whenever the server may have dropped the statements (a new
- * connection, DISCARD ALL, a statement found missing).
+ * that a statement is parsed and planned once per connection rather than
+ * once per task: the handler's, and the commit's own (task_tx.c). Owned by
+ * the connection's session (task_tx.h): it is cleared whenever the server
+ * may have dropped the statements (a new connection, DISCARD ALL, a
+ * statement found missing).
  *
  * The cache stops growing at MT_STMT_CACHE_SIZE texts; later texts run
  * unprepared, as before there was a cache, so that SQL built anew for each
@@ -33,16 +33,16 @@ typedef struct mt_stmt_cache_s {
   unsigned next_serial; /* names are never reused on one connection */
 } mt_stmt_cache_t;
 
-/* Looks sql (with nparams parameters) up. Returns 1 and fills name when it
- * is prepared; returns 0 and, when there is room for it, fills name with
- * the name to prepare it under and sets *add, for mt_stmt_cache_add once
- * it prepared; name is "" when it should run unprepared. */
-int mt_stmt_cache_find(mt_stmt_cache_t *c, const char *sql, int nparams,
-                       char name[MT_STMT_NAME_MAX], int *add);
+/* The name sql (with nparams parameters) is prepared under. A text not
+ * seen before is entered at once, under a new name, and *fresh set: the
+ * caller prepares it, or mt_stmt_cache_forget()s it if that fails.
+ * Returns 0, or -1 with name "" when the cache is full (or out of memory)
+ * and sql should run unprepared. */
+int mt_stmt_cache_get(mt_stmt_cache_t *c, const char *sql, int nparams,
+                      char name[MT_STMT_NAME_MAX], int *fresh);
 
-/* Records sql as prepared under the name mt_stmt_cache_find gave. Returns
- * 0, or -1 out of memory (the statement then stays unrecorded). */
-int mt_stmt_cache_add(mt_stmt_cache_t *c, const char *sql, int nparams);
+/* Removes the entry of a statement that could not be prepared. */
+void mt_stmt_cache_forget(mt_stmt_cache_t *c, const char *name);
 
 /* Forgets every statement: the server no longer has them. */
 void mt_stmt_cache_clear(mt_stmt_cache_t *c);

@@ -5,25 +5,54 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/buf.h"
 #include "common/clock.h"
 #include "postgres/pg.h"
+#include "postgres/pg_backend.h"
 #include "postgres/sql_guard.h"
 
-/* Whatever a handler did to its session, undone inside its transaction so
- * that it commits with it: settings (RESET ALL), role and session user,
- * cursors held past the transaction, LISTENs and temporary tables; session
- * advisory locks are released by the SELECT that marks the task completed
- * (see mt_tx_commit). It is DISCARD ALL less DISCARD PLANS (plans change no
- * result, and keeping them keeps moontask.complete() planned) and less
- * DEALLOCATE ALL (the runtime's own statements, stmt_cache.h, are kept; a
- * handler may not PREPARE or DEALLOCATE, sql_guard.h). Unlike DISCARD ALL
+/* The commit, one round trip of statements prepared once per connection
+ * (stmt_cache.h) that parse and plan nothing per task.
+ *
+ * First, whatever a handler did to its session, undone inside its
+ * transaction so that it commits with it: settings (RESET ALL), role and
+ * session user, cursors held past the transaction, LISTENs and temporary
+ * tables; session advisory locks are released by the statement that marks
+ * the task completed. It is DISCARD ALL less DISCARD PLANS (plans change no
+ * result) and less DEALLOCATE ALL (the runtime's own statements are kept;
+ * a handler may not PREPARE or DEALLOCATE, sql_guard.h). Unlike DISCARD ALL
  * it may run inside the transaction, so it travels in the commit's round
- * trip: one message of utility statements, measured at some tens of
- * microseconds. */
-static const char reset_session_sql[] =
-    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
-    "UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; ";
+ * trip.
+ *
+ * Then the task's `completed` mark, an UPDATE of its row rather than a
+ * call of moontask.complete(): the PL/pgSQL call, its SPI plan and its
+ * search_path swap cost the server more than the UPDATE itself. The
+ * function stays the one place that raises: it is called only when the
+ * UPDATE found the task no longer held, finds the same, and its 55000
+ * error turns the COMMIT after it into nothing. (A data-modifying WITH
+ * runs whether or not it is read, and the CASE calls the volatile function
+ * only in that branch.) $1 the task's id, $2 this runtime's lease name, $3
+ * the version (NULL: not known). */
+// clang-format off
+static const char *const commit_sql[] = {
+    "CLOSE ALL",
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "UNLISTEN *",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+    "WITH done AS (\n"
+    "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
+    "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"
+    "         versions = array_append(versions, $3::text)\n"
+    "   WHERE id = $1::bigint AND " MT_PG_HELD_BY("$2::text") " RETURNING id)\n"
+    "SELECT pg_advisory_unlock_all(),\n"
+    "       CASE WHEN NOT EXISTS (SELECT FROM done)\n"
+    "            THEN moontask.complete($1, $2, $3) END",
+    "COMMIT",
+};
+// clang-format on
+#define COMMIT_STMTS ((int)(sizeof commit_sql / sizeof commit_sql[0]))
+#define COMPLETE_STMT (COMMIT_STMTS - 2)
 
 /* The SQLSTATE of a statement prepared earlier that the server no longer
  * has. */
@@ -62,15 +91,15 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
   if (rc != 0 || (rc = mt_sql_guard_check(sql, err)) != 0)
     return rc;
   char name[MT_STMT_NAME_MAX];
-  int add, prepared = 0;
-  int cached = mt_stmt_cache_find(&tx->stmts, sql, nparams, name, &add);
+  int fresh, prepared = 0;
+  int cached = mt_stmt_cache_get(&tx->stmts, sql, nparams, name, &fresh) == 0;
   mt_pg_stmt_t stmts[2] = {
       {.sql = "BEGIN"},
       {.sql = sql,
        .nparams = nparams,
        .params = params,
-       .name = name[0] != '\0' ? name : NULL,
-       .prepared = add ? &prepared : NULL},
+       .name = cached ? name : NULL,
+       .prepared = fresh ? &prepared : NULL},
   };
   PGresult *results[2];
   int skip = tx->begun ? 1 : 0;
@@ -80,14 +109,16 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
     tx->begun = 1;
     PQclear(results[0]);
   }
-  if (prepared)
-    mt_stmt_cache_add(&tx->stmts, sql, nparams);
-  if (rc != 0 && cached && statement_missing(results[1])) {
-    /* The runtime's statements are gone: only a handler's dynamic SQL
-     * (EXECUTE 'DEALLOCATE ALL' in a function, say) can do that. Should
-     * it be the transaction's first statement, nothing has happened yet,
-     * and the task carries on as if the cache had been empty; otherwise
-     * the statement fails, and the next one prepares afresh. */
+  if (fresh && !prepared)
+    mt_stmt_cache_forget(&tx->stmts, name);
+  if (rc != 0 && cached && !fresh && statement_missing(results[1])) {
+    /* The runtime's statements are gone: the session was replaced under
+     * the connection (a reset after a broken pipeline), or a handler's
+     * dynamic SQL dropped them (EXECUTE 'DEALLOCATE ALL' in a function).
+     * Should it be the transaction's first statement, nothing has
+     * happened yet, and the task carries on as if the cache had been
+     * empty; otherwise the statement fails, and the next one prepares
+     * afresh. */
     PQclear(results[1]);
     mt_stmt_cache_clear(&tx->stmts);
     if (skip || mt_pg_exec_script(tx->conn, "ROLLBACK; DEALLOCATE ALL",
@@ -116,24 +147,38 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
 }
 
 int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
-  mt_buf_t sql = MT_BUF_INIT;
-  char *owner = PQescapeLiteral(tx->conn, tx->owner, strlen(tx->owner));
-  /* A version is hex digits (registry.h): quoted as it is. */
-  int rc = owner == NULL || mt_buf_printf(&sql,
-                                          "%sSELECT pg_advisory_unlock_all(), "
-                                          "moontask.complete(%" PRId64
-                                          ", %s, %s%s%s); COMMIT",
-                                          reset_session_sql, tx->task_id, owner,
-                                          tx->version ? "'" : "",
-                                          tx->version ? tx->version : "NULL",
-                                          tx->version ? "'" : "") != 0
-               ? mt_err_set(err, MT_ENOMEM, "out of memory")
-               : 0;
-  PQfreemem(owner);
+  char id[24];
+  snprintf(id, sizeof id, "%" PRId64, tx->task_id);
+  const char *params[] = {id, tx->owner, tx->version};
+  mt_pg_stmt_t stmts[COMMIT_STMTS];
+  char names[COMMIT_STMTS][MT_STMT_NAME_MAX];
+  int fresh[COMMIT_STMTS], prepared[COMMIT_STMTS];
+  PGresult *results[COMMIT_STMTS];
+  for (int i = 0; i < COMMIT_STMTS; i++) {
+    int nparams = i == COMPLETE_STMT ? 3 : 0;
+    int cached = mt_stmt_cache_get(&tx->stmts, commit_sql[i], nparams, names[i],
+                                   &fresh[i]) == 0;
+    stmts[i] = (mt_pg_stmt_t){
+        .sql = commit_sql[i],
+        .nparams = nparams,
+        .params = nparams > 0 ? params : NULL,
+        .name = cached ? names[i] : NULL,
+        .prepared = fresh[i] ? &prepared[i] : NULL,
+    };
+  }
   /* Committing is not interrupted: a handler that finished has earned it. */
-  if (rc == 0)
-    rc = mt_pg_exec_script(tx->conn, sql.data, tx->deadline + 30, err);
-  mt_buf_free(&sql);
+  int rc = mt_pg_pipeline(tx->conn, stmts, COMMIT_STMTS, results,
+                          tx->deadline + 30, NULL, err);
+  for (int i = 0; i < COMMIT_STMTS; i++) {
+    if (fresh[i] && !prepared[i])
+      mt_stmt_cache_forget(&tx->stmts, names[i]);
+    if (rc != 0 && !fresh[i] && statement_missing(results[i]))
+      mt_err_set(err, MT_EDB,
+                 "the task's transaction cannot commit: its handler dropped "
+                 "the runtime's prepared statements (DEALLOCATE, in dynamic "
+                 "SQL)");
+    PQclear(results[i]);
+  }
   if (rc != 0)
     mt_tx_rollback(tx);
   tx->begun = 0;

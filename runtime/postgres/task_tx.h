@@ -2,8 +2,9 @@
  * The executor's side of a task's own transaction (the seed's "executor
  * context"). The transaction begins lazily: a handler that never touches the
  * database costs no round trip, and the first statement travels in one
- * pipeline with its BEGIN. Completion is marked by moontask.complete() in the
- * same pipeline as COMMIT, so a task's effects and its `completed` state
+ * pipeline with its BEGIN. Completion is marked in the same pipeline as
+ * COMMIT, by an UPDATE of the task's row held to the lease as
+ * moontask.complete() is, so a task's effects and its `completed` state
  * commit together or not at all.
  */
 #ifndef MT_TASK_TX_H

@@ -15,15 +15,17 @@ for payload in '{}' '{"fail": true}'; do
 done
 
 # The runtime's prepared statements outlive a task: a handler may not drop
-# them, and when one does all the same (dynamic SQL), the next task on the
-# connection prepares afresh rather than failing.
+# them, and one that does all the same (dynamic SQL) cannot commit, while
+# the next task on the connection prepares afresh.
 probe_setup
 first=$(probe schedule probe.dealloc '{}')
 dropper=$(probe schedule probe.dealloc '{"drop": true}')
 after=$(probe schedule probe.dealloc '{}')
 probe run --workers 1 --drain 2>>"$RUNTIME_LOG"
-assert_eq "completed completed completed" \
+assert_eq "completed failed completed" \
   "$(sql "SELECT string_agg(state || '', ' ' ORDER BY id) FROM moontask.tasks WHERE id IN ($first, $dropper, $after)")" \
   "tasks around a DEALLOCATE ALL"
+assert_contains "$(sql "SELECT last_error FROM moontask.tasks WHERE id = $dropper")" \
+  "its handler dropped the runtime's prepared statements" "the dropper's error"
 assert_eq "1" "$(sql "SELECT attempts FROM moontask.tasks WHERE id = $after")" "attempts of the task after it"
-assert_eq "$first $dropper $after" "$(sql "SELECT string_agg(note, ' ' ORDER BY id) FROM probe_log WHERE task = 'dealloc'")" "rows logged"
+assert_eq "$first $after" "$(sql "SELECT string_agg(note, ' ' ORDER BY id) FROM probe_log WHERE task = 'dealloc'")" "rows committed"
