@@ -26,7 +26,7 @@
  * Eight is where row-inserting tasks stop gaining on a 2-core machine
  * (4, 8 and 16 workers: about 3.6k, 5.2k and 5.4k tasks/s), it leaves
  * twice the concurrency of 4 to handlers that wait on the network, and a
- * runtime's 9 connections are a tenth of PostgreSQL's default
+ * runtime's 10 connections are a tenth of PostgreSQL's default
  * max_connections, room for several runtimes beside the application. */
 #define MT_WORKERS_MAX 1024
 #define MT_WORKERS_DEFAULT 8

@@ -35,8 +35,10 @@
 #include "test.h"
 
 /* discovery.c's PREFETCH_PER_WORKER: it claims for this many tasks per
- * online worker. */
+ * online worker; and its CLAIM_MIN_SHARE: it claims once that share of
+ * the room is free. */
 #define PREFETCH 16
+#define CLAIM_MIN_SHARE 4
 
 #define MAX_TASKS 256
 #define MAX_CLAIMS 4096
@@ -546,9 +548,11 @@ static void step_after_three_zero_claims(fake_backend_t *fb,
 }
 
 /* Batching: with two workers online discovery claims for 2 * PREFETCH
- * tasks, then only when the queue has run below half of that, and then
+ * tasks, then only when a CLAIM_MIN_SHARE-th of that is free, and then
  * only the free room: it never holds more than its capacity. */
 TEST(discovery_claims_up_to_free_capacity) {
+  const int capacity = 2 * PREFETCH;
+  const int low = capacity - capacity / CLAIM_MIN_SHARE;
   fake_backend_t fb;
   init_backend(&fb, 0, 2);
   double now = epoch_now();
@@ -558,24 +562,24 @@ TEST(discovery_claims_up_to_free_capacity) {
   fb.after_claim = step_after_three_zero_claims;
   run_discovery(&fb, 0.02, 60, 1);
 
-  ASSERT_EQ_INT(fb.claims[0].max, 2 * PREFETCH);
-  ASSERT_EQ_INT(fb.claims[0].count, 2 * PREFETCH);
+  ASSERT_EQ_INT(fb.claims[0].max, capacity);
+  ASSERT_EQ_INT(fb.claims[0].count, capacity);
   int total = 0, refills = 0, waited_full = 0;
   for (int i = 0; i < fb.nclaims; i++) {
     const claim_rec_t *c = &fb.claims[i];
     total += c->count;
     if (c->max == 0) {
-      waited_full += c->queued >= PREFETCH;
+      waited_full += c->queued >= low;
       continue;
     }
-    /* Claims only once the queue is below half, for the free room. */
-    ASSERT_TRUE(c->queued < PREFETCH);
-    ASSERT_EQ_INT(c->max, 2 * PREFETCH - c->queued - c->running);
+    /* Claims only once the queue is below the mark, for the free room. */
+    ASSERT_TRUE(c->queued < low);
+    ASSERT_EQ_INT(c->max, capacity - c->queued - c->running);
     if (i > 0)
       refills++;
   }
-  /* It did see the queue at every length from full down to half. */
-  ASSERT_TRUE(waited_full >= PREFETCH);
+  /* It did see the queue at every length from full down to the mark. */
+  ASSERT_TRUE(waited_full >= capacity - low);
   ASSERT_TRUE(refills >= 1); /* 50 tasks do not fit in one batch */
   ASSERT_EQ_INT(total, 50);
 }
