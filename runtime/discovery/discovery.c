@@ -20,10 +20,9 @@
 /* A claim is made once a CLAIM_MIN_SHARE-th of that room is free. The next
  * claim then follows the last one as soon as the workers have taken that
  * much: with short tasks the claim's round trip is what the workers wait
- * for, and a claim made at half the room (as before) left the workers
- * idle while it travelled and the server idle while they worked, some
- * 40% of a no-op drain. The batch a claim takes is whatever the workers
- * used meanwhile. */
+ * for, and a claim made at half the room (as before) let them empty the
+ * queue while it travelled. The batch a claim takes is whatever the
+ * workers used meanwhile. */
 #define CLAIM_MIN_SHARE 4
 
 /* How long a finished task may wait for its acknowledgement when no claim

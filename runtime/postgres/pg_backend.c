@@ -15,7 +15,8 @@
 
 typedef struct pg_backend_s {
   mt_backend_t base;
-  PGconn *conn; /* LISTENs, claims and acknowledges; one query at a time */
+  PGconn *conn; /* LISTENs and claims (and acknowledges, see pg_claim); one
+                  query at a time */
   /* Acknowledges while conn claims (pg_claim): NULL until first needed,
    * and after a failure until ack_retry_at (mt_now()). */
   PGconn *ack_conn;
@@ -67,28 +68,29 @@ static const char ack_sql[] =
 
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
- * round trip and one commit per batch. */
-static const char claim_sql[] = "WITH " DONE_CTE(
-    "$2", "$5",
-    "$7") ",\n"
-          "due AS (\n"
-          "  SELECT id FROM moontask.tasks\n"
-          "   WHERE state = 'scheduled' AND run_at <= now()\n"
-          /* Only tasks this runtime has a handler for: during a deploy an older
-           * runtime leaves new task names to the newer ones. */
-          "     AND name = ANY($4::text[])\n"
-          "   ORDER BY run_at, id LIMIT $1\n"
-          "   FOR UPDATE SKIP LOCKED)\n"
-          /* The task file's max_attempts is recorded at the first claim, so
-           * that a task whose runtime keeps dying under it still ends `failed`.
-           */
-          "UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
-          "       started_at = now(), locked_by = $2,\n"
-          "       locked_until = now() + $3::float8 * interval '1 second',\n"
-          "       max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
-          "  FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
-          " WHERE t.id = due.id AND d.name = t.name\n"
-          "RETURNING " CLAIMED_COLUMNS;
+ * round trip and one commit per batch. (pg_claim gives the completions to
+ * the acknowledging connection instead when it has one.) */
+// clang-format off
+static const char claim_sql[] =
+    "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
+    "due AS (\n"
+    "  SELECT id FROM moontask.tasks\n"
+    "   WHERE state = 'scheduled' AND run_at <= now()\n"
+    /* Only tasks this runtime has a handler for: during a deploy an older
+     * runtime leaves new task names to the newer ones. */
+    "     AND name = ANY($4::text[])\n"
+    "   ORDER BY run_at, id LIMIT $1\n"
+    "   FOR UPDATE SKIP LOCKED)\n"
+    /* The task file's max_attempts is recorded at the first claim, so that
+     * a task whose runtime keeps dying under it still ends `failed`. */
+    "UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
+    "       started_at = now(), locked_by = $2,\n"
+    "       locked_until = now() + $3::float8 * interval '1 second',\n"
+    "       max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
+    "  FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    " WHERE t.id = due.id AND d.name = t.name\n"
+    "RETURNING " CLAIMED_COLUMNS;
+// clang-format on
 
 /* claim_sql's name as a prepared statement on the backend's connection. */
 #define CLAIM_STMT "moontask_claim"
@@ -736,43 +738,43 @@ int mt_pg_store_open(const mt_backend_conf_t *conf, mt_backend_t **out,
  * claim: right for an id the claim left alone for its state. One left
  * alone because another runtime claimed (or cancelled) it meanwhile reads
  * as it was, `not_due` with no wait, and is simply published again. */
-static const char claim_ids_sql[] = "WITH " DONE_CTE(
-    "$2", "$5",
-    "$7") ",\n"
-          "m AS (SELECT DISTINCT unnest($1::bigint[]) AS id),\n"
-          "claimed AS (\n"
-          "  UPDATE moontask.tasks t SET state = 'running',\n"
-          "         attempts = t.attempts + 1, started_at = now(), locked_by = $2,\n"
-          "         locked_until = now() + $3::float8 * interval '1 second',\n"
-          "         max_attempts = coalesce(t.max_attempts, d.max_attempts),\n"
-          /* A lapsed lease taken over: the attempt before it ran a version
-           * that died with its runtime, as the rescue would record. */
-          "         versions = CASE WHEN t.state = 'running'\n"
-          "                         THEN array_append(t.versions, NULL)\n"
-          "                         ELSE t.versions END\n"
-          "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
-          "   WHERE t.id = m.id AND d.name = t.name\n"
-          "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
-          "          OR t.state = 'running' AND t.locked_until < now()\n"
-          "             AND t.attempts < coalesce(t.max_attempts, d.max_attempts))\n"
-          "  RETURNING " CLAIMED_COLUMNS ")\n"
-          "SELECT 'claimed', 0::float8, c.* FROM claimed c\n"
-          "UNION ALL\n"
-          "SELECT CASE WHEN t.id IS NULL THEN 'missing'\n"
-          "            WHEN t.state IN ('completed', 'failed', 'cancelled')\n"
-          "              THEN 'finished'\n"
-          "            WHEN t.name <> ALL($4::text[]) THEN 'foreign'\n"
-          "            WHEN t.state = 'scheduled' THEN 'not_due'\n"
-          "            WHEN t.locked_until >= now() THEN 'busy'\n"
-          /* running, its lease lapsed with no attempt left (the rescue fails
-           * it), or with attempts left but claimed meanwhile by another runtime
-           */
-          "            ELSE 'finished' END,\n"
-          "       greatest(extract(epoch FROM CASE WHEN t.state = 'scheduled'\n"
-          "         THEN t.run_at ELSE t.locked_until END - now())::float8, 0),\n"
-          "       m.id, NULL, NULL, NULL, NULL, NULL\n"
-          "  FROM m LEFT JOIN moontask.tasks t ON t.id = m.id\n"
-          " WHERE m.id NOT IN (SELECT id FROM claimed)";
+// clang-format off
+static const char claim_ids_sql[] =
+    "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
+    "m AS (SELECT DISTINCT unnest($1::bigint[]) AS id),\n"
+    "claimed AS (\n"
+    "  UPDATE moontask.tasks t SET state = 'running',\n"
+    "         attempts = t.attempts + 1, started_at = now(), locked_by = $2,\n"
+    "         locked_until = now() + $3::float8 * interval '1 second',\n"
+    "         max_attempts = coalesce(t.max_attempts, d.max_attempts),\n"
+    /* A lapsed lease taken over: the attempt before it ran a version
+     * that died with its runtime, as the rescue would record. */
+    "         versions = CASE WHEN t.state = 'running'\n"
+    "                         THEN array_append(t.versions, NULL)\n"
+    "                         ELSE t.versions END\n"
+    "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "   WHERE t.id = m.id AND d.name = t.name\n"
+    "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
+    "          OR t.state = 'running' AND t.locked_until < now()\n"
+    "             AND t.attempts < coalesce(t.max_attempts, d.max_attempts))\n"
+    "  RETURNING " CLAIMED_COLUMNS ")\n"
+    "SELECT 'claimed', 0::float8, c.* FROM claimed c\n"
+    "UNION ALL\n"
+    "SELECT CASE WHEN t.id IS NULL THEN 'missing'\n"
+    "            WHEN t.state IN ('completed', 'failed', 'cancelled')\n"
+    "              THEN 'finished'\n"
+    "            WHEN t.name <> ALL($4::text[]) THEN 'foreign'\n"
+    "            WHEN t.state = 'scheduled' THEN 'not_due'\n"
+    "            WHEN t.locked_until >= now() THEN 'busy'\n"
+    /* running, its lease lapsed with no attempt left (the rescue fails
+     * it), or with attempts left but claimed meanwhile by another runtime */
+    "            ELSE 'finished' END,\n"
+    "       greatest(extract(epoch FROM CASE WHEN t.state = 'scheduled'\n"
+    "         THEN t.run_at ELSE t.locked_until END - now())::float8, 0),\n"
+    "       m.id, NULL, NULL, NULL, NULL, NULL\n"
+    "  FROM m LEFT JOIN moontask.tasks t ON t.id = m.id\n"
+    " WHERE m.id NOT IN (SELECT id FROM claimed)";
+// clang-format on
 
 /* A recurring schedule's fire, delivered: inserted as its own task, and
  * claimed, in one statement. The unique (schedule_name, fire_at) makes a
