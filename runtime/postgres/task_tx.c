@@ -23,12 +23,14 @@
  * it may run inside the transaction, so it travels in the commit's round
  * trip.
  *
- * Then the task's `completed` mark, an UPDATE of its row rather than a
- * call of moontask.complete(): the PL/pgSQL call, its SPI plan and its
- * search_path swap cost the server more than the UPDATE itself. The
- * function stays the one place that raises: it is called only when the
- * UPDATE found the task no longer held, finds the same, and its 55000
- * error turns the COMMIT after it into nothing. (A data-modifying WITH
+ * Then the task's `completed` mark: the UPDATE itself rather than a call
+ * of moontask.complete(), which runs the same UPDATE through PL/pgSQL
+ * under a search_path of its own (a setting saved and restored, and an SPI
+ * call, per task). Prepared with the rest, it is planned once per
+ * connection, as the function's was. The function stays the one place
+ * that raises: it is called only when the UPDATE found the task no longer
+ * held, finds the same, and its 55000 error turns the COMMIT after it into
+ * nothing. (A data-modifying WITH
  * runs whether or not it is read, and the CASE calls the volatile function
  * only in that branch.) $1 the task's id, $2 this runtime's lease name, $3
  * the version (NULL: not known). */
