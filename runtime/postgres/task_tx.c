@@ -176,9 +176,10 @@ int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
       mt_stmt_cache_forget(&tx->stmts, names[i]);
     if (rc != 0 && !fresh[i] && statement_missing(results[i]))
       mt_err_set(err, MT_EDB,
-                 "the task's transaction cannot commit: its handler dropped "
-                 "the runtime's prepared statements (DEALLOCATE, in dynamic "
-                 "SQL)");
+                 "the task's transaction cannot commit: the runtime's "
+                 "prepared statements are gone (dropped by a DEALLOCATE in "
+                 "the handler's dynamic SQL, or lost with a connection "
+                 "reset)");
     PQclear(results[i]);
   }
   if (rc != 0)

@@ -26,6 +26,6 @@ assert_eq "completed failed completed" \
   "$(sql "SELECT string_agg(state || '', ' ' ORDER BY id) FROM moontask.tasks WHERE id IN ($first, $dropper, $after)")" \
   "tasks around a DEALLOCATE ALL"
 assert_contains "$(sql "SELECT last_error FROM moontask.tasks WHERE id = $dropper")" \
-  "its handler dropped the runtime's prepared statements" "the dropper's error"
+  "the runtime's prepared statements are gone" "the dropper's error"
 assert_eq "1" "$(sql "SELECT attempts FROM moontask.tasks WHERE id = $after")" "attempts of the task after it"
 assert_eq "$first $after" "$(sql "SELECT string_agg(note, ' ' ORDER BY id) FROM probe_log WHERE task = 'dealloc'")" "rows committed"
