@@ -153,17 +153,25 @@ static int by_path(const void *a, const void *b) {
   return strcmp(((const source_t *)a)->path, ((const source_t *)b)->path);
 }
 
+/* A SHA-256 context ready for updates, or NULL without memory. */
+static EVP_MD_CTX *sha256_begin(void) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(md);
+    md = NULL;
+  }
+  return md;
+}
+
 /* The hash of the files of root r (all of them when r is n, past the
  * last root), by path and content, in path order. */
 static int digest_files(const mt_sources_t *s, size_t r,
                         char out[MT_SOURCES_HASH_HEX + 1]) {
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  EVP_MD_CTX *md = sha256_begin();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
-  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(md);
+  if (md == NULL)
     return MT_ENOMEM;
-  }
   for (size_t i = 0; i < s->n; i++) {
     if (r < s->nroots && s->files[i].root != r)
       continue;
@@ -274,13 +282,11 @@ const char *mt_sources_hash(const mt_sources_t *s) { return s->hash; }
 int mt_sources_hash_parts(const mt_sources_t *s, const char *const *paths,
                           size_t n, const char *folder,
                           char out[MT_SOURCES_HASH_HEX + 1]) {
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  EVP_MD_CTX *md = sha256_begin();
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
-  if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(md);
+  if (md == NULL)
     return MT_ENOMEM;
-  }
   /* Each part as its path and its content's hash: a file that moves is a
    * change too. A named file the snapshot lacks counts by its path. */
   for (size_t i = 0; i < n; i++) {

@@ -160,9 +160,8 @@ PGconn *mt_pg_connect(const char *url, const char *app_name, mt_err_t *err) {
   return conn;
 }
 
-PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
-                     const char *const *params, mt_err_t *err) {
-  PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+/* res if it succeeded; otherwise NULL, its error copied into err. */
+static PGresult *succeeded(PGresult *res, PGconn *conn, mt_err_t *err) {
   ExecStatusType st = PQresultStatus(res);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
     return res;
@@ -171,15 +170,16 @@ PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
   return NULL;
 }
 
+PGresult *mt_pg_exec(PGconn *conn, const char *sql, int nparams,
+                     const char *const *params, mt_err_t *err) {
+  return succeeded(
+      PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0), conn, err);
+}
+
 PGresult *mt_pg_exec_prepared(PGconn *conn, const char *name, int nparams,
                               const char *const *params, mt_err_t *err) {
-  PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
-  ExecStatusType st = PQresultStatus(res);
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-    return res;
-  mt_pg_result_error(res, conn, err);
-  PQclear(res);
-  return NULL;
+  return succeeded(PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0),
+                   conn, err);
 }
 
 /* How often a wait looks at the interrupt flag. */

@@ -23,9 +23,7 @@ static void write_file(const char *path, const char *text) {
  * symlink back up; a schemas folder; a root that does not exist. */
 static void make_tree(char root[64]) {
   char p[256];
-  snprintf(root, 64, "/tmp/mt-sources-XXXXXX");
-  if (mkdtemp(root) == NULL)
-    MT__FAIL("mkdtemp");
+  mt_test_tmpdir(root, "sources");
   snprintf(p, sizeof p, "%s/tasks", root);
   mkdir(p, 0700);
   snprintf(p, sizeof p, "%s/tasks/email", root);
@@ -97,10 +95,6 @@ TEST(sources_snapshot_reads_lua_files_in_path_order) {
   mt_sources_unref(r);
   mt_sources_unref(s);
   mt_sources_unref(NULL);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  if (system(cmd) != 0)
-    MT__FAIL("cleanup");
 }
 
 TEST(sources_snapshot_refuses_a_symlink_loop) {
@@ -115,10 +109,6 @@ TEST(sources_snapshot_refuses_a_symlink_loop) {
   mt_err_t err;
   ASSERT_EQ_INT(MT_ECONFIG, mt_sources_read(&s, roots, 1, NULL, &err));
   ASSERT_TRUE(strstr(err.msg, "a symlink loop") != NULL);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  if (system(cmd) != 0)
-    MT__FAIL("cleanup");
 }
 
 /* Tasks load from a snapshot, whatever the disk holds by then: the
@@ -161,10 +151,6 @@ TEST(sources_tasks_load_from_the_snapshot) {
   ASSERT_TRUE(strstr(err.msg, p) != NULL);
   mt_registry_free(&reg);
   mt_sources_unref(s);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  if (system(cmd) != 0)
-    MT__FAIL("cleanup");
 }
 
 /* The lib folder inside the tasks folder, named another way than the
@@ -214,8 +200,4 @@ TEST(sources_lib_folder_is_left_out_of_the_tasks_by_identity) {
   mt_registry_free(&again);
   mt_sources_unref(s);
   mt_sources_unref(t);
-  char cmd[160];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-  if (system(cmd) != 0)
-    MT__FAIL("cleanup");
 }
