@@ -9,11 +9,18 @@ MT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # scripts, and one serves TLS with a certificate made by openssl. clang and
 # its runtime (libFuzzer) build the fuzzers (scripts/fuzz); valgrind checks
 # for leaks; the fault suite's TCP proxy plugs a private network
-# namespace's loopback with iproute2's tc.
+# namespace's loopback with iproute2's tc. node-llhttp carries the C
+# sources of the HTTP endpoint's request parser (CMakeLists.txt says why);
+# chromium runs the status page's browser test, and curl fetches pages in
+# the endpoint's tests. The package test (tests/e2e/test_package.sh)
+# needs dpkg-dev's dpkg-shlibdeps and `file` (cpack -G DEB finds the .deb's
+# dependencies with them), groff-base to render the man page and systemd's
+# systemd-analyze to verify the unit (it needs no running systemd).
 MT_PACKAGES=(cmake gcc make pkg-config liblua5.4-dev lua5.4 libpq-dev
              libuv1-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
              lua-busted postgresql postgresql-client clang-format locales
-             python3 openssl clang libclang-rt-14-dev valgrind iproute2)
+             python3 openssl clang libclang-rt-14-dev valgrind iproute2
+             node-llhttp chromium curl dpkg-dev file groff-base systemd)
 
 # A locale whose decimal point is ',', for the test that JSON numbers read
 # and write the same under any LC_NUMERIC (tests/unit/test_json_agree.c).

@@ -16,6 +16,7 @@
 #include "aws/credentials.h"
 #include "aws/sqs.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "json/doc.h"
 #include "postgres/outbox.h"
 #include "postgres/pg_backend.h"
@@ -58,7 +59,7 @@ static void message_list_free(message_t *m) {
 static void kick(aws_backend_t *b) { uv_async_send(&b->kick); }
 
 void mt__aws_log(const char *what, const mt_aws_result_t *res) {
-  fprintf(stderr, "moontask: aws: %s: %s\n", what, res->err.msg);
+  mt_log(MT_LOG_WARN, "aws: %s: %s", what, res->err.msg);
 }
 
 void mt__aws_free_handle(uv_handle_t *h) { free(h); }
@@ -271,7 +272,7 @@ static void receive(aws_backend_t *b) {
                           .wait_seconds = MT_SQS_MAX_WAIT};
   mt_err_t err;
   if (mt_sqs_receive(b->aws, &req, on_received, b, &err) != 0) {
-    fprintf(stderr, "moontask: aws: receiving from the queue: %s\n", err.msg);
+    mt_log(MT_LOG_WARN, "aws: receiving from the queue: %s", err.msg);
     uv_timer_start(&b->receive_timer, on_receive_timer, 5000, 0);
     return;
   }
@@ -300,9 +301,9 @@ static void on_batch(const mt_aws_result_t *res, const mt_sqs_batch_t *out,
     for (size_t i = 0; i < out->n; i++)
       if (!out->entries[i].ok &&
           strcmp(out->entries[i].code, "ReceiptHandleIsInvalid") != 0)
-        fprintf(stderr, "moontask: aws: %s: %s: %s\n",
-                c->msgs ? "deleting a message" : "changing visibility",
-                out->entries[i].code, out->entries[i].message);
+        mt_log(MT_LOG_WARN, "aws: %s: %s: %s",
+               c->msgs ? "deleting a message" : "changing visibility",
+               out->entries[i].code, out->entries[i].message);
   message_list_free(c->msgs);
   hide_list_free(c->hides);
   free(c);
@@ -349,7 +350,7 @@ static void flush(aws_backend_t *b, int all) {
     }
     pthread_mutex_unlock(&b->lock);
     if (mt_sqs_delete_batch(b->aws, NULL, handles, n, on_batch, c, &err) != 0) {
-      fprintf(stderr, "moontask: aws: deleting messages: %s\n", err.msg);
+      mt_log(MT_LOG_WARN, "aws: deleting messages: %s", err.msg);
       message_list_free(c->msgs);
       free(c);
     } else {
@@ -388,7 +389,7 @@ static void send_hides(aws_backend_t *b) {
     if (mt_sqs_visibility_batch(b->aws, NULL, entries, n, on_batch, c, &err) !=
         0) {
       /* They come back when their visibility runs out. */
-      fprintf(stderr, "moontask: aws: changing visibility: %s\n", err.msg);
+      mt_log(MT_LOG_WARN, "aws: changing visibility: %s", err.msg);
       hide_list_free(c->hides);
       free(c);
     } else {
@@ -415,10 +416,10 @@ static void send_notes(aws_backend_t *b) {
     if (n == 0)
       break;
     if (mt_outbox_note_tasks(b->outbox, ids, n, 1, 0, &err) != 0)
-      fprintf(stderr,
-              "moontask: outbox: %s (the schedules of %zu finished tasks "
-              "stay until ActionAfterCompletion removes them)\n",
-              err.msg, n);
+      mt_log(MT_LOG_WARN,
+             "outbox: %s (the schedules of %zu finished tasks "
+             "stay until ActionAfterCompletion removes them)",
+             err.msg, n);
   }
   for (;;) {
     pthread_mutex_lock(&b->lock);
@@ -427,9 +428,8 @@ static void send_notes(aws_backend_t *b) {
     if (park.id == 0)
       return;
     if (mt_outbox_note_tasks(b->outbox, &park.id, 1, 0, park.delay, &err) != 0)
-      fprintf(stderr,
-              "moontask: outbox: %s (task %" PRId64 " waits for the sweep)\n",
-              err.msg, park.id);
+      mt_log(MT_LOG_WARN, "outbox: %s (task %" PRId64 " waits for the sweep)",
+             err.msg, park.id);
   }
 }
 
@@ -555,11 +555,11 @@ static void settle_delivery(aws_backend_t *b, message_t *m,
     break;
   case MT_DELIVERY_MISSING:
     keep = b->keep_poison;
-    fprintf(stderr, "moontask: aws: message %s: %s; %s\n", m->message_id,
-            m->poison ? "not a moontask message"
-                      : "it names no task of this database, or a fire the "
-                        "database refused",
-            keep ? "left for the queue's dead-letter queue" : "deleted");
+    mt_log(MT_LOG_WARN, "aws: message %s: %s; %s", m->message_id,
+           m->poison ? "not a moontask message"
+                     : "it names no task of this database, or a fire the "
+                       "database refused",
+           keep ? "left for the queue's dead-letter queue" : "deleted");
     break;
   case MT_DELIVERY_FOREIGN:
     /* Another runtime may have the handler (a deploy in progress). */

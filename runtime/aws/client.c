@@ -10,6 +10,7 @@
 
 #include "aws/sigv4.h"
 #include "common/buf.h"
+#include "common/metrics.h"
 #include "common/url.h"
 #include "json/write.h"
 
@@ -523,10 +524,19 @@ static int call_new(mt_aws_t *aws, const mt_aws_req_t *req, call_t **out,
   return 0;
 }
 
+/* Counts a finished call for /metrics: by operation, one per call
+ * whatever its retries, and an error for any outcome but success. */
+static void count_call(const call_t *c) {
+  mt_metric_add(MT_METRIC_AWS_REQUESTS, c->op, NULL, 1);
+  if (c->res.kind != MT_AWS_OK)
+    mt_metric_add(MT_METRIC_AWS_ERRORS, c->op, NULL, 1);
+}
+
 static void on_http_done(int rc, mt_http_resp_t *resp, const mt_err_t *err,
                          void *arg) {
   call_t *c = arg;
   make_result(c, rc, resp, err);
+  count_call(c);
   /* The callback may free the client; c is ours alone. */
   c->done(&c->res, c->arg);
   call_free(c);
@@ -577,6 +587,7 @@ int mt_aws_call_sync(mt_aws_t *aws, const mt_aws_req_t *req,
   herr.msg[0] = '\0';
   rc = mt_http_fetch_sync(&w.req, &resp, &herr);
   make_result(c, rc, &resp, &herr);
+  count_call(c);
   *out = c->res;
   c->res.doc = NULL; /* moved to *out */
   mt_http_resp_free(&resp);

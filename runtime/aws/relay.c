@@ -11,6 +11,7 @@
 #include "aws/scheduler.h"
 #include "aws/sqs.h"
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/utf8.h"
 #include "json/write.h"
 
@@ -81,8 +82,7 @@ static void relay_settle(aws_backend_t *b) {
     }
   }
   if (rc == 0 && (rc = mt_outbox_done(b->outbox, ok, nok, &err)) != 0)
-    fprintf(stderr, "moontask: outbox: %s (those rows are published again)\n",
-            err.msg);
+    mt_log(MT_LOG_WARN, "outbox: %s (those rows are published again)", err.msg);
   for (size_t i = 0; i < b->nops; i++) {
     relay_op_t *op = &b->ops[i];
     if (!op->defer)
@@ -92,7 +92,7 @@ static void relay_settle(aws_backend_t *b) {
       delay = RELAY_BACKOFF_MAX;
     if (mt_outbox_defer(b->outbox, op->ids, op->nids, delay, op->error, &err) !=
         0)
-      fprintf(stderr, "moontask: outbox: %s (tried again at once)\n", err.msg);
+      mt_log(MT_LOG_WARN, "outbox: %s (tried again at once)", err.msg);
   }
   free(ok);
   /* Changes announced while the round's statements ran wait in libpq's
@@ -130,11 +130,11 @@ static void op_done(relay_op_t *op, const mt_aws_result_t *res, int settled) {
     op->defer = 1;
     copy_text(op->error, sizeof op->error, res->err.msg);
     if (op->e->task_id)
-      fprintf(stderr, "moontask: outbox: task %" PRId64 ": %s\n",
-              op->e->task_id, res->err.msg);
+      mt_log(MT_LOG_WARN, "outbox: task %" PRId64 ": %s", op->e->task_id,
+             res->err.msg);
     else
-      fprintf(stderr, "moontask: outbox: schedule \"%s\": %s\n", op->e->name,
-              res->err.msg);
+      mt_log(MT_LOG_WARN, "outbox: schedule \"%s\": %s", op->e->name,
+             res->err.msg);
   }
   if (--b->ops_left == 0)
     relay_settle(b);
@@ -268,7 +268,7 @@ static int publish_schedule(aws_backend_t *b, relay_op_t *op, mt_err_t *err) {
      * is redefined, which writes a new row. An EventBridge schedule of its
      * previous definition goes, as on PostgreSQL a schedule with an error
      * does not fire. */
-    fprintf(stderr, "moontask: schedule \"%s\": %s\n", e->name, why.msg);
+    mt_log(MT_LOG_WARN, "schedule \"%s\": %s", e->name, why.msg);
     if (mt_outbox_schedule_error(b->outbox, e->name, why.msg, err) != 0)
       return MT_EDB;
     return mt_ebs_schedule_delete(b->aws, NULL, name, NULL, on_deleted, op,
@@ -340,16 +340,16 @@ static void relay_round(aws_backend_t *b) {
   }
   int leading = 0;
   if (mt_outbox_lead(b->outbox, &leading, &err) != 0) {
-    fprintf(stderr, "moontask: outbox: %s\n", err.msg);
+    mt_log(MT_LOG_WARN, "outbox: %s", err.msg);
     return; /* the relay timer tries again */
   }
   if (leading && !b->leading)
-    fprintf(stderr, "moontask: outbox: this runtime publishes to AWS\n");
+    mt_log(MT_LOG_INFO, "outbox: this runtime publishes to AWS");
   b->leading = leading;
   if (!leading)
     return;
   if (mt_outbox_fetch(b->outbox, RELAY_BATCH, &b->batch, &err) != 0) {
-    fprintf(stderr, "moontask: outbox: %s\n", err.msg);
+    mt_log(MT_LOG_WARN, "outbox: %s", err.msg);
     return;
   }
   if (b->batch.n == 0 || plan(b) != 0) {
@@ -375,7 +375,7 @@ static void relay_round(aws_backend_t *b) {
     if (rc != 1) {
       op->defer = 1;
       copy_text(op->error, sizeof op->error, err.msg);
-      fprintf(stderr, "moontask: outbox: %s\n", err.msg);
+      mt_log(MT_LOG_WARN, "outbox: %s", err.msg);
     }
     b->ops_left--;
   }
@@ -433,12 +433,12 @@ static void on_sweep_timer(uv_timer_t *t) {
   if (overdue < SWEEP_OVERDUE)
     overdue = SWEEP_OVERDUE;
   if (mt_outbox_sweep(b->outbox, overdue, SWEEP_MAX, &swept, &err) != 0)
-    fprintf(stderr, "moontask: outbox: sweep: %s\n", err.msg);
+    mt_log(MT_LOG_WARN, "outbox: sweep: %s", err.msg);
   else if (swept > 0)
-    fprintf(stderr,
-            "moontask: outbox: %ld tasks overdue by more than %.0f s had no "
-            "message in sight: published again\n",
-            swept, overdue);
+    mt_log(MT_LOG_INFO,
+           "outbox: %ld tasks overdue by more than %.0f s had no "
+           "message in sight: published again",
+           swept, overdue);
 }
 
 void mt__aws_relay_start(aws_backend_t *b) {

@@ -5,10 +5,16 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/stringify.h"
 #include "common/text.h"
 #include "lua/tasks.h"
 #include "postgres/embedded.h"
+
+/* The version is project(VERSION) in CMakeLists.txt, and only there. */
+#ifndef MT_VERSION
+#error "MT_VERSION is defined by CMakeLists.txt from project(VERSION)"
+#endif
 
 typedef struct command_s {
   const char *name;
@@ -50,6 +56,20 @@ static const command_t commands[] = {
      "Cancels a scheduled task (it will not run).\n"},
     {"retry", mt_cmd_retry, "retry ID",
      "Schedules a failed task to run again now, with fresh attempts.\n"},
+    {"prune", mt_cmd_prune, "prune [--dry-run]",
+     "Deletes the finished tasks older than their state's period in\n"
+     "config `retention` (by default completed 7 days, failed 30 days,\n"
+     "cancelled 7 days), in small batches, and prints how many of each\n"
+     "state went. A running runtime does the same every\n"
+     "`retention.interval` seconds (default 60).\n"
+     "  --dry-run  only count what would go\n"},
+    {"status", mt_cmd_status, "status [--json]",
+     "Summarises the tasks as the status page does: counts by task and\n"
+     "state, how long the oldest due task has waited, running tasks with\n"
+     "their age, recent failures with their error, the recurring\n"
+     "schedules, and the task files of this folder with their versions.\n"
+     "  --json  one JSON object: {now, counts, oldest_due_seconds, running,\n"
+     "          failures, schedules, task_files}\n"},
     {"migrate", mt_cmd_migrate, "migrate",
      "Creates or upgrades schema `moontask` in the database.\n"},
     {"check", mt_cmd_check, "check",
@@ -114,6 +134,7 @@ static void usage(FILE *out) {
           "                    DATABASE_URL, config.lua, or the embedded db)\n"
           "  --tasks DIR       task scripts (default tasks)\n"
           "  --schemas DIR     payload schemas (default schemas)\n"
+          "  --version         print the version and exit\n"
           "\nexit codes: 0 ok, 1 runtime failure, 2 bad input\n"
           "`moontask COMMAND --help` describes one command.\n");
 }
@@ -188,7 +209,8 @@ int mt_cli_registry(mt_cli_t *cli, mt_registry_t *reg, mt_err_t *err) {
 
 /* Pulls the global options out of argv wherever they stand, leaving the
  * subcommand and its own arguments in order. */
-static int parse_globals(mt_cli_t *cli, int argc, char **argv, mt_err_t *err) {
+static int parse_globals(mt_cli_t *cli, int argc, char **argv, int *version,
+                         mt_err_t *err) {
   cli->argv = calloc((size_t)argc + 1, sizeof *cli->argv);
   if (cli->argv == NULL)
     return MT_ENOMEM;
@@ -205,6 +227,8 @@ static int parse_globals(mt_cli_t *cli, int argc, char **argv, mt_err_t *err) {
       cli->ov.schemas_dir = v;
     else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
       cli->help = 1;
+    else if (strcmp(argv[i], "--version") == 0)
+      *version = 1;
     else
       cli->argv[cli->argc++] = argv[i];
     if (r < 0)
@@ -216,10 +240,18 @@ static int parse_globals(mt_cli_t *cli, int argc, char **argv, mt_err_t *err) {
 int mt_cli_main(int argc, char **argv) {
   mt_cli_t cli = {0};
   mt_err_t err = {{0}};
-  int rc = parse_globals(&cli, argc, argv, &err);
+  int version = 0;
+  int rc = parse_globals(&cli, argc, argv, &version, &err);
   if (rc != 0) {
     free(cli.argv);
     return mt_cli_fail(rc, &err);
+  }
+  /* Before the command and config.lua are looked at: a packaging check or
+   * a bug report needs the version even where nothing else would load. */
+  if (version) {
+    printf("moontask %s\n", MT_VERSION);
+    free(cli.argv);
+    return 0;
   }
   const command_t *cmd = NULL;
   for (size_t i = 0; cli.argc > 0 && i < COMMAND_COUNT; i++)
@@ -239,6 +271,8 @@ int mt_cli_main(int argc, char **argv) {
   } else if ((rc = mt_config_load(&cli.cfg, &cli.ov, &err)) != 0) {
     code = mt_cli_fail(rc, &err);
   } else {
+    mt_log_configure(cli.cfg.log_json ? MT_LOG_JSON : MT_LOG_LOGFMT,
+                     (mt_log_level_t)cli.cfg.log_level);
     code = cmd->run(&cli);
   }
   mt_config_free(&cli.cfg);

@@ -53,14 +53,22 @@ int mt_cli_option(int argc, char **argv, int *i, const char *name,
 int mt_cli_print_schedules(mt_store_t *store, const char *task, int json,
                            int heading, mt_err_t *err);
 
+/* Starts the runtime's pruning thread (postgres/retention.h) with config
+ * retention's periods and interval; *out stays NULL when every state is
+ * kept for ever. Stop it with mt_retention_stop. */
+int mt_cli_retention_start(mt_cli_t *cli, const char *url, mt_retention_t **out,
+                           mt_err_t *err);
+
 int mt_cmd_run(mt_cli_t *cli);
 int mt_cmd_reload(mt_cli_t *cli);
 int mt_cmd_schedule(mt_cli_t *cli);
 int mt_cmd_validate(mt_cli_t *cli);
 int mt_cmd_list(mt_cli_t *cli);
+int mt_cmd_status(mt_cli_t *cli);
 int mt_cmd_show(mt_cli_t *cli);
 int mt_cmd_cancel(mt_cli_t *cli);
 int mt_cmd_retry(mt_cli_t *cli);
+int mt_cmd_prune(mt_cli_t *cli);
 int mt_cmd_migrate(mt_cli_t *cli);
 int mt_cmd_check(mt_cli_t *cli);
 int mt_cmd_db(mt_cli_t *cli);

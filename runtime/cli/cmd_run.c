@@ -9,9 +9,11 @@
 #include "backends/backends.h"
 #include "cli/cli.h"
 #include "cli/reload.h"
+#include "common/log.h"
 #include "discovery/discovery.h"
 #include "executor/executor.h"
 #include "postgres/store.h"
+#include "web/web.h"
 
 static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
   for (int i = 1; i < cli->argc; i++) {
@@ -65,6 +67,8 @@ int mt_cmd_run(mt_cli_t *cli) {
   mt_backend_t *backend = NULL;
   mt_discovery_t *discovery = NULL;
   mt_executor_t *executor = NULL;
+  mt_web_t *web = NULL;
+  mt_retention_t *retention = NULL;
   const char *url;
   int drain = 0, rc;
   char owner[128], host[64] = "localhost";
@@ -138,26 +142,47 @@ int mt_cmd_run(mt_cli_t *cli) {
   if ((rc = mt_executor_start(&executor, &eopts, &err)) != 0)
     goto done;
   version.executor = executor;
+  /* A draining runtime leaves when the work is done: `moontask prune` is
+   * how a one-off run prunes. */
+  if (!drain && (rc = mt_cli_retention_start(cli, url, &retention, &err)) != 0)
+    goto done;
+  if (cli->cfg.http.listen != NULL) {
+    const mt_web_opts_t wopts = {
+        .listen = cli->cfg.http.listen,
+        .admin_token = cli->cfg.http.admin_token,
+        .database_url = url,
+        .executor = executor,
+        .workers = cli->cfg.workers,
+        .describe_tasks = mt_reload_describe,
+        .describe_arg = &version,
+    };
+    if ((rc = mt_web_start(&web, mt_discovery_loop(discovery), &wopts, &err)) !=
+        0)
+      goto done;
+  }
   /* Without a pid file SIGHUP and the watcher still reload: a warning. */
   /* Until discovery handles SIGHUP, a reload must not end the runtime
    * (SIGHUP's default): it is ignored, and the files read at start are
    * the version. */
   signal(SIGHUP, SIG_IGN);
   if (!drain && mt_reload_pid_file(cli, pid_file, &pid_fd, &err) != 0) {
-    fprintf(stderr,
-            "moontask: warning: `moontask reload` will not find this "
-            "runtime: %s\n",
-            err.msg);
+    mt_log(MT_LOG_WARN,
+           "`moontask reload` will not find this "
+           "runtime: %s",
+           err.msg);
     pid_file[0] = '\0';
   }
-  fprintf(
-      stderr, "moontask: %s: %zu task%s from %s/ (version %s), %d workers%s\n",
-      owner, reg->count, reg->count == 1 ? "" : "s", cli->cfg.tasks_dir,
-      mt_reload_version(&version), cli->cfg.workers, drain ? ", draining" : "");
+  mt_log(MT_LOG_INFO, "%s: %zu task%s from %s/ (version %s), %d workers%s",
+         owner, reg->count, reg->count == 1 ? "" : "s", cli->cfg.tasks_dir,
+         mt_reload_version(&version), cli->cfg.workers,
+         drain ? ", draining" : "");
   rc = mt_discovery_run(discovery, executor, &err);
 done:
+  mt_web_close(web); /* its handles close in the loop's last run, below */
+  mt_retention_stop(retention);
   mt_executor_stop(executor);
   mt_discovery_free(discovery);
+  mt_web_free(web);
   if (backend != NULL)
     backend->ops->free(backend);
   mt_reload_free(&version);

@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "discovery/discovery.h"
+#include "json/write.h"
 #include "lua/sources.h"
 #include "lua/stdlib.h"
 #include "lua/tasks.h"
@@ -148,23 +151,23 @@ void *mt_reload_prepare(void *arg) {
 
 /* Logs what changed: tasks added, changed and removed, with versions. */
 static void log_changes(const mt_reload_t *r, const prepared_t *p) {
-  fprintf(stderr, "moontask: reloaded the tasks: version %s (was %s)\n",
-          mt_sources_hash(p->sources), mt_sources_hash(r->sources));
+  mt_log(MT_LOG_INFO, "reloaded the tasks: version %s (was %s)",
+         mt_sources_hash(p->sources), mt_sources_hash(r->sources));
   for (size_t i = 0; i < p->reg.count; i++) {
     const mt_task_def_t *def = &p->reg.defs[i];
     const mt_task_def_t *old = mt_registry_find(&r->reg, def->name);
     if (old == NULL)
-      fprintf(stderr, "moontask:   added %s (%s)\n", def->name, def->version);
+      mt_log(MT_LOG_INFO, "  added %s (%s)", def->name, def->version);
     else if (strcmp(def->version, old->version) != 0)
-      fprintf(stderr, "moontask:   changed %s (%s, was %s)\n", def->name,
-              def->version, old->version);
+      mt_log(MT_LOG_INFO, "  changed %s (%s, was %s)", def->name, def->version,
+             old->version);
   }
   for (size_t i = 0; i < r->reg.count; i++)
     if (mt_registry_find(&p->reg, r->reg.defs[i].name) == NULL)
-      fprintf(stderr,
-              "moontask:   removed %s: its scheduled tasks stay scheduled "
-              "until it comes back\n",
-              r->reg.defs[i].name);
+      mt_log(MT_LOG_INFO,
+             "  removed %s: its scheduled tasks stay scheduled "
+             "until it comes back",
+             r->reg.defs[i].name);
 }
 
 void mt_reload_apply(void *arg, void *prepared, int apply) {
@@ -172,25 +175,30 @@ void mt_reload_apply(void *arg, void *prepared, int apply) {
   prepared_t *p = prepared;
   mt_err_t err;
   if (p == NULL) {
-    fprintf(stderr, "moontask: reload: out of memory; the tasks running "
-                    "stay\n");
+    mt_log(MT_LOG_WARN, "reload: out of memory; the tasks running stay");
     return;
   }
   if (!apply) {
     /* after the run: nothing to do */
   } else if (p->rc != 0) {
-    fprintf(stderr, "moontask: reload refused, version %s keeps running: %s\n",
-            mt_sources_hash(r->sources), p->err.msg);
+    mt_log(MT_LOG_WARN, "reload refused, version %s keeps running: %s",
+           mt_sources_hash(r->sources), p->err.msg);
+    snprintf(r->refused, sizeof r->refused, "%s", p->err.msg);
+    mt_metric_add(MT_METRIC_RELOAD_ERRORS, NULL, NULL, 1);
   } else if (p->unchanged) {
-    fprintf(stderr, "moontask: reload: nothing changed (version %s)\n",
-            mt_sources_hash(r->sources));
+    mt_log(MT_LOG_INFO, "reload: nothing changed (version %s)",
+           mt_sources_hash(r->sources));
   } else if (r->backend->ops->retarget(r->backend, &p->reg, &err) != 0) {
-    fprintf(stderr,
-            "moontask: reload: %s; version %s keeps running, though the "
-            "recurring schedules of the task files follow version %s\n",
-            err.msg, mt_sources_hash(r->sources), mt_sources_hash(p->sources));
+    mt_log(MT_LOG_WARN,
+           "reload: %s; version %s keeps running, though the recurring "
+           "schedules of the task files follow version %s",
+           err.msg, mt_sources_hash(r->sources), mt_sources_hash(p->sources));
+    snprintf(r->refused, sizeof r->refused, "%s", err.msg);
+    mt_metric_add(MT_METRIC_RELOAD_ERRORS, NULL, NULL, 1);
   } else {
     log_changes(r, p);
+    r->refused[0] = '\0';
+    mt_metric_add(MT_METRIC_RELOADS, NULL, NULL, 1);
     mt_task_defaults_t defaults = defaults_of(r, p->sources);
     mt_executor_reload(r->executor, &defaults);
     /* The new version is the running one now. */
@@ -305,4 +313,37 @@ int mt_cmd_reload(mt_cli_t *cli) {
                                   dir),
                        &err);
   return 0;
+}
+
+char *mt_reload_describe(void *arg) {
+  const mt_reload_t *r = arg;
+  mt_buf_t out = MT_BUF_INIT;
+  /* No version when none loaded (`moontask status` where the files are
+   * broken). */
+  const char *version = r->sources ? mt_sources_hash(r->sources) : NULL;
+  int e = mt_buf_puts(&out, "{\"version\":") ||
+          (version ? mt_json_write_string(&out, version, strlen(version))
+                   : mt_buf_puts(&out, "null")) ||
+          mt_buf_puts(&out, ",\"tasks\":[");
+  for (size_t i = 0; !e && i < r->reg.count; i++) {
+    const mt_task_def_t *def = &r->reg.defs[i];
+    const char *file = def->file ? def->file : "";
+    e = mt_buf_puts(&out, i ? ",{\"name\":" : "{\"name\":") ||
+        mt_json_write_string(&out, def->name, strlen(def->name)) ||
+        mt_buf_puts(&out, ",\"version\":") ||
+        mt_json_write_string(&out, def->version, strlen(def->version)) ||
+        mt_buf_puts(&out, ",\"file\":") ||
+        mt_json_write_string(&out, file, strlen(file)) ||
+        mt_buf_putc(&out, '}');
+  }
+  e = e || mt_buf_puts(&out, "],\"error\":");
+  if (!e && r->refused[0])
+    e = mt_json_write_string(&out, r->refused, strlen(r->refused));
+  else if (!e)
+    e = mt_buf_puts(&out, "null");
+  if (e || mt_buf_putc(&out, '}')) {
+    mt_buf_free(&out);
+    return NULL;
+  }
+  return out.data;
 }

@@ -33,6 +33,9 @@ typedef struct mt_reload_s {
    * watches. Set by mt_reload_load. */
   const char *folders[4];
   char lib_dir[4096];
+  /* Why the last reload was refused, file and line; empty once a reload
+   * takes effect. Read and written on the loop thread. */
+  char refused[MT_ERR_MAX];
 } mt_reload_t;
 
 /* Reads and loads the first version (r->cli and r->url set). */
@@ -45,6 +48,13 @@ void mt_reload_free(mt_reload_t *r);
 
 /* The running version's hash, for logs. */
 const char *mt_reload_version(const mt_reload_t *r);
+
+/* The running version as JSON, for the status page (web/web.h's
+ * describe_tasks, with arg an mt_reload_t, on the loop thread) and
+ * `moontask status`: {version, tasks: [{name, version, file}], error: the
+ * last refusal, or null}; version is null when none loaded. Malloc'd; NULL
+ * without memory. */
+char *mt_reload_describe(void *arg);
 
 /* discovery.h's reload_prepare and reload_apply, with arg an
  * mt_reload_t. */

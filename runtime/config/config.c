@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "backends/backends.h"
+#include "common/log.h"
 #include "common/url.h"
 #include "lua/env.h"
+#include "scheduler/scheduler.h"
 #include "service/registry.h"
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -31,6 +33,11 @@ static void set_defaults(mt_config_t *cfg) {
   cfg->shutdown_grace = 30;
   cfg->memory_limit = (size_t)MT_LUA_DEFAULT_MEMORY_LIMIT;
   cfg->migrate_on_run = 1;
+  cfg->retention.completed = 7 * 86400.0;
+  cfg->retention.failed = 30 * 86400.0;
+  cfg->retention.cancelled = 7 * 86400.0;
+  cfg->retention.interval = 60;
+  cfg->log_level = MT_LOG_INFO;
 }
 
 /* Every key config.lua may set. Anything else is refused by name: a typo
@@ -49,12 +56,23 @@ static const char *const known_keys[] = {"database_url",
                                          "memory_limit",
                                          "migrate",
                                          "aws",
+                                         "retention",
+                                         "http",
+                                         "log_format",
+                                         "log_level",
                                          NULL};
 
 /* The keys of the aws table, refused the same way when unknown. */
 static const char *const aws_keys[] = {
     "region",   "queue_url",     "schedule_group", "role_arn",
     "endpoint", "direct_within", "poison",         NULL};
+
+/* The keys of the retention table, refused the same way when unknown. */
+static const char *const retention_keys[] = {"completed", "failed", "cancelled",
+                                             "interval", NULL};
+
+/* The keys of the http table, likewise. */
+static const char *const http_keys[] = {"listen", "admin_token", NULL};
 
 /* Edit distance, for "did you mean". Keys are short; a row suffices. */
 static size_t distance(const char *a, const char *b) {
@@ -419,6 +437,155 @@ done:
   return rc;
 }
 
+/* Stack: t -> t. Reads the optional duration t[key] of the retention
+ * table into *slot: seconds as a number, or text as `schedule --in` takes
+ * it ("7d", "12h", "1h30m"), within [min, max] seconds, which range says
+ * in words; false, where forever is allowed, keeps the tasks for ever.
+ * Absent keys leave *slot. */
+static int read_retention_period(lua_State *L, const char *file,
+                                 const char *key, double *slot, double min,
+                                 double max, const char *range, int forever,
+                                 mt_err_t *err) {
+  int rc = 0, type = mt_lua_rawfield(L, -1, key);
+  double v = 0;
+  mt_err_t why;
+  if (type == LUA_TNIL)
+    goto done;
+  if (type == LUA_TBOOLEAN && forever && !lua_toboolean(L, -1)) {
+    *slot = MT_RETENTION_FOREVER;
+    goto done;
+  }
+  if (type == LUA_TNUMBER)
+    v = lua_tonumber(L, -1);
+  /* The parser's own message says what is wrong with the text; ours says
+   * which setting it was and what it may be. */
+  if ((type != LUA_TNUMBER && type != LUA_TSTRING) ||
+      (type == LUA_TSTRING &&
+       mt_scheduler_parse_duration(lua_tostring(L, -1), &v, &why) != 0) ||
+      !(v >= min && v <= max)) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: retention.%s must be a duration %s, as a number "
+                    "of seconds or as text such as \"7d\" or \"12h\"%s",
+                    file, key, range,
+                    forever ? ", or false to keep the tasks for ever" : "");
+    goto done;
+  }
+  *slot = v;
+done:
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* Stack: t -> t. Reads and checks t.retention, when there is one, into
+ * cfg->retention. A period of 0 prunes a task at the first prune after it
+ * finished; periods stop at the longest delay `schedule --in` takes, a
+ * century. An interval under a second would make pruning a busy loop, and
+ * one over a day would let a day's history pile up between prunes. */
+#define PERIOD_RANGE "of at most 100 years"
+static int load_retention(lua_State *L, const char *file, mt_config_t *cfg,
+                          mt_err_t *err) {
+  int rc = 0;
+  mt_config_retention_t *r = &cfg->retention;
+  int type = mt_lua_rawfield(L, -1, "retention");
+  if (type == LUA_TNIL)
+    goto done;
+  if (type != LUA_TTABLE) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: retention must be a table, not %s",
+                    file, lua_typename(L, type));
+    goto done;
+  }
+  if ((rc = check_keys(L, file, retention_keys, "retention", err)) != 0 ||
+      (rc = read_retention_period(L, file, "completed", &r->completed, 0,
+                                  MT_SCHEDULER_MAX_DELAY, PERIOD_RANGE, 1,
+                                  err)) != 0 ||
+      (rc = read_retention_period(L, file, "failed", &r->failed, 0,
+                                  MT_SCHEDULER_MAX_DELAY, PERIOD_RANGE, 1,
+                                  err)) != 0 ||
+      (rc = read_retention_period(L, file, "cancelled", &r->cancelled, 0,
+                                  MT_SCHEDULER_MAX_DELAY, PERIOD_RANGE, 1,
+                                  err)) != 0)
+    goto done;
+  rc = read_retention_period(L, file, "interval", &r->interval, 1, 86400,
+                             "from 1 to 86400 seconds", 0, err);
+done:
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* Stack: t -> t. Reads t.http, when there is one, into cfg->http. The
+ * address's form is checked when the endpoint starts (web/web.h). */
+static int load_http(lua_State *L, const char *file, mt_config_t *cfg,
+                     mt_err_t *err) {
+  static const char *const keys[] = {"listen", "admin_token"};
+  char **slots[] = {&cfg->http.listen, &cfg->http.admin_token};
+  int rc = 0, type = mt_lua_rawfield(L, -1, "http");
+  if (type == LUA_TNIL)
+    goto done;
+  if (type != LUA_TTABLE) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: http must be a table, not %s", file,
+                    lua_typename(L, type));
+    goto done;
+  }
+  if ((rc = check_keys(L, file, http_keys, "http", err)) != 0)
+    goto done;
+  for (int i = 0; rc == 0 && i < 2; i++) {
+    int t = mt_lua_rawfield(L, -1, keys[i]);
+    if (t == LUA_TSTRING)
+      replace(slots[i], lua_tostring(L, -1));
+    else if (t != LUA_TNIL)
+      rc = mt_err_set(err, MT_ECONFIG, "%s: http.%s must be a string, not %s",
+                      file, keys[i], lua_typename(L, t));
+    lua_pop(L, 1);
+  }
+  if (rc == 0 && cfg->http.listen == NULL)
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: http.listen is missing (such as \"127.0.0.1:9464\")",
+                    file);
+  const char *token = cfg->http.admin_token;
+  if (rc == 0 && token != NULL && strlen(token) < MT_ADMIN_TOKEN_MIN)
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: http.admin_token must be at least %d characters", file,
+                    MT_ADMIN_TOKEN_MIN);
+  for (const char *c = token; rc == 0 && c != NULL && *c; c++)
+    if ((unsigned char)*c <= ' ' || *c == ';' || *c == '\x7f')
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: http.admin_token may not hold spaces, control "
+                      "characters or ';' (it travels in a cookie)",
+                      file);
+done:
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* Stack: t -> t. log_format and log_level. */
+static int load_log(lua_State *L, const char *file, mt_config_t *cfg,
+                    mt_err_t *err) {
+  char *format = NULL, *level = NULL;
+  int rc = read_string(L, file, "log_format", &format, err);
+  if (rc == 0)
+    rc = read_string(L, file, "log_level", &level, err);
+  if (rc == 0 && format != NULL) {
+    if (strcmp(format, "json") == 0 || strcmp(format, "logfmt") == 0)
+      cfg->log_json = strcmp(format, "json") == 0;
+    else
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: log_format must be \"logfmt\" or \"json\", not "
+                      "\"%.40s\"",
+                      file, format);
+  }
+  if (rc == 0 && level != NULL) {
+    cfg->log_level = mt_log_level_parse(level);
+    if (cfg->log_level < 0)
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: log_level must be \"debug\", \"info\", \"warn\" "
+                      "or \"error\", not \"%.40s\"",
+                      file, level);
+  }
+  free(format);
+  free(level);
+  return rc;
+}
+
 /* Runs config.lua with only what a configuration needs: os.getenv and the
  * pure libraries, under the load time limit. They are the task sandbox's
  * (lua/env.h) without the handlers' toolkit, because the limit holds only
@@ -494,7 +661,9 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
       (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
                                MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1,
                                err)) ||
-      (rc = load_aws(L, file, cfg, err)))
+      (rc = load_aws(L, file, cfg, err)) ||
+      (rc = load_retention(L, file, cfg, err)) ||
+      (rc = load_http(L, file, cfg, err)) || (rc = load_log(L, file, cfg, err)))
     goto done;
   cfg->workers = (int)workers;
   cfg->memory_limit = (size_t)memory_limit;
@@ -570,5 +739,7 @@ void mt_config_free(mt_config_t *cfg) {
     free(cfg->aws->endpoint);
     free(cfg->aws);
   }
+  free(cfg->http.listen);
+  free(cfg->http.admin_token);
   memset(cfg, 0, sizeof *cfg);
 }

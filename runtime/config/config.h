@@ -26,8 +26,10 @@
  * Eight is where row-inserting tasks stop gaining on a 2-core machine
  * (4, 8 and 16 workers: about 3.6k, 5.2k and 5.4k tasks/s), it leaves
  * twice the concurrency of 4 to handlers that wait on the network, and a
- * runtime's 10 connections are a tenth of PostgreSQL's default
- * max_connections, room for several runtimes beside the application. */
+ * runtime's 11 connections (the workers', discovery's, the
+ * acknowledgements' and the pruner's) are about a tenth of PostgreSQL's
+ * default max_connections, room for several runtimes beside the
+ * application. */
 #define MT_WORKERS_MAX 1024
 #define MT_WORKERS_DEFAULT 8
 
@@ -52,6 +54,29 @@ typedef struct mt_config_aws_s {
   int keep_poison;      /* aws.poison = "keep" */
 } mt_config_aws_t;
 
+/* The `retention = {...}` table: how long finished tasks stay in
+ * moontask.tasks, in seconds since they finished, by final state. A
+ * negative period (retention.completed = false) keeps them for ever. */
+#define MT_RETENTION_FOREVER (-1.0)
+typedef struct mt_config_retention_s {
+  double completed; /* default 7 days */
+  double failed;    /* default 30 days: failures are read after the fact */
+  double cancelled; /* default 7 days */
+  /* Seconds between a runtime's prunes (default 60), each one jittered;
+   * small values are for tests, the periods are what bound the table. */
+  double interval;
+} mt_config_retention_t;
+
+/* The `http = {...}` table: the operators' endpoint (web/web.h). */
+typedef struct mt_config_http_s {
+  char *listen;      /* "host:port"; NULL: no endpoint */
+  char *admin_token; /* NULL: the status page is read-only */
+} mt_config_http_t;
+
+/* The shortest admin token accepted: a guessable one would open retry and
+ * cancel to anyone who can reach the port. */
+#define MT_ADMIN_TOKEN_MIN 16
+
 typedef struct mt_config_s {
   char *config_file;  /* the file that was loaded, NULL when none */
   char *database_url; /* NULL: the embedded database */
@@ -72,6 +97,10 @@ typedef struct mt_config_s {
   size_t memory_limit;  /* bytes per Lua state; a task file may override */
   int migrate_on_run;   /* `run` migrates first unless this is 0 */
   mt_config_aws_t *aws; /* NULL: config.lua has no aws table */
+  mt_config_retention_t retention;
+  mt_config_http_t http;
+  int log_json;  /* log_format = "json" (default "logfmt") */
+  int log_level; /* an mt_log_level_t (common/log.h); default info */
 } mt_config_t;
 
 /* Command-line values that override the file; NULL/0 means "not given". */

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "lua/sources.h"
 
 /* Tasks claimed ahead of the workers, per worker. Claiming ahead amortises
@@ -87,7 +88,7 @@ struct mt_discovery_s {
  * the shutdown could not settle (tasks given back to their leases rather
  * than released or acknowledged), and the exit status says so. */
 static void fail(mt_discovery_t *d, int rc) {
-  fprintf(stderr, "moontask: %s\n", d->err.msg);
+  mt_log(MT_LOG_WARN, "%s", d->err.msg);
   if (d->stopping && d->rc == 0)
     d->rc = rc;
 }
@@ -327,17 +328,17 @@ static void on_heartbeat(uv_timer_t *handle) {
 
 static void on_hard_stop(uv_timer_t *handle) {
   (void)handle;
-  fprintf(stderr, "moontask: tasks did not stop after being aborted: "
-                  "exiting; their leases will bring them back\n");
+  mt_log(MT_LOG_WARN, "tasks did not stop after being aborted: "
+                      "exiting; their leases will bring them back");
   _exit(1);
 }
 
 static void on_grace_timeout(uv_timer_t *handle) {
   mt_discovery_t *d = handle->data;
-  fprintf(stderr,
-          "moontask: shutdown grace of %gs is over: aborting the "
-          "tasks still running\n",
-          d->opts.shutdown_grace);
+  mt_log(MT_LOG_WARN,
+         "shutdown grace of %gs is over: aborting the "
+         "tasks still running",
+         d->opts.shutdown_grace);
   mt_executor_abort(d->ex);
   /* A handler stuck inside one C call cannot see the abort; do not wait
    * for it forever. */
@@ -381,10 +382,10 @@ static void on_signal(uv_signal_t *handle, int signum) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
-  fprintf(stderr,
-          "moontask: %s: finishing the tasks in flight (up to %gs); "
-          "send it again to exit at once\n",
-          signum == SIGTERM ? "SIGTERM" : "SIGINT", d->opts.shutdown_grace);
+  mt_log(MT_LOG_INFO,
+         "%s: finishing the tasks in flight (up to %gs); "
+         "send it again to exit at once",
+         signum == SIGTERM ? "SIGTERM" : "SIGINT", d->opts.shutdown_grace);
   begin_shutdown(d);
 }
 
@@ -447,7 +448,7 @@ static void on_folder_changed(uv_fs_event_t *handle, const char *file,
 static void on_sighup(uv_signal_t *handle, int signum) {
   (void)signum;
   mt_discovery_t *d = handle->data;
-  fprintf(stderr, "moontask: SIGHUP: reloading the tasks\n");
+  mt_log(MT_LOG_INFO, "SIGHUP: reloading the tasks");
   request_reload(d);
 }
 
@@ -542,6 +543,8 @@ int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
   *out = d;
   return 0;
 }
+
+uv_loop_t *mt_discovery_loop(mt_discovery_t *d) { return &d->loop; }
 
 void mt_discovery_wake(void *discovery) {
   mt_discovery_t *d = discovery;

@@ -10,6 +10,8 @@
 #ifndef MT_DISCOVERY_H
 #define MT_DISCOVERY_H
 
+#include <uv.h>
+
 #include "backend.h"
 #include "common/error.h"
 #include "executor/executor.h"
@@ -43,6 +45,11 @@ typedef struct mt_discovery_opts_s {
 
 int mt_discovery_new(mt_discovery_t **out, const mt_discovery_opts_t *opts,
                      mt_err_t *err);
+
+/* The loop, for what else a runtime serves on it (web/web.h). It runs
+ * inside mt_discovery_run; whatever is added must be closed after that
+ * returns and before mt_discovery_free. */
+uv_loop_t *mt_discovery_loop(mt_discovery_t *d);
 
 /* For mt_executor_opts_t.wake: safe to call from any thread. */
 void mt_discovery_wake(void *discovery);

@@ -13,7 +13,8 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
-#include "common/text.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "executor/attempt.h"
 #include "lua/sources.h"
 #include "lua/worker.h"
@@ -123,14 +124,13 @@ static void record_outcome(worker_t *w, const mt_failure_t *failure,
       return;
     if (rc != MT_EIO) {
       /* The store refused the record itself: retrying would not help. */
-      fprintf(stderr, "moontask: worker %d: cannot record task state: %s\n",
-              w->index, err.msg);
+      mt_log(MT_LOG_ERROR, "worker %d: cannot record task state: %s", w->index,
+             err.msg);
       return;
     }
-    fprintf(stderr,
-            "moontask: worker %d: cannot record task state: %s; retrying "
-            "in %gs\n",
-            w->index, err.msg, w->backoff);
+    mt_log(MT_LOG_WARN,
+           "worker %d: cannot record task state: %s; retrying in %gs", w->index,
+           err.msg, w->backoff);
     pthread_mutex_lock(&ex->lock);
     if (!atomic_load(&ex->abort))
       wait_backoff(w, 1);
@@ -141,9 +141,11 @@ static void record_outcome(worker_t *w, const mt_failure_t *failure,
   }
 }
 
-static void record_failure(worker_t *w, const mt_task_t *task,
-                           const mt_task_def_t *def, int permanent,
-                           const char *message) {
+/* Records the failure outside the handler's transaction. Returns whether
+ * the task will run again (attempts remain). */
+static int record_failure(worker_t *w, const mt_task_t *task,
+                          const mt_task_def_t *def, int permanent,
+                          const char *message) {
   mt_failure_t f = {
       .id = task->id,
       .message = message,
@@ -156,13 +158,7 @@ static void record_failure(worker_t *w, const mt_task_t *task,
       .version = mt_task_version(def),
   };
   record_outcome(w, &f, 0);
-  /* The message is the handler's, and may carry anything. */
-  mt_buf_t safe = MT_BUF_INIT;
-  mt_text_escape(&safe, message, 1);
-  fprintf(stderr, "moontask: task %s #%" PRId64 " attempt %d/%d failed: %s\n",
-          task->name, task->id, task->attempt, f.max_attempts,
-          safe.data != NULL ? safe.data : message);
-  mt_buf_free(&safe);
+  return !permanent && task->attempt < f.max_attempts;
 }
 
 static void release_task(worker_t *w, const mt_task_t *task) {
@@ -192,6 +188,20 @@ static void add_done(mt_executor_t *ex, int64_t id, const char *version) {
   pthread_mutex_unlock(&ex->lock);
 }
 
+/* One line and one count per attempt: how it ended and how long it took.
+ * error is the handler's message (the log escapes it), NULL on success. */
+static void report_run(const mt_task_t *task, const char *outcome,
+                       mt_log_level_t level, double started,
+                       const char *error) {
+  double seconds = mt_now() - started;
+  mt_metric_add(MT_METRIC_EXECUTIONS, task->name, outcome, 1);
+  mt_metric_observe(MT_METRIC_HANDLER_SECONDS, task->name, NULL, seconds);
+  mt_log_event(
+      level, "task run", MT_LOG_I("id", task->id), MT_LOG_S("name", task->name),
+      MT_LOG_I("attempt", task->attempt), MT_LOG_S("outcome", outcome),
+      MT_LOG_N("duration_ms", seconds * 1000), MT_LOG_S("error", error));
+}
+
 /* Runs one claimed task under the task-run policy (executor/attempt.h) and
  * ends it: commit through the session, or an acknowledgement for a
  * handler that opened no transaction; otherwise roll back and record the
@@ -204,16 +214,20 @@ static void run_task(worker_t *w, mt_task_t *task) {
       .default_timeout = w->default_timeout,
       .abort = &ex->abort,
   };
+  double started = mt_now();
   mt_attempt_run(&at, w->lua, task, &env);
   if (at.outcome == MT_ATTEMPT_DONE) {
     if (!at.tx.begun) {
       add_done(ex, task->id, mt_task_version(at.def));
+      report_run(task, "completed", MT_LOG_INFO, started, NULL);
       return;
     }
     mt_err_t why;
     int rc = w->session->ops->commit(w->session, &why);
-    if (rc == 0)
+    if (rc == 0) {
+      report_run(task, "completed", MT_LOG_INFO, started, NULL);
       return;
+    }
     mt_attempt_fail(&at, rc, &why);
   }
   w->session->ops->rollback(w->session);
@@ -221,25 +235,28 @@ static void run_task(worker_t *w, mt_task_t *task) {
     /* Claimed before a reload removed its definition: back to `scheduled`
      * unstarted, where it waits for its file to return (claims leave a
      * name this runtime does not know alone). */
-    fprintf(stderr,
-            "moontask: task %s #%" PRId64 ": no such task in the tasks now "
-            "loaded; it stays scheduled until its file comes back\n",
-            task->name, task->id);
     release_task(w, task);
-  } else if (at.outcome == MT_ATTEMPT_ABORTED)
+    report_run(task, "released", MT_LOG_WARN, started,
+               "no such task in the tasks now loaded; it stays scheduled "
+               "until its file comes back");
+  } else if (at.outcome == MT_ATTEMPT_ABORTED) {
     release_task(w, task);
-  else
-    record_failure(w, task, at.def, at.outcome == MT_ATTEMPT_PERMANENT,
-                   at.err.msg);
+    report_run(task, "released", MT_LOG_INFO, started, at.err.msg);
+  } else if (record_failure(w, task, at.def, at.outcome == MT_ATTEMPT_PERMANENT,
+                            at.err.msg)) {
+    report_run(task, "retried", MT_LOG_WARN, started, at.err.msg);
+  } else {
+    report_run(task, "failed", MT_LOG_ERROR, started, at.err.msg);
+  }
   if (at.rc == MT_ENOMEM) {
     /* Whatever the handler kept reachable goes with the old state. at.def
      * points into it: nothing below may use it. */
     mt_err_t why;
     if (mt_lua_worker_renew(w->lua, &why) != 0)
-      fprintf(stderr,
-              "moontask: worker %d: cannot reload tasks after a "
-              "memory limit was hit: %s\n",
-              w->index, why.msg);
+      mt_log(MT_LOG_ERROR,
+             "worker %d: cannot reload tasks after a memory limit was hit: "
+             "%s",
+             w->index, why.msg);
   }
 }
 
@@ -254,8 +271,8 @@ static void go_offline(worker_t *w, const mt_err_t *err) {
     ex->offline++;
     w->backoff = BACKOFF_MIN;
   }
-  fprintf(stderr, "moontask: worker %d: %s; taking no tasks, retrying in %gs\n",
-          w->index, err->msg, w->backoff);
+  mt_log(MT_LOG_WARN, "worker %d: %s; taking no tasks, retrying in %gs",
+         w->index, err->msg, w->backoff);
   if (ex->offline == ex->opts.workers && ex->head != NULL) {
     mt_task_t **end = &ex->given_back;
     while (*end != NULL)
@@ -290,8 +307,8 @@ static void swap_task_set(worker_t *w) {
     mt_lua_worker_free(w->lua);
     w->lua = fresh;
   } else {
-    fprintf(stderr, "moontask: worker %d: cannot load the new tasks: %s\n",
-            w->index, err.msg);
+    mt_log(MT_LOG_ERROR, "worker %d: cannot load the new tasks: %s", w->index,
+           err.msg);
   }
   pthread_mutex_lock(&ex->lock);
   w->generation = generation;
@@ -357,7 +374,8 @@ static void *worker_main(void *arg) {
       if (w->offline) {
         w->offline = 0;
         ex->offline--;
-        fprintf(stderr, "moontask: worker %d: connected again\n", w->index);
+        mt_log(MT_LOG_INFO, "worker %d: connected again", w->index);
+        mt_metric_add(MT_METRIC_DB_RECONNECTS, NULL, NULL, 1);
         pthread_mutex_unlock(&ex->lock);
         ex->opts.wake(ex->opts.wake_arg); /* there is room to claim into */
         pthread_mutex_lock(&ex->lock);

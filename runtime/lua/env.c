@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "common/clock.h"
+#include "common/log.h"
 #include "lua/json.h"
 #include "lua/pattern.h"
 #include "lua/sources.h"
@@ -102,8 +103,8 @@ void mt_lua_guard_check(lua_State *L) { check_guard(L, mt_lua_guard(L)); }
  * script: say what it was before aborting. */
 static int panic(lua_State *L) {
   const char *msg = lua_tostring(L, -1);
-  fprintf(stderr, "moontask: unprotected Lua error: %s\n",
-          msg != NULL ? msg : "(not a string)");
+  mt_log(MT_LOG_ERROR, "unprotected Lua error: %s",
+         msg != NULL ? msg : "(not a string)");
   return 0; /* Lua aborts */
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "lua/crypto.h"
 #include "lua/env.h"
@@ -226,10 +227,10 @@ static int ctx_env(lua_State *L) {
         mt_text_escape(&shown, name, 0);
         mt_buf_putc(&shown, '"');
       }
-      fprintf(stderr,
-              "moontask: warning: ctx.env(%.120s) reads nil: it is not in "
-              "config.lua's env list\n",
-              shown.data != NULL ? shown.data : "");
+      mt_log(MT_LOG_WARN,
+             "ctx.env(%.120s) reads nil: it is not in "
+             "config.lua's env list",
+             shown.data != NULL ? shown.data : "");
       mt_buf_free(&shown);
     }
     lua_pushnil(L);

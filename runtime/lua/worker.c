@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/buf.h"
 #include "common/clock.h"
-#include "common/text.h"
+#include "common/log.h"
 #include "lua/env.h"
 #include "lua/json.h"
 #include "lua/sources.h"
@@ -23,9 +22,11 @@ struct mt_lua_worker_s {
   mt_task_defaults_t defaults;
 };
 
-/* ctx.log(level, fmt, ...): one line on stderr naming the task. The text is
- * the handler's: control characters are escaped, so that it cannot drive
- * the operator's terminal. */
+/* ctx.log(level, fmt, ...): one line of the runtime's log naming the
+ * task. The level is the log's ("debug", "info", "warn", "error"); another
+ * word logs at info and keeps the word. The text is the handler's: the log
+ * escapes its control characters, so that it cannot drive the operator's
+ * terminal, and masks what looks like a password in a URL. */
 static int ctx_log(lua_State *L) {
   const char *level = luaL_checkstring(L, 1);
   luaL_checkstring(L, 2);
@@ -34,13 +35,12 @@ static int ctx_log(lua_State *L) {
   for (int i = 2; i <= n; i++)
     lua_pushvalue(L, i);
   lua_call(L, n - 1, 1);
-  mt_buf_t line = MT_BUF_INIT;
-  mt_text_escape(&line, lua_tostring(L, -1), 0);
-  fprintf(stderr, "moontask: [%s #%s] %.20s: %s\n",
-          lua_tostring(L, lua_upvalueindex(1)),
-          lua_tostring(L, lua_upvalueindex(2)), level,
-          line.data != NULL ? line.data : "");
-  mt_buf_free(&line);
+  int known = mt_log_level_parse(level);
+  mt_log_event(known >= 0 ? (mt_log_level_t)known : MT_LOG_INFO,
+               lua_tostring(L, -1),
+               MT_LOG_S("task", lua_tostring(L, lua_upvalueindex(1))),
+               MT_LOG_S("id", lua_tostring(L, lua_upvalueindex(2))),
+               MT_LOG_S("handler_level", known >= 0 ? NULL : level));
   return 0;
 }
 

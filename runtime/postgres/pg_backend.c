@@ -7,6 +7,8 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/log.h"
+#include "common/metrics.h"
 #include "common/stringify.h"
 #include "postgres/outbox.h"
 #include "postgres/pg.h"
@@ -219,6 +221,9 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
   b->generation++;
   if (b->conn == NULL)
     return MT_EDB;
+  /* Every connection made after the first replaces one that was lost. */
+  if (b->generation > 1)
+    mt_metric_add(MT_METRIC_DB_RECONNECTS, NULL, NULL, 1);
   /* This connection's writes are bookkeeping that may be lost in a server
    * crash without losing a task: a lost claim leaves the task `scheduled`
    * (or, once a handler commits, is flushed by that commit, since WAL is
@@ -345,10 +350,10 @@ static PGconn *ack_conn(pg_backend_t *b) {
   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
     if (res != NULL)
       mt_pg_result_error(res, conn, &err);
-    fprintf(stderr,
-            "moontask: no connection for acknowledgements (claims carry "
-            "them meanwhile): %s\n",
-            err.msg);
+    mt_log(MT_LOG_WARN,
+           "no connection for acknowledgements (claims carry "
+           "them meanwhile): %s",
+           err.msg);
     PQclear(res);
     PQfinish(conn);
     b->ack_retry_at = mt_now() + ACK_CONN_RETRY;
@@ -486,11 +491,11 @@ static int pg_heartbeat(mt_backend_t *base, const int64_t *ids, size_t n,
   long back = strtol(PQgetvalue(res, 0, 0), NULL, 10);
   long failed = strtol(PQgetvalue(res, 0, 1), NULL, 10);
   if (back + failed > 0)
-    fprintf(stderr,
-            "moontask: lease expired on %ld task%s (the runtime holding "
-            "them stopped or lost the database): %ld scheduled again, %ld "
-            "failed with no attempt left\n",
-            back + failed, back + failed == 1 ? "" : "s", back, failed);
+    mt_log(MT_LOG_WARN,
+           "lease expired on %ld task%s (the runtime holding "
+           "them stopped or lost the database): %ld scheduled again, %ld "
+           "failed with no attempt left",
+           back + failed, back + failed == 1 ? "" : "s", back, failed);
   PQclear(res);
   return 0;
 }
@@ -534,7 +539,7 @@ static int fire_one(pg_backend_t *b, PGresult *res, int i, double grace,
   else if (fires.next < 0)
     error = "the schedule has no more fire times";
   if (error != NULL)
-    fprintf(stderr, "moontask: schedule %s: %s\n", req.name, error);
+    mt_log(MT_LOG_WARN, "schedule %s: %s", req.name, error);
 
   mt_buf_t ids = MT_BUF_INIT;
   char last[32], nextbuf[32];
@@ -707,11 +712,11 @@ static int open_backend(const mt_backend_conf_t *conf, int listen,
   if ((rc = mt_outbox_set_mode(b->conn, !listen, &changed, err)) != 0)
     goto fail;
   if (changed && listen)
-    fprintf(stderr,
-            "moontask: the database was last run with a backend that "
-            "delivers through another system (aws): its outbox is now off "
-            "and this runtime finds due tasks in the table; schedules "
-            "already published there stay until they fire\n");
+    mt_log(MT_LOG_INFO,
+           "the database was last run with a backend that "
+           "delivers through another system (aws): its outbox is now off "
+           "and this runtime finds due tasks in the table; schedules "
+           "already published there stay until they fire");
   *out = &b->base;
   return 0;
 fail:

@@ -240,6 +240,11 @@ int mt_store_retry_task(mt_store_t *s, int64_t id, mt_store_change_t *out,
       id, out, err);
 }
 
+int mt_store_prune(mt_store_t *s, const mt_retention_periods_t *p, int dry_run,
+                   mt_retention_counts_t *n, mt_err_t *err) {
+  return mt_retention_prune(s->conn, p, dry_run, NULL, n, err);
+}
+
 /* --- Recurring schedules ------------------------------------------------- */
 
 static const char schedule_recurring_sql[] =
@@ -426,6 +431,11 @@ int mt_store_query_json(mt_store_t *s, const char *query, char **json,
     rc = one_value(s, sql.data, 0, NULL, json, err);
   mt_buf_free(&sql);
   return rc;
+}
+
+int mt_store_query_value(mt_store_t *s, const char *sql, char **out,
+                         mt_err_t *err) {
+  return one_value(s, sql, 0, NULL, out, err);
 }
 
 int mt_store_session(mt_store_t *s, const char *owner, mt_session_t **out,

@@ -19,6 +19,7 @@
 
 #include "backend.h"
 #include "common/error.h"
+#include "postgres/retention.h"
 #include "scheduler/catch_up.h"
 #include "service/registry.h"
 #include "service/service.h"
@@ -102,6 +103,12 @@ int mt_store_cancel_task(mt_store_t *s, int64_t id, mt_store_change_t *out,
 int mt_store_retry_task(mt_store_t *s, int64_t id, mt_store_change_t *out,
                         mt_err_t *err);
 
+/* Deletes the finished tasks older than their state's period (postgres/
+ * retention.h: in batches, each its own transaction), or with dry_run only
+ * counts them; *n receives the rows by state, also on an error. */
+int mt_store_prune(mt_store_t *s, const mt_retention_periods_t *p, int dry_run,
+                   mt_retention_counts_t *n, mt_err_t *err);
+
 /* --- Recurring schedules (moontask.schedules) --------------------------- */
 
 typedef struct mt_store_recurring_s {
@@ -165,6 +172,12 @@ int mt_store_scheduled_after(mt_store_t *s, int64_t after, char **json,
  * *json). */
 int mt_store_query_json(mt_store_t *s, const char *query, char **json,
                         mt_err_t *err);
+
+/* Runs sql, a statement of the runtime's own that returns one text (or
+ * json) value, and copies it into *out (malloc'd); MT_ENOTFOUND when it
+ * returns no row. */
+int mt_store_query_value(mt_store_t *s, const char *sql, char **out,
+                         mt_err_t *err);
 
 /* A session (backend.h) over the store's connection, recording outcomes as
  * lease holder owner. The store keeps the connection: free the session

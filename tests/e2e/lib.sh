@@ -102,6 +102,25 @@ reset_db() {
        CREATE TABLE e2e_rows (task_id bigint, n bigint, at timestamptz DEFAULT clock_timestamp())" >/dev/null
 }
 
+# The server's Unix socket (a TCP proxy's upstream), its database and user,
+# from a URL of the form the embedded database prints: "sock db user", "-"
+# for what the URL does not say.
+url_parts() {
+  python3 -c 'import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+q = urllib.parse.parse_qs(u.query)
+host = q.get("host", [u.hostname or ""])[0]
+port = q.get("port", [str(u.port or 5432)])[0]
+print("%s/.s.PGSQL.%s" % (host, port) if host.startswith("/") else "-",
+      urllib.parse.unquote(u.path.lstrip("/")) or "-",
+      q.get("user", [u.username or "-"])[0])' "$DATABASE_URL"
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on (now).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 fail() {
   E2E_FAILURE="$*"
   echo "FAIL: $*" >&2

@@ -149,4 +149,4 @@ err=$(sql "SELECT last_error FROM moontask.tasks WHERE id = $leak")
 assert_contains "$err" "the call failed: GET http://127.0.0.1:1: " "its error"
 [[ "$err$(cat "$RUNTIME_LOG")" != *"$SECRET"* ]] || fail "the secret was printed: $err"
 assert_contains "$(cat "$RUNTIME_LOG")" "<the value of an allowed variable, withheld>" "the warning"
-assert_contains "$(cat "$RUNTIME_LOG")" 'ctx.env("HOME") reads nil: it is not in config.lua'"'"'s env list' "the warning for HOME"
+assert_contains "$(cat "$RUNTIME_LOG")" 'level=warn msg="ctx.env(\"HOME\") reads nil: it is not in config.lua'"'"'s env list"' "the warning for HOME"

@@ -21,18 +21,6 @@ done
 unshare --net sh -c 'ip link set lo up && tc qdisc replace dev lo root tbf rate 8bit burst 10000 limit 100000000' 2>/dev/null ||
   skip "cannot hold packets in a network namespace of our own (unshare --net; tc qdisc tbf)"
 
-# The server's Unix socket (the proxy's upstream), its database and user,
-# from a URL of the form the embedded database prints.
-url_parts() {
-  python3 -c 'import sys, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1])
-q = urllib.parse.parse_qs(u.query)
-host = q.get("host", [u.hostname or ""])[0]
-port = q.get("port", [str(u.port or 5432)])[0]
-print("%s/.s.PGSQL.%s" % (host, port) if host.startswith("/") else "-",
-      urllib.parse.unquote(u.path.lstrip("/")) or "-",
-      q.get("user", [u.username or "-"])[0])' "$DATABASE_URL"
-}
 read -r sock db user < <(url_parts)
 if [ "$sock" = "-" ] || [ ! -S "$sock" ]; then
   own_db # a server on a Unix socket, ours
