@@ -360,15 +360,15 @@ static int failures_section(mt_buf_t *out, const mt_jval_t *failures,
   return e || mt_buf_puts(out, "</div>\n");
 }
 
-static int running_section(mt_buf_t *out, const mt_jval_t *running,
-                           const mt_web_snapshot_t *snap) {
+/* No cancel here: a running task's transaction is its handler's, and
+ * cancel refuses anything but a waiting task. */
+static int running_section(mt_buf_t *out, const mt_jval_t *running) {
   int e = mt_buf_puts(out, "<h2>Running</h2>");
   if (!e && (running == NULL || running->len == 0))
     return mt_buf_puts(out, "<p class=note>None.</p>\n");
   e = e || mt_buf_puts(out, "<div class=wrap><table id=running><tr><th>id</th>"
                             "<th>task</th><th class=n>attempt</th>"
-                            "<th class=n>age</th><th>runtime</th><th></th>"
-                            "</tr>\n");
+                            "<th class=n>age</th><th>runtime</th></tr>\n");
   for (size_t i = 0; !e && i < running->len; i++) {
     const mt_jval_t *t = &running->u.items[i];
     char id[32], age[32];
@@ -378,9 +378,7 @@ static int running_section(mt_buf_t *out, const mt_jval_t *running,
         cell(out, str_of(t, "name")) ||
         num_cell(out, num_of(t, "attempts", 0)) ||
         mt_buf_printf(out, "<td class=n>%s</td>", age) ||
-        cell(out, str_of(t, "locked_by")) || mt_buf_puts(out, "<td>") ||
-        (snap->authorized ? button(out, "cancel", id) : 0) ||
-        mt_buf_puts(out, "</td></tr>\n");
+        cell(out, str_of(t, "locked_by")) || mt_buf_puts(out, "</tr>\n");
   }
   return e || mt_buf_puts(out, "</table></div>\n");
 }
@@ -453,7 +451,7 @@ int mt_web_page_status(mt_store_t *store, const char *db_error,
     mt_buf_t sections = MT_BUF_INIT;
     e = counts_tables(&sections, array_of(root, "counts")) ||
         failures_section(&sections, array_of(root, "failures"), snap) ||
-        running_section(&sections, array_of(root, "running"), snap) ||
+        running_section(&sections, array_of(root, "running")) ||
         schedules_section(&sections, array_of(root, "schedules"));
     e = e || summary(&body, root, snap) ||
         mt_buf_append(&body, sections.data, sections.len);

@@ -80,7 +80,11 @@ schedule_inserts 200 0.02 15
 DATABASE_URL=$tcp_url MOONTASK_BIN=$E2E_TMP/moontask-in-ns mt_start run --workers 2
 pid=$MT_PID
 wait_for "SELECT count(*) >= 100 FROM moontask.tasks WHERE state = 'completed'" 60
-wait_for "SELECT count(*) = 3 FROM pg_stat_activity WHERE application_name LIKE 'moontask %'" 30
+# Both workers and discovery connected through the proxy (the pruner and
+# the acknowledgements have connections of their own too).
+wait_for "SELECT count(*) FILTER (WHERE application_name LIKE 'moontask worker%') = 2
+            AND count(*) FILTER (WHERE application_name = 'moontask discovery') = 1
+           FROM pg_stat_activity" 30
 
 # Refused: every connection reset, every new one refused.
 proxy_mode refuse
