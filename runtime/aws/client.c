@@ -724,10 +724,7 @@ mt_http_t *mt_aws_http(mt_aws_t *aws) { return aws->http; }
 /* ---- helpers for the typed layers --------------------------------------- */
 
 const char *mt__aws_jstr(const mt_jval_t *obj, const char *key) {
-  if (obj == NULL || obj->type != MT_JV_OBJECT)
-    return NULL;
-  const mt_jval_t *v = mt_jval_get(obj, key);
-  return v != NULL && v->type == MT_JV_STRING ? v->u.str : NULL;
+  return mt_jval_get_str(obj, key);
 }
 
 long mt__aws_jlong(const mt_jval_t *obj, const char *key, long dflt) {

@@ -300,11 +300,6 @@ static void scrub(mt_err_t *err, const char *secret) {
 
 /* ---- the credential documents ---------------------------------------- */
 
-static const char *jstr(const mt_jval_t *obj, const char *key) {
-  const mt_jval_t *v = mt_jval_get(obj, key);
-  return v != NULL && v->type == MT_JV_STRING ? v->u.str : NULL;
-}
-
 /* Credentials from the JSON that ECS and IMDS serve: AccessKeyId,
  * SecretAccessKey, Token, Expiration (and IMDS's "Code": "Success"). */
 static int json_creds(const mt_http_resp_t *resp, const char *what,
@@ -322,11 +317,11 @@ static int json_creds(const mt_http_resp_t *resp, const char *what,
     goto done;
   }
   const mt_jval_t *root = mt_jdoc_root(doc);
-  const char *code = jstr(root, "Code");
-  const char *akid = jstr(root, "AccessKeyId");
-  const char *secret = jstr(root, "SecretAccessKey");
-  const char *token = jstr(root, "Token");
-  const char *expiration = jstr(root, "Expiration");
+  const char *code = mt_jval_get_str(root, "Code");
+  const char *akid = mt_jval_get_str(root, "AccessKeyId");
+  const char *secret = mt_jval_get_str(root, "SecretAccessKey");
+  const char *token = mt_jval_get_str(root, "Token");
+  const char *expiration = mt_jval_get_str(root, "Expiration");
   if (code != NULL && strcmp(code, "Success") != 0) {
     rc = mt_err_set(err, MT_EIO, "%s answered Code \"%.64s\"", what, code);
     goto done;

@@ -16,19 +16,9 @@ static const char *const states[] = {"scheduled", "running", "completed",
                                      "failed", "cancelled"};
 #define NSTATES 5
 
-static const char *str_of(const mt_jval_t *obj, const char *key) {
-  const mt_jval_t *v = mt_jval_get(obj, key);
-  return v && v->type == MT_JV_STRING ? v->u.str : NULL;
-}
-
-static double num_of(const mt_jval_t *obj, const char *key, double dflt) {
-  const mt_jval_t *v = mt_jval_get(obj, key);
-  return v && v->type == MT_JV_NUMBER ? v->u.num.d : dflt;
-}
-
 static size_t len_of(const mt_jval_t *obj, const char *key) {
-  const mt_jval_t *v = mt_jval_get(obj, key);
-  return v && v->type == MT_JV_ARRAY ? v->len : 0;
+  const mt_jval_t *a = mt_jval_get_array(obj, key);
+  return a != NULL ? a->len : 0;
 }
 
 static const mt_jval_t *item(const mt_jval_t *obj, const char *key, size_t i) {
@@ -66,16 +56,17 @@ static void print_counts(const mt_jval_t *root, mt_buf_t *b) {
     printf(" %10s", states[s]);
   printf("\n");
   for (size_t i = 0; i < n;) {
-    const char *name = str_of(item(root, "counts", i), "name");
+    const char *name = mt_jval_get_str(item(root, "counts", i), "name");
     double row[NSTATES] = {0};
     for (; i < n; i++) {
       const mt_jval_t *c = item(root, "counts", i);
-      const char *cname = str_of(c, "name"), *state = str_of(c, "state");
+      const char *cname = mt_jval_get_str(c, "name"),
+                 *state = mt_jval_get_str(c, "state");
       if (cname == NULL || name == NULL || strcmp(cname, name) != 0)
         break;
       for (int s = 0; s < NSTATES; s++)
         if (state != NULL && strcmp(state, states[s]) == 0) {
-          row[s] = num_of(c, "count", 0);
+          row[s] = mt_jval_get_num(c, "count", 0);
           total[s] += row[s];
         }
     }
@@ -90,7 +81,7 @@ static void print_counts(const mt_jval_t *root, mt_buf_t *b) {
   for (int s = 0; s < NSTATES; s++)
     printf(" %10.0f", total[s]);
   char age[32] = "none";
-  double lag = num_of(root, "oldest_due_seconds", -1);
+  double lag = mt_jval_get_num(root, "oldest_due_seconds", -1);
   if (lag >= 0)
     age_text(age, sizeof age, lag);
   printf("\noldest due task waiting: %s\n", age);
@@ -102,10 +93,11 @@ static void print_running(const mt_jval_t *root, mt_buf_t *b) {
   for (size_t i = 0; i < n; i++) {
     const mt_jval_t *t = item(root, "running", i);
     char age[32];
-    age_text(age, sizeof age, num_of(t, "age_seconds", 0));
-    printf("  #%-10.0f %-32s attempt %-3.0f %8s  ", num_of(t, "id", 0),
-           safe(b, str_of(t, "name"), 1), num_of(t, "attempts", 0), age);
-    printf("%s\n", safe(b, str_of(t, "locked_by"), 1));
+    age_text(age, sizeof age, mt_jval_get_num(t, "age_seconds", 0));
+    printf("  #%-10.0f %-32s attempt %-3.0f %8s  ", mt_jval_get_num(t, "id", 0),
+           safe(b, mt_jval_get_str(t, "name"), 1),
+           mt_jval_get_num(t, "attempts", 0), age);
+    printf("%s\n", safe(b, mt_jval_get_str(t, "locked_by"), 1));
   }
 }
 
@@ -114,15 +106,15 @@ static void print_failures(const mt_jval_t *root, mt_buf_t *b) {
   printf("\nRECENT FAILURES (%zu)\n", n);
   for (size_t i = 0; i < n; i++) {
     const mt_jval_t *f = item(root, "failures", i);
-    const char *state = str_of(f, "state");
+    const char *state = mt_jval_get_str(f, "state");
     int failed = state != NULL && strcmp(state, "failed") == 0;
-    printf("  #%-10.0f %-32s %-10s attempt %.0f", num_of(f, "id", 0),
-           safe(b, str_of(f, "name"), 1), failed ? "failed" : "will retry",
-           num_of(f, "attempts", 0));
-    if (num_of(f, "max_attempts", -1) > 0)
-      printf(" of %.0f", num_of(f, "max_attempts", 0));
-    printf("  %s\n", safe(b, str_of(f, "at"), 1));
-    printf("      %s\n", safe(b, str_of(f, "last_error"), 1));
+    printf("  #%-10.0f %-32s %-10s attempt %.0f", mt_jval_get_num(f, "id", 0),
+           safe(b, mt_jval_get_str(f, "name"), 1),
+           failed ? "failed" : "will retry", mt_jval_get_num(f, "attempts", 0));
+    if (mt_jval_get_num(f, "max_attempts", -1) > 0)
+      printf(" of %.0f", mt_jval_get_num(f, "max_attempts", 0));
+    printf("  %s\n", safe(b, mt_jval_get_str(f, "at"), 1));
+    printf("      %s\n", safe(b, mt_jval_get_str(f, "last_error"), 1));
   }
 }
 
@@ -133,10 +125,10 @@ static void print_schedules(const mt_jval_t *root, mt_buf_t *b) {
   printf("\nRECURRING (%zu)\n", n);
   for (size_t i = 0; i < n; i++) {
     const mt_jval_t *s = item(root, "schedules", i);
-    printf("  %-24s", safe(b, str_of(s, "name"), 1));
-    printf(" %-24s", safe(b, str_of(s, "task"), 1));
-    printf(" next %s", safe(b, str_of(s, "next_fire_at"), 1));
-    const char *error = str_of(s, "error");
+    printf("  %-24s", safe(b, mt_jval_get_str(s, "name"), 1));
+    printf(" %-24s", safe(b, mt_jval_get_str(s, "task"), 1));
+    printf(" next %s", safe(b, mt_jval_get_str(s, "next_fire_at"), 1));
+    const char *error = mt_jval_get_str(s, "error");
     if (error != NULL)
       printf("  error: %s", safe(b, error, 1));
     printf("\n");

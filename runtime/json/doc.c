@@ -231,6 +231,21 @@ const mt_jval_t *mt_jval_get(const mt_jval_t *obj, const char *key) {
   return NULL;
 }
 
+const char *mt_jval_get_str(const mt_jval_t *obj, const char *key) {
+  const mt_jval_t *v = mt_jval_get(obj, key);
+  return v != NULL && v->type == MT_JV_STRING ? v->u.str : NULL;
+}
+
+double mt_jval_get_num(const mt_jval_t *obj, const char *key, double dflt) {
+  const mt_jval_t *v = mt_jval_get(obj, key);
+  return v != NULL && v->type == MT_JV_NUMBER ? v->u.num.d : dflt;
+}
+
+const mt_jval_t *mt_jval_get_array(const mt_jval_t *obj, const char *key) {
+  const mt_jval_t *v = mt_jval_get(obj, key);
+  return v != NULL && v->type == MT_JV_ARRAY ? v : NULL;
+}
+
 int mt_jval_is_integral(const mt_jval_t *num) {
   double d = num->u.num.d;
   return num->is_int || (isfinite(d) && d == floor(d));

@@ -71,6 +71,13 @@ void mt_jdoc_free(mt_jdoc_t *doc);
 /* The member named key (first one if duplicated), or NULL. */
 const mt_jval_t *mt_jval_get(const mt_jval_t *obj, const char *key);
 
+/* The member named key when it is a string (its text), a number (its
+ * double, else dflt) or an array (else NULL); obj may be NULL or not an
+ * object. For reading documents of a known shape. */
+const char *mt_jval_get_str(const mt_jval_t *obj, const char *key);
+double mt_jval_get_num(const mt_jval_t *obj, const char *key, double dflt);
+const mt_jval_t *mt_jval_get_array(const mt_jval_t *obj, const char *key);
+
 /* True if the number has no fractional part (1.0 counts as an integer). */
 int mt_jval_is_integral(const mt_jval_t *num);
 

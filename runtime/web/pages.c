@@ -30,21 +30,6 @@ static int read_status(mt_store_t *store, const char *db_error, int brief,
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
-static const char *str_of(const mt_jval_t *obj, const char *key) {
-  const mt_jval_t *v = obj ? mt_jval_get(obj, key) : NULL;
-  return v && v->type == MT_JV_STRING ? v->u.str : NULL;
-}
-
-static double num_of(const mt_jval_t *obj, const char *key, double dflt) {
-  const mt_jval_t *v = obj ? mt_jval_get(obj, key) : NULL;
-  return v && v->type == MT_JV_NUMBER ? v->u.num.d : dflt;
-}
-
-static const mt_jval_t *array_of(const mt_jval_t *obj, const char *key) {
-  const mt_jval_t *v = obj ? mt_jval_get(obj, key) : NULL;
-  return v && v->type == MT_JV_ARRAY ? v : NULL;
-}
-
 /* ---- /metrics ---------------------------------------------------------- */
 
 static int gauge(mt_buf_t *out, const char *name, const char *help,
@@ -73,25 +58,26 @@ int mt_web_page_metrics(mt_store_t *store, const char *db_error,
           gauge(out, "moontask_database_up",
                 "Whether the database answered this scrape (1) or not (0).",
                 rc == 0);
-  const mt_jval_t *counts = array_of(root, "counts");
+  const mt_jval_t *counts = mt_jval_get_array(root, "counts");
   if (!e && counts != NULL) {
     e = mt_buf_puts(out, "# HELP moontask_tasks Tasks in the database, by "
                          "task and state.\n# TYPE moontask_tasks gauge\n");
     for (size_t i = 0; !e && i < counts->len; i++) {
       const mt_jval_t *c = &counts->u.items[i];
-      const char *name = str_of(c, "name"), *state = str_of(c, "state");
+      const char *name = mt_jval_get_str(c, "name"),
+                 *state = mt_jval_get_str(c, "state");
       e = mt_buf_puts(out, "moontask_tasks{name=") ||
           mt_metrics_label(out, name ? name : "") ||
           mt_buf_puts(out, ",state=") ||
           mt_metrics_label(out, state ? state : "") ||
-          mt_buf_printf(out, "} %.17g\n", num_of(c, "count", 0));
+          mt_buf_printf(out, "} %.17g\n", mt_jval_get_num(c, "count", 0));
     }
   }
   if (!e && root != NULL)
     e = gauge(out, "moontask_queue_lag_seconds",
               "How long the oldest due task has waited to start (0: none "
               "waits).",
-              num_of(root, "oldest_due_seconds", 0));
+              mt_jval_get_num(root, "oldest_due_seconds", 0));
   mt_jdoc_free(doc);
   r->status = e ? 500 : 200;
   r->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -122,7 +108,7 @@ int mt_web_page_ready(mt_store_t *store, const char *db_error,
   if (snap->tasks_json != NULL &&
       mt_jdoc_parse(snap->tasks_json, strlen(snap->tasks_json), &doc, &why) ==
           0)
-    tasks = array_of(mt_jdoc_root(doc), "tasks");
+    tasks = mt_jval_get_array(mt_jdoc_root(doc), "tasks");
   if (tasks == NULL)
     snprintf(line, sizeof line, "not ready: the task files are not loaded");
   else
@@ -130,8 +116,8 @@ int mt_web_page_ready(mt_store_t *store, const char *db_error,
              "ready: database reachable, schema current, %zu task%s loaded "
              "(version %s)",
              tasks->len, tasks->len == 1 ? "" : "s",
-             str_of(mt_jdoc_root(doc), "version")
-                 ? str_of(mt_jdoc_root(doc), "version")
+             mt_jval_get_str(mt_jdoc_root(doc), "version")
+                 ? mt_jval_get_str(mt_jdoc_root(doc), "version")
                  : "?");
   mt_web_text(r, tasks ? 200 : 503, line);
   mt_jdoc_free(doc);
@@ -255,7 +241,7 @@ static int page_head(mt_buf_t *out) {
 static int summary(mt_buf_t *out, const mt_jval_t *root,
                    const mt_web_snapshot_t *snap) {
   char age[32] = "none";
-  double lag = num_of(root, "oldest_due_seconds", -1);
+  double lag = mt_jval_get_num(root, "oldest_due_seconds", -1);
   if (lag >= 0)
     age_text(age, sizeof age, lag);
   int e = mt_buf_printf(out,
@@ -284,16 +270,16 @@ static int counts_tables(mt_buf_t *out, const mt_jval_t *counts) {
   e = e || mt_buf_puts(out, "</tr>\n");
   /* counts is ordered by name, then state: one row per name. */
   for (size_t i = 0; !e && counts && i < counts->len;) {
-    const char *name = str_of(&counts->u.items[i], "name");
+    const char *name = mt_jval_get_str(&counts->u.items[i], "name");
     double row[NSTATES] = {0};
     for (; i < counts->len &&
-           strcmp(or_empty(str_of(&counts->u.items[i], "name")),
+           strcmp(or_empty(mt_jval_get_str(&counts->u.items[i], "name")),
                   or_empty(name)) == 0;
          i++) {
-      const char *state = str_of(&counts->u.items[i], "state");
+      const char *state = mt_jval_get_str(&counts->u.items[i], "state");
       for (int s = 0; s < NSTATES; s++)
         if (state && strcmp(state, states[s]) == 0) {
-          row[s] = num_of(&counts->u.items[i], "count", 0);
+          row[s] = mt_jval_get_num(&counts->u.items[i], "count", 0);
           total[s] += row[s];
         }
     }
@@ -336,25 +322,27 @@ static int failures_section(mt_buf_t *out, const mt_jval_t *failures,
     e = mt_buf_puts(out, "<p class=note>None.</p>\n");
   for (size_t i = 0; !e && failures && i < failures->len; i++) {
     const mt_jval_t *f = &failures->u.items[i];
-    const char *state = str_of(f, "state");
+    const char *state = mt_jval_get_str(f, "state");
     int failed = state && strcmp(state, "failed") == 0;
     char id[32];
-    snprintf(id, sizeof id, "%.0f", num_of(f, "id", 0));
+    snprintf(id, sizeof id, "%.0f", mt_jval_get_num(f, "id", 0));
     e = mt_buf_printf(out, "<div class=failure id=\"task-%s\"><b>#%s</b> ", id,
                       id) ||
-        html(out, str_of(f, "name")) ||
+        html(out, mt_jval_get_str(f, "name")) ||
         mt_buf_printf(out, " &middot; <span class=%s>%s</span>",
                       failed ? "bad" : "note",
                       failed ? "failed" : "will retry") ||
-        mt_buf_printf(out, " &middot; attempt %.0f", num_of(f, "attempts", 0));
-    double max = num_of(f, "max_attempts", -1);
+        mt_buf_printf(out, " &middot; attempt %.0f",
+                      mt_jval_get_num(f, "attempts", 0));
+    double max = mt_jval_get_num(f, "max_attempts", -1);
     if (!e && max > 0)
       e = mt_buf_printf(out, " of %.0f", max);
-    e = e || mt_buf_puts(out, " &middot; ") || html(out, str_of(f, "at")) ||
-        mt_buf_puts(out, " ");
+    e = e || mt_buf_puts(out, " &middot; ") ||
+        html(out, mt_jval_get_str(f, "at")) || mt_buf_puts(out, " ");
     if (!e && snap->authorized)
       e = failed ? button(out, "retry", id) : button(out, "cancel", id);
-    e = e || mt_buf_puts(out, "<pre>") || html(out, str_of(f, "last_error")) ||
+    e = e || mt_buf_puts(out, "<pre>") ||
+        html(out, mt_jval_get_str(f, "last_error")) ||
         mt_buf_puts(out, "</pre></div>\n");
   }
   return e || mt_buf_puts(out, "</div>\n");
@@ -372,13 +360,14 @@ static int running_section(mt_buf_t *out, const mt_jval_t *running) {
   for (size_t i = 0; !e && i < running->len; i++) {
     const mt_jval_t *t = &running->u.items[i];
     char id[32], age[32];
-    snprintf(id, sizeof id, "%.0f", num_of(t, "id", 0));
-    age_text(age, sizeof age, num_of(t, "age_seconds", 0));
+    snprintf(id, sizeof id, "%.0f", mt_jval_get_num(t, "id", 0));
+    age_text(age, sizeof age, mt_jval_get_num(t, "age_seconds", 0));
     e = mt_buf_printf(out, "<tr><td>%s</td>", id) ||
-        cell(out, str_of(t, "name")) ||
-        num_cell(out, num_of(t, "attempts", 0)) ||
+        cell(out, mt_jval_get_str(t, "name")) ||
+        num_cell(out, mt_jval_get_num(t, "attempts", 0)) ||
         mt_buf_printf(out, "<td class=n>%s</td>", age) ||
-        cell(out, str_of(t, "locked_by")) || mt_buf_puts(out, "</tr>\n");
+        cell(out, mt_jval_get_str(t, "locked_by")) ||
+        mt_buf_puts(out, "</tr>\n");
   }
   return e || mt_buf_puts(out, "</table></div>\n");
 }
@@ -393,11 +382,14 @@ static int schedules_section(mt_buf_t *out, const mt_jval_t *schedules) {
                             "<th>last fire (UTC)</th><th>error</th></tr>\n");
   for (size_t i = 0; !e && i < schedules->len; i++) {
     const mt_jval_t *s = &schedules->u.items[i];
-    e = mt_buf_puts(out, "<tr>") || cell(out, str_of(s, "name")) ||
-        cell(out, str_of(s, "task")) || cell(out, str_of(s, "expression")) ||
-        cell(out, str_of(s, "tz")) || cell(out, str_of(s, "next_fire_at")) ||
-        cell(out, str_of(s, "last_fire_at")) ||
-        mt_buf_puts(out, "<td class=bad>") || html(out, str_of(s, "error")) ||
+    e = mt_buf_puts(out, "<tr>") || cell(out, mt_jval_get_str(s, "name")) ||
+        cell(out, mt_jval_get_str(s, "task")) ||
+        cell(out, mt_jval_get_str(s, "expression")) ||
+        cell(out, mt_jval_get_str(s, "tz")) ||
+        cell(out, mt_jval_get_str(s, "next_fire_at")) ||
+        cell(out, mt_jval_get_str(s, "last_fire_at")) ||
+        mt_buf_puts(out, "<td class=bad>") ||
+        html(out, mt_jval_get_str(s, "error")) ||
         mt_buf_puts(out, "</td></tr>\n");
   }
   return e || mt_buf_puts(out, "</table></div>\n");
@@ -413,10 +405,11 @@ static int tasks_section(mt_buf_t *out, const char *tasks_json) {
       mt_jdoc_parse(tasks_json, strlen(tasks_json), &doc, &why) != 0)
     return e || mt_buf_puts(out, "<p class=note>Unknown.</p>\n");
   const mt_jval_t *root = mt_jdoc_root(doc);
-  const mt_jval_t *tasks = array_of(root, "tasks");
-  const char *error = str_of(root, "error");
+  const mt_jval_t *tasks = mt_jval_get_array(root, "tasks");
+  const char *error = mt_jval_get_str(root, "error");
   e = e || mt_buf_puts(out, "<p>Version <code>") ||
-      html(out, str_of(root, "version")) || mt_buf_puts(out, "</code></p>\n");
+      html(out, mt_jval_get_str(root, "version")) ||
+      mt_buf_puts(out, "</code></p>\n");
   if (!e && error != NULL)
     e = mt_buf_puts(out, "<p class=bad id=load-error>The last reload was "
                          "refused, and this version kept running:</p><pre>") ||
@@ -426,10 +419,11 @@ static int tasks_section(mt_buf_t *out, const char *tasks_json) {
                             "</tr>\n");
   for (size_t i = 0; !e && tasks && i < tasks->len; i++) {
     const mt_jval_t *t = &tasks->u.items[i];
-    e = mt_buf_puts(out, "<tr>") || cell(out, str_of(t, "name")) ||
-        mt_buf_puts(out, "<td><code>") || html(out, str_of(t, "version")) ||
-        mt_buf_puts(out, "</code></td>") || cell(out, str_of(t, "file")) ||
-        mt_buf_puts(out, "</tr>\n");
+    e = mt_buf_puts(out, "<tr>") || cell(out, mt_jval_get_str(t, "name")) ||
+        mt_buf_puts(out, "<td><code>") ||
+        html(out, mt_jval_get_str(t, "version")) ||
+        mt_buf_puts(out, "</code></td>") ||
+        cell(out, mt_jval_get_str(t, "file")) || mt_buf_puts(out, "</tr>\n");
   }
   mt_jdoc_free(doc);
   return e || mt_buf_puts(out, "</table></div>\n");
@@ -449,10 +443,11 @@ int mt_web_page_status(mt_store_t *store, const char *db_error,
         html(&body, why.msg) || mt_buf_puts(&body, "</p>\n");
   if (!e && root != NULL) {
     mt_buf_t sections = MT_BUF_INIT;
-    e = counts_tables(&sections, array_of(root, "counts")) ||
-        failures_section(&sections, array_of(root, "failures"), snap) ||
-        running_section(&sections, array_of(root, "running")) ||
-        schedules_section(&sections, array_of(root, "schedules"));
+    e = counts_tables(&sections, mt_jval_get_array(root, "counts")) ||
+        failures_section(&sections, mt_jval_get_array(root, "failures"),
+                         snap) ||
+        running_section(&sections, mt_jval_get_array(root, "running")) ||
+        schedules_section(&sections, mt_jval_get_array(root, "schedules"));
     e = e || summary(&body, root, snap) ||
         mt_buf_append(&body, sections.data, sections.len);
     mt_buf_free(&sections);

@@ -435,24 +435,22 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
   return mt_buf_append(&c->url, at, len) ? HPE_USER : 0;
 }
 
-static int on_header_field(llhttp_t *p, const char *at, size_t len) {
-  conn_t *c = conn_of(p);
+/* A piece of a header's name or value, counted against MAX_HEADERS. */
+static int header_piece(conn_t *c, mt_buf_t *into, const char *at, size_t len) {
   c->header_bytes += len;
   if (c->header_bytes > MAX_HEADERS) {
     c->refused = 431;
     return HPE_USER;
   }
-  return mt_buf_append(&c->field, at, len) ? HPE_USER : 0;
+  return mt_buf_append(into, at, len) ? HPE_USER : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  return header_piece(conn_of(p), &conn_of(p)->field, at, len);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
-  conn_t *c = conn_of(p);
-  c->header_bytes += len;
-  if (c->header_bytes > MAX_HEADERS) {
-    c->refused = 431;
-    return HPE_USER;
-  }
-  return mt_buf_append(&c->value, at, len) ? HPE_USER : 0;
+  return header_piece(conn_of(p), &conn_of(p)->value, at, len);
 }
 
 /* Keeps the two headers the endpoint reads; the first of each counts. */
