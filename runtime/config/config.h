@@ -77,6 +77,16 @@ typedef struct mt_config_http_s {
  * cancel to anyone who can reach the port. */
 #define MT_ADMIN_TOKEN_MIN 16
 
+/* One entry of the `queues = {...}` table: a named queue and its limits,
+ * which hold across every runtime sharing the database (moontask.queues,
+ * written at start by mt_store_sync_queues). */
+typedef struct mt_config_queue_s {
+  char *name;         /* an identifier, not "default" (which has no limit) */
+  int concurrency;    /* tasks running at once, everywhere; 0: no limit */
+  int rate_limit;     /* starts per rate_period; 0: no rate */
+  double rate_period; /* seconds */
+} mt_config_queue_t;
+
 typedef struct mt_config_s {
   char *config_file;  /* the file that was loaded, NULL when none */
   char *database_url; /* NULL: the embedded database */
@@ -99,6 +109,8 @@ typedef struct mt_config_s {
   mt_config_aws_t *aws; /* NULL: config.lua has no aws table */
   mt_config_retention_t retention;
   mt_config_http_t http;
+  mt_config_queue_t *queues; /* config queues, by name; NULL when none */
+  size_t nqueues;
   int log_json;  /* log_format = "json" (default "logfmt") */
   int log_level; /* an mt_log_level_t (common/log.h); default info */
 } mt_config_t;

@@ -251,9 +251,11 @@ static int tx_schedule(lua_State *L) {
   int rc = mt_service_check(tx->registry, &req, &err);
   PGresult *res = NULL;
   if (rc == 0) {
-    const char *params[4];
-    mt_pg_schedule_params(&req, params);
-    rc = mt_tx_query(tx, mt_pg_schedule_sql, 4, params, &res, &err);
+    const char *params[MT_PG_SCHEDULE_PARAMS];
+    char priority[MT_PG_PRIORITY_LEN];
+    mt_pg_schedule_params(&req, priority, params);
+    rc = mt_tx_query(tx, mt_pg_schedule_sql, MT_PG_SCHEDULE_PARAMS, params,
+                     &res, &err);
   }
   mt_buf_free(&payload);
   if (rc == MT_ETIMEDOUT)

@@ -13,13 +13,19 @@
 #include "common/error.h"
 #include "service/service.h"
 
-/* The statement that persists a task, with parameters in this order:
- * name, payload, run_at, key. Exposed for callers that must run it through
- * their own connection wrapper (the Lua transaction handle). */
+/* The statement that persists a task, with MT_PG_SCHEDULE_PARAMS
+ * parameters in this order: name, payload, run_at, key, priority, queue,
+ * replace. Exposed for callers that must run it through their own
+ * connection wrapper (the Lua transaction handle). */
 extern const char mt_pg_schedule_sql[];
+#define MT_PG_SCHEDULE_PARAMS 7
+#define MT_PG_PRIORITY_LEN 16
 
-/* Fills params[4] for mt_pg_schedule_sql. */
-void mt_pg_schedule_params(const mt_schedule_req_t *req, const char *params[4]);
+/* Fills params for mt_pg_schedule_sql; priority is the room for the
+ * priority's text, which params then points into. */
+void mt_pg_schedule_params(const mt_schedule_req_t *req,
+                           char priority[MT_PG_PRIORITY_LEN],
+                           const char *params[MT_PG_SCHEDULE_PARAMS]);
 
 /* The C API: checks the request (mt_service_check) and schedules it on conn,
  * in the caller's open transaction (or autocommit, if none is open). */

@@ -377,9 +377,11 @@ int mt_store_rollback_to_savepoint(mt_store_t *s, mt_err_t *err) {
 
 int mt_store_insert_task(mt_store_t *s, const mt_schedule_req_t *req,
                          mt_task_t **task, mt_err_t *err) {
-  const char *params[4];
-  mt_pg_schedule_params(req, params);
-  PGresult *res = mt_pg_exec(s->conn, mt_pg_schedule_sql, 4, params, err);
+  const char *params[MT_PG_SCHEDULE_PARAMS];
+  char priority[MT_PG_PRIORITY_LEN];
+  mt_pg_schedule_params(req, priority, params);
+  PGresult *res = mt_pg_exec(s->conn, mt_pg_schedule_sql,
+                             MT_PG_SCHEDULE_PARAMS, params, err);
   if (res == NULL)
     return MT_EDB;
   int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -80,3 +80,9 @@ int mt_dotted_name_valid(const char *s) {
   }
   return !start;
 }
+
+/* An identifier, as moontask.queues' CHECK has it; 63 bytes at most, a
+ * PostgreSQL identifier's length, as a name to read rather than a key. */
+int mt_queue_name_valid(const char *s) {
+  return strchr(s, '.') == NULL && strlen(s) <= 63 && mt_dotted_name_valid(s);
+}

@@ -29,6 +29,14 @@
 #define MT_MEMORY_LIMIT_MIN (1024.0 * 1024)
 #define MT_MEMORY_LIMIT_MAX (1024.0 * 1024 * 1024 * 1024)
 
+/* A task's priority: higher runs first among its queue's due tasks (the
+ * column is a smallint). */
+#define MT_PRIORITY_MIN (-32768)
+#define MT_PRIORITY_MAX 32767
+
+/* The queue of a task that names none; it has no limits. */
+#define MT_DEFAULT_QUEUE "default"
+
 /* A recurring schedule declared in a task file (`schedule = {...}`); the
  * runtime keeps moontask.schedules row "<task>:<index>" in step with it. */
 typedef struct mt_task_sched_s {
@@ -47,6 +55,9 @@ typedef struct mt_task_def_s {
   size_t memory_limit; /* bytes the worker's Lua state may hold meanwhile */
   char *schema_name;   /* "attendance.merge_pools", "(inline)", or NULL */
   mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
+  char *queue;  /* the queue its tasks go in when scheduled without one
+                   (config.lua declares it); NULL: MT_DEFAULT_QUEUE */
+  int priority; /* likewise their priority; 0 when the file gives none */
   mt_task_sched_t *schedules; /* recurring schedules from the task file */
   size_t nschedules;
   /* The content hash of what it runs: its file, its named schema's file and
@@ -64,6 +75,9 @@ typedef struct mt_registry_s {
  * ("attendance.merge_pools"): the grammar of task, schema and module
  * names. */
 int mt_dotted_name_valid(const char *s);
+
+/* Whether s names a queue: an identifier ("payments"). */
+int mt_queue_name_valid(const char *s);
 
 const mt_task_def_t *mt_registry_find(const mt_registry_t *reg,
                                       const char *name);

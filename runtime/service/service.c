@@ -24,6 +24,21 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
                       req->name);
   if (req->key != NULL && *req->key == '\0')
     return mt_err_set(err, MT_EINVAL, "a key must not be empty");
+  if (req->replace && req->key == NULL)
+    return mt_err_set(err, MT_EINVAL,
+                      "replace needs a key: it replaces the task waiting "
+                      "under that key");
+  if (req->has_priority &&
+      (req->priority < MT_PRIORITY_MIN || req->priority > MT_PRIORITY_MAX))
+    return mt_err_set(err, MT_EINVAL, "priority %d is out of range (%d to %d)",
+                      req->priority, MT_PRIORITY_MIN, MT_PRIORITY_MAX);
+  /* Whether the queue is declared is the database's to say (moontask.
+   * queues): config.lua's queues reach it when a runtime starts. */
+  if (req->queue != NULL && !mt_queue_name_valid(req->queue))
+    return mt_err_set(err, MT_EINVAL,
+                      "invalid queue name \"%s\": a queue is named by an "
+                      "identifier (letters, digits, _)",
+                      req->queue);
   return mt_service_validate(def, req->payload, err);
 }
 

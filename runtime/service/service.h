@@ -17,6 +17,13 @@ typedef struct mt_schedule_req_s {
   const char *payload; /* JSON text; must be an object */
   const char *run_at;  /* a timestamptz literal (RFC 3339); NULL: now */
   const char *key;     /* NULL: no de-duplication */
+  /* With key: a task already waiting under the key takes this one's
+   * name, payload, run_at, queue and priority (a debounce), where by
+   * default the waiting task is kept as it is. */
+  int replace;
+  const char *queue; /* NULL: the task file's, else "default" */
+  int has_priority;  /* priority was given; else the task file's, else 0 */
+  int priority;      /* MT_PRIORITY_MIN..MT_PRIORITY_MAX, higher first */
 } mt_schedule_req_t;
 
 /* Validates a request against the registry without touching the database. */
