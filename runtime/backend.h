@@ -125,7 +125,7 @@ typedef struct mt_done_s {
  * another code when the store refused the record (trying again would not
  * help). connect fails with MT_EIO. commit is never tried again: a commit
  * cut off by a lost connection has an unknown outcome, and the task's
- * lease settles it. */
+ * lease settles it; so is snooze. */
 typedef struct mt_session_ops_s {
   /* Connected, with nothing left open, as far as the session knows
    * without I/O; cheap enough to ask under a lock. */
@@ -142,6 +142,13 @@ typedef struct mt_session_ops_s {
   /* Marks the task completed and commits, atomically with the handler's
    * effects. */
   int (*commit)(mt_session_t *s, mt_err_t *err);
+  /* The handler returned ctx.snooze(seconds): puts the task back to
+   * `scheduled` for that long, its attempt not counted, and commits,
+   * atomically with the handler's effects (beginning the transaction when
+   * the handler ran no SQL: the task's row changes either way). Never tried
+   * again, as commit is not. NULL: the backend cannot snooze, and the
+   * attempt fails. */
+  int (*snooze)(mt_session_t *s, double seconds, mt_err_t *err);
   /* Undoes the handler's transaction and whatever it did to the session. */
   void (*rollback)(mt_session_t *s);
   /* Records a failed attempt: retried after f->retry_delay, or failed. */
@@ -167,9 +174,11 @@ typedef struct mt_backend_ops_s {
                       mt_err_t *err);
   /* Discover and acknowledge in one round trip: marks the tasks in done
    * completed (their handlers ran no transaction), then claims up to max due
-   * tasks for this runtime (max may be 0). */
+   * tasks for this runtime (max may be 0), within the queues' limits.
+   * *retry_at (epoch seconds) is lowered to when a queue held back by its
+   * rate may start a task again: nothing else announces that moment. */
   int (*claim)(mt_backend_t *b, const mt_done_t *done, size_t ndone, int max,
-               mt_task_t **tasks, int *count, mt_err_t *err);
+               mt_task_t **tasks, int *count, double *retry_at, mt_err_t *err);
   /* Gives claimed tasks back unstarted. */
   int (*release)(mt_backend_t *b, mt_task_t *tasks, mt_err_t *err);
   /* Extends the leases of the tasks this runtime still holds (ids), and

@@ -565,6 +565,10 @@ static void settle_delivery(aws_backend_t *b, message_t *m,
     /* Another runtime may have the handler (a deploy in progress). */
     queue_park(b, m->task_id, PARK_FOREIGN);
     break;
+  case MT_DELIVERY_HELD:
+    /* Its queue is at a limit: published again when a start may fit. */
+    queue_park(b, m->task_id, d->wait);
+    break;
   case MT_DELIVERY_NOT_DUE:
     /* Early (a clock apart) or stale: the relay publishes the task for
      * the run_at it has now. */
@@ -616,7 +620,9 @@ static void return_to_inbox(aws_backend_t *b, message_t *back) {
 }
 
 static int aws_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
-                     int max, mt_task_t **tasks, int *count, mt_err_t *err) {
+                     int max, mt_task_t **tasks, int *count, double *retry_at,
+                     mt_err_t *err) {
+  (void)retry_at; /* a held task is published again (settle_delivery) */
   aws_backend_t *b = (aws_backend_t *)base;
   int n, acked = 0;
   *tasks = NULL;

@@ -45,6 +45,26 @@ mt_task_defaults_t mt_reload_defaults(const mt_reload_t *r) {
   return defaults_of(r, r->sources);
 }
 
+/* A task file's queue must be one config.lua declares: moontask.schedule
+ * would refuse every task of it. */
+static int check_queues(const mt_reload_t *r, const mt_registry_t *reg,
+                        mt_err_t *err) {
+  const mt_config_t *cfg = &r->cli->cfg;
+  for (size_t i = 0; i < reg->count; i++) {
+    const char *queue = reg->defs[i].queue;
+    size_t k = 0;
+    while (queue != NULL && k < cfg->nqueues &&
+           strcmp(cfg->queues[k].name, queue) != 0)
+      k++;
+    if (queue != NULL && k == cfg->nqueues)
+      return mt_err_set(err, MT_ECONFIG,
+                        "%s: queue \"%s\" is not declared in %s's queues",
+                        reg->defs[i].file, queue,
+                        cfg->config_file ? cfg->config_file : "config.lua");
+  }
+  return 0;
+}
+
 /* Reads a snapshot of r's folders and loads its definitions (checking
  * the whole set: every file loads under the load-time limit, every
  * definition, schema and recurring schedule is valid). */
@@ -54,7 +74,8 @@ static int load_version(const mt_reload_t *r, mt_sources_t **sources,
   if (rc != 0)
     return rc;
   mt_task_defaults_t defaults = defaults_of(r, *sources);
-  return mt_lua_registry_load(r->cli->cfg.tasks_dir, &defaults, reg, err);
+  rc = mt_lua_registry_load(r->cli->cfg.tasks_dir, &defaults, reg, err);
+  return rc != 0 ? rc : check_queues(r, reg, err);
 }
 
 int mt_reload_load(mt_reload_t *r, mt_err_t *err) {

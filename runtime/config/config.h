@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "common/error.h"
+#include "service/registry.h"
 
 /* The most worker threads a runtime may have (config and --workers), and
  * how many it has when neither says (a bare number: `moontask run --help`
@@ -77,15 +78,8 @@ typedef struct mt_config_http_s {
  * cancel to anyone who can reach the port. */
 #define MT_ADMIN_TOKEN_MIN 16
 
-/* One entry of the `queues = {...}` table: a named queue and its limits,
- * which hold across every runtime sharing the database (moontask.queues,
- * written at start by mt_store_sync_queues). */
-typedef struct mt_config_queue_s {
-  char *name;         /* an identifier, not "default" (which has no limit) */
-  int concurrency;    /* tasks running at once, everywhere; 0: no limit */
-  int rate_limit;     /* starts per rate_period; 0: no rate */
-  double rate_period; /* seconds */
-} mt_config_queue_t;
+/* config.lua's `queues = {...}` table is an array of mt_queue_def_t
+ * (service/registry.h), by name. */
 
 typedef struct mt_config_s {
   char *config_file;  /* the file that was loaded, NULL when none */
@@ -109,7 +103,7 @@ typedef struct mt_config_s {
   mt_config_aws_t *aws; /* NULL: config.lua has no aws table */
   mt_config_retention_t retention;
   mt_config_http_t http;
-  mt_config_queue_t *queues; /* config queues, by name; NULL when none */
+  mt_queue_def_t *queues; /* config queues, by name; NULL when none */
   size_t nqueues;
   int log_json;  /* log_format = "json" (default "logfmt") */
   int log_level; /* an mt_log_level_t (common/log.h); default info */

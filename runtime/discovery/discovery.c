@@ -112,12 +112,20 @@ static int claim(mt_discovery_t *d, int room) {
   size_t ndone = mt_executor_take_done(d->ex, &done);
   mt_task_t *tasks = NULL;
   int claimed = 0;
-  int rc = b->ops->claim(b, done, ndone, room, &tasks, &claimed, &d->err);
+  double retry_at = INFINITY;
+  int rc =
+      b->ops->claim(b, done, ndone, room, &tasks, &claimed, &retry_at, &d->err);
   free(done);
   if (rc != 0)
     fail(d, rc); /* unacknowledged tasks stay leased and will run again */
   mt_executor_submit(d->ex, tasks);
   uv_timer_stop(&d->ack_timer);
+  /* A queue's rate allows its next start then: claim again at that time,
+   * as for a task due then. */
+  if (retry_at < d->next_due) {
+    d->next_due = retry_at;
+    arm_due_timer(d);
+  }
   after_backend_call(d, rc);
   return claimed;
 }

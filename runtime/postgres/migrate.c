@@ -334,8 +334,9 @@ static const migration_t migrations[] = {
      "REVOKE ALL ON ALL TABLES IN SCHEMA moontask FROM PUBLIC;\n"
      "REVOKE ALL ON ALL SEQUENCES IN SCHEMA moontask FROM PUBLIC;\n"
      "REVOKE ALL ON SCHEMA moontask FROM PUBLIC;\n"
-     /* And so for the functions later migrations add, when the same role
-      * runs them. */
+     /* Meant to do the same for the functions later migrations add; it
+      * does not (a schema's default privileges only add to the global
+      * ones), so each migration revokes its new functions by name (7). */
      "ALTER DEFAULT PRIVILEGES IN SCHEMA moontask\n"
      "  REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;\n"},
     {4,
@@ -739,7 +740,8 @@ static const migration_t migrations[] = {
       * only_ids, only those tasks (the AWS backend's deliveries). */
      "CREATE FUNCTION moontask.claim_queued(room integer, owner text, lease float8,\n"
      "    names text[], limits integer[], only_ids bigint[] DEFAULT NULL)\n"
-     "RETURNS SETOF moontask.claimed LANGUAGE plpgsql AS $fn$\n"
+     "RETURNS SETOF moontask.claimed LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
      "DECLARE\n"
      "  q moontask.queues;\n"
      "  share integer;\n"
@@ -812,7 +814,8 @@ static const migration_t migrations[] = {
       * queue: wake the runtimes, which may be waiting for one. Default's
       * tasks match no WHEN and call nothing. */
      "CREATE FUNCTION moontask.queue_freed() RETURNS trigger\n"
-     "LANGUAGE plpgsql AS $fn$\n"
+     "LANGUAGE plpgsql SECURITY DEFINER\n"
+     "SET search_path = pg_catalog, pg_temp AS $fn$\n"
      "BEGIN\n"
      "  PERFORM pg_notify('moontask_tasks', '');\n"
      "  RETURN NULL;\n"

@@ -33,11 +33,13 @@ typedef struct pg_backend_s {
   mt_fires_cache_t cache; /* parsed schedules, for fire_one */
 } pg_backend_t;
 
-/* What a claim returns of each task, as mt_task_new takes it. */
+/* What a claim returns of each task, as mt_task_new takes it; a claim of
+ * the queues adds a seventh column, CLAIMED_RETRY_AT (moontask.claimed). */
 #define CLAIMED_COLUMNS                          \
   "t.id, t.name, t.payload::text, t.attempts,\n" \
   "  coalesce(t.max_attempts, 0),\n"             \
   "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define CLAIMED_RETRY_AT 6
 
 /* Acknowledges the tasks whose handlers ran no transaction (they had no
  * effects to commit with): $5 their ids, $7 the versions that ran them in
@@ -71,27 +73,42 @@ static const char ack_sql[] =
 /* Completes the tasks whose handlers ran no transaction (they had no
  * effects to commit with), then claims due tasks, in one statement: one
  * round trip and one commit per batch. (pg_claim gives the completions to
- * the acknowledging connection instead when it has one.) */
+ * the acknowledging connection instead when it has one.)
+ *
+ * The named queues go first, through moontask.claim_queued (migration 7
+ * says how it keeps their limits), and the default queue takes the room
+ * they leave. Only when moontask.queues has a row: the condition is a
+ * one-time filter, so with no named queue the function is never called
+ * and a claim costs what it did before queues. Rows whose id is NULL
+ * carry only a time for the rate limits' timer (moontask.claimed). */
 // clang-format off
 static const char claim_sql[] =
     "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
+    "queued AS (\n"
+    "  SELECT * FROM moontask.claim_queued($1::int, $2, $3::float8,\n"
+    "                                      $4::text[], $6::int[])\n"
+    "   WHERE EXISTS (SELECT FROM moontask.queues)),\n"
     "due AS (\n"
     "  SELECT id FROM moontask.tasks\n"
-    "   WHERE state = 'scheduled' AND run_at <= now()\n"
+    "   WHERE state = 'scheduled' AND queue = '" MT_DEFAULT_QUEUE "'\n"
+    "     AND run_at <= now()\n"
     /* Only tasks this runtime has a handler for: during a deploy an older
      * runtime leaves new task names to the newer ones. */
     "     AND name = ANY($4::text[])\n"
-    "   ORDER BY run_at, id LIMIT $1\n"
-    "   FOR UPDATE SKIP LOCKED)\n"
+    "   ORDER BY priority DESC, run_at, id\n"
+    "   LIMIT greatest($1::int - (SELECT count(id) FROM queued), 0)\n"
+    "   FOR UPDATE SKIP LOCKED),\n"
     /* The task file's max_attempts is recorded at the first claim, so that
      * a task whose runtime keeps dying under it still ends `failed`. */
-    "UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
-    "       started_at = now(), locked_by = $2,\n"
-    "       locked_until = now() + $3::float8 * interval '1 second',\n"
-    "       max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
-    "  FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
-    " WHERE t.id = due.id AND d.name = t.name\n"
-    "RETURNING " CLAIMED_COLUMNS;
+    "claimed AS (\n"
+    "  UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
+    "         started_at = now(), locked_by = $2,\n"
+    "         locked_until = now() + $3::float8 * interval '1 second',\n"
+    "         max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
+    "    FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "   WHERE t.id = due.id AND d.name = t.name\n"
+    "  RETURNING " CLAIMED_COLUMNS ", NULL::float8)\n"
+    "SELECT * FROM claimed UNION ALL SELECT * FROM queued";
 // clang-format on
 
 /* claim_sql's name as a prepared statement on the backend's connection. */
@@ -179,12 +196,16 @@ static const char schedules_lock_sql[] =
 static const char fire_sql[] =
     "WITH fired AS (\n"
     "  INSERT INTO moontask.tasks\n"
-    "    (name, payload, run_at, schedule_name, fire_at, created_by)\n"
+    "    (name, payload, run_at, schedule_name, fire_at, created_by, queue,\n"
+    "     priority)\n"
     /* The fires belong to whoever defined the schedule, not to the runtime:
      * that role's moontask.get and cancel reach them. The row is locked by
      * this transaction, so it is there. */
-    "  SELECT $2, $3::jsonb, to_timestamp(f), $1, to_timestamp(f), s.created_by\n"
+    "  SELECT $2, $3::jsonb, to_timestamp(f), $1, to_timestamp(f), s.created_by,\n"
+    "         coalesce(def.queue, '" MT_DEFAULT_QUEUE "'), coalesce(def.priority, 0)\n"
     "    FROM unnest($4::bigint[]) AS f, moontask.schedules s\n"
+    /* A fire goes in its task file's queue, with its priority. */
+    "    LEFT JOIN moontask.definitions def ON def.name = s.task\n"
     "   WHERE s.name = $1\n"
     "  ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
     "  DO NOTHING RETURNING 1),\n"
@@ -387,7 +408,8 @@ static int ack_wait(pg_backend_t *b) {
  * tasks ran at the pace of that one process. Should the acknowledgement
  * fail, the claim's connection makes it after the claim. */
 static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
-                    int max, mt_task_t **tasks, int *count, mt_err_t *err) {
+                    int max, mt_task_t **tasks, int *count, double *retry_at,
+                    mt_err_t *err) {
   pg_backend_t *b = (pg_backend_t *)base;
   char limit[16];
   mt_buf_t done_ids = MT_BUF_INIT, done_versions = MT_BUF_INIT;
@@ -433,6 +455,12 @@ static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
   int rc = 0, rows = PQntuples(res);
   mt_task_t *head = NULL, **tail = &head;
   for (int i = 0; i < rows; i++) {
+    if (PQgetisnull(res, i, 0)) { /* a rate limit's time (claim_sql) */
+      double at = strtod(PQgetvalue(res, i, CLAIMED_RETRY_AT), NULL);
+      if (at < *retry_at)
+        *retry_at = at;
+      continue;
+    }
     mt_task_t *t = task_from_row(res, i, 0);
     if (t == NULL) {
       /* Tasks we could not take in stay `running` under our lease until it
@@ -760,6 +788,7 @@ static const char claim_ids_sql[] =
     "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
     "   WHERE t.id = m.id AND d.name = t.name\n"
     "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
+    "          AND t.queue = '" MT_DEFAULT_QUEUE "'\n"
     "          OR t.state = 'running' AND t.locked_until < now()\n"
     "             AND t.attempts < coalesce(t.max_attempts, d.max_attempts))\n"
     "  RETURNING " CLAIMED_COLUMNS ")\n"
@@ -769,6 +798,8 @@ static const char claim_ids_sql[] =
     "            WHEN t.state IN ('completed', 'failed', 'cancelled')\n"
     "              THEN 'finished'\n"
     "            WHEN t.name <> ALL($4::text[]) THEN 'foreign'\n"
+    /* a named queue's: mt_pg_claim_delivered claims it within limits */
+    "            WHEN t.state = 'scheduled' AND t.run_at <= now() THEN 'queued'\n"
     "            WHEN t.state = 'scheduled' THEN 'not_due'\n"
     "            WHEN t.locked_until >= now() THEN 'busy'\n"
     /* running, its lease lapsed with no attempt left (the rescue fails
@@ -791,7 +822,7 @@ static const char claim_fire_sql[] =
     "WITH fired AS (\n"
     "  INSERT INTO moontask.tasks AS t (name, payload, run_at, schedule_name,\n"
     "      fire_at, created_by, state, attempts, started_at, locked_by,\n"
-    "      locked_until, max_attempts)\n"
+    "      locked_until, max_attempts, queue, priority)\n"
     "  SELECT s.task, s.payload, $2::timestamptz, s.name, $2::timestamptz,\n"
     "         s.created_by,\n"
     "         CASE WHEN d.name IS NULL THEN 'scheduled' ELSE 'running' END,\n"
@@ -800,10 +831,16 @@ static const char claim_fire_sql[] =
     "         CASE WHEN d.name IS NOT NULL THEN $3 END,\n"
     "         CASE WHEN d.name IS NOT NULL\n"
     "              THEN now() + $4::float8 * interval '1 second' END,\n"
-    "         d.max_attempts\n"
+    "         d.max_attempts, coalesce(def.queue, '" MT_DEFAULT_QUEUE "'),\n"
+    "         coalesce(def.priority, 0)\n"
     "    FROM moontask.schedules s\n"
+    /* A fire of a named queue is inserted `scheduled`, like one of a task
+     * this runtime cannot run: its queue's limits decide when it starts,
+     * once the outbox has published it and it comes back by id. */
+    "    LEFT JOIN moontask.definitions def ON def.name = s.task\n"
     "    LEFT JOIN unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
     "      ON d.name = s.task\n"
+    "     AND coalesce(def.queue, '" MT_DEFAULT_QUEUE "') = '" MT_DEFAULT_QUEUE "'\n"
     "   WHERE s.name = $1 AND s.error IS NULL\n"
     "  ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
     "  DO NOTHING\n"
@@ -823,6 +860,7 @@ static mt_delivery_verdict_t verdict_of(const char *s) {
       {"claimed", MT_DELIVERY_CLAIMED}, {"finished", MT_DELIVERY_FINISHED},
       {"missing", MT_DELIVERY_MISSING}, {"foreign", MT_DELIVERY_FOREIGN},
       {"not_due", MT_DELIVERY_NOT_DUE}, {"busy", MT_DELIVERY_BUSY},
+      {"queued", MT_DELIVERY_HELD},
   };
   for (size_t i = 0; i < sizeof verdicts / sizeof *verdicts; i++)
     if (strcmp(s, verdicts[i].name) == 0)
@@ -854,6 +892,72 @@ static int claim_fire(pg_backend_t *b, mt_delivery_t *d, mt_err_t *err) {
   }
   PQclear(res);
   return 0;
+}
+
+/* How long a delivered task whose queue is at its concurrency limit waits
+ * before it is delivered again: a place frees when one of the queue's
+ * tasks ends, which the runtime holding it does not announce to the other
+ * system. */
+#define HELD_RETRY 5.0
+
+/* Claims the delivered tasks of named queues (verdict HELD so far) within
+ * their queues' limits, as the PostgreSQL backend's claim does: those that
+ * fit become CLAIMED, the others stay HELD with the time to wait. */
+static int claim_queued(pg_backend_t *b, mt_delivery_t *d, size_t n,
+                        mt_err_t *err) {
+  mt_buf_t ids = MT_BUF_INIT;
+  int held = 0, rc = mt_buf_putc(&ids, '{');
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    if (d[i].verdict == MT_DELIVERY_HELD)
+      rc = mt_buf_printf(&ids, held++ ? ",%" PRId64 : "%" PRId64,
+                         d[i].task_id);
+  if (rc != 0 || mt_buf_putc(&ids, '}') != 0) {
+    mt_buf_free(&ids);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
+  if (held == 0) {
+    mt_buf_free(&ids);
+    return 0;
+  }
+  char room[16];
+  snprintf(room, sizeof room, "%d", held);
+  const char *params[] = {room,     b->owner,        b->lease,
+                          b->names, b->max_attempts, ids.data};
+  PGresult *res =
+      run(b,
+          "SELECT * FROM moontask.claim_queued($1::int, $2, $3::float8,\n"
+          "                                    $4::text[], $5::int[],\n"
+          "                                    $6::bigint[])",
+          6, params, err);
+  mt_buf_free(&ids);
+  if (res == NULL)
+    return MT_EDB;
+  double wait = HELD_RETRY;
+  for (int r = 0; r < PQntuples(res); r++) {
+    if (PQgetisnull(res, r, 0)) { /* a rate limit's next start */
+      double at = strtod(PQgetvalue(res, r, CLAIMED_RETRY_AT), NULL);
+      double left = at - mt_epoch_now();
+      if (left < wait)
+        wait = left > 0 ? left : 0;
+      continue;
+    }
+    int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+    int taken = 0; /* any other delivery of the id is a duplicate */
+    for (size_t i = 0; i < n; i++) {
+      if (d[i].task_id != id || d[i].verdict != MT_DELIVERY_HELD)
+        continue;
+      d[i].verdict = taken ? MT_DELIVERY_FINISHED : MT_DELIVERY_CLAIMED;
+      /* Without memory the task stays claimed under our lease, and runs
+       * again once the lease lapses. */
+      if (!taken++ && (d[i].task = task_from_row(res, r, 0)) == NULL)
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+  }
+  PQclear(res);
+  for (size_t i = 0; i < n; i++)
+    if (d[i].verdict == MT_DELIVERY_HELD)
+      d[i].wait = wait;
+  return rc;
 }
 
 int mt_pg_claim_delivered(mt_backend_t *base, const mt_done_t *done,
@@ -915,6 +1019,8 @@ int mt_pg_claim_delivered(mt_backend_t *base, const mt_done_t *done,
     }
   }
   PQclear(res);
+  if (rc == 0)
+    rc = claim_queued(b, d, n, err);
   for (size_t i = 0; rc == 0 && i < n; i++)
     if (d[i].task_id <= 0 && d[i].schedule != NULL && d[i].fire_at != NULL)
       rc = claim_fire(b, &d[i], err);

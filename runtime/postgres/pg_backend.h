@@ -54,7 +54,9 @@ typedef enum mt_delivery_verdict_e {
   MT_DELIVERY_MISSING,  /* no such task, or a fire the store refused */
   MT_DELIVERY_FOREIGN,  /* a task this runtime has no handler for */
   MT_DELIVERY_NOT_DUE,  /* scheduled for later (wait: seconds until due) */
-  MT_DELIVERY_BUSY      /* running under a live lease */
+  MT_DELIVERY_BUSY,     /* running under a live lease */
+  MT_DELIVERY_HELD      /* due, but its queue is at a limit (wait: seconds
+                           until it is worth trying again) */
 } mt_delivery_verdict_t;
 
 typedef struct mt_delivery_s {
@@ -64,7 +66,7 @@ typedef struct mt_delivery_s {
   const char *fire_at;  /* the fire time, RFC 3339 */
   /* Out. */
   mt_delivery_verdict_t verdict;
-  double wait;     /* NOT_DUE: seconds until due */
+  double wait;     /* NOT_DUE, HELD: seconds to wait */
   mt_task_t *task; /* CLAIMED: the caller owns it */
 } mt_delivery_t;
 

@@ -37,6 +37,17 @@
 /* The queue of a task that names none; it has no limits. */
 #define MT_DEFAULT_QUEUE "default"
 
+/* A named queue and its limits, as config.lua's `queues = {...}` declares
+ * it. The limits hold across every runtime sharing the database
+ * (moontask.queues, which a runtime brings in line with its config when it
+ * starts). */
+typedef struct mt_queue_def_s {
+  char *name;         /* an identifier, not "default" (which has no limit) */
+  int concurrency;    /* tasks running at once, everywhere; 0: no limit */
+  int rate_limit;     /* starts per rate_period; 0: no rate */
+  double rate_period; /* seconds */
+} mt_queue_def_t;
+
 /* A recurring schedule declared in a task file (`schedule = {...}`); the
  * runtime keeps moontask.schedules row "<task>:<index>" in step with it. */
 typedef struct mt_task_sched_s {

@@ -87,7 +87,8 @@ mt() { "$MOONTASK_BIN" --config tests/e2e/config.lua --database-url "$DATABASE_U
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -c "$1"; }
 
 # A clean slate: no tasks, no recurring schedules (a runtime would fire
-# them into the next test), nothing left to publish, an empty row table.
+# them into the next test), nothing left to publish, no queues or task
+# defaults, an empty row table.
 reset_db() {
   sql "DELETE FROM moontask.tasks;
        DO \$\$ BEGIN
@@ -96,6 +97,10 @@ reset_db() {
          END IF;
          IF to_regclass('moontask.outbox') IS NOT NULL THEN
            DELETE FROM moontask.outbox;
+         END IF;
+         IF to_regclass('moontask.queues') IS NOT NULL THEN
+           DELETE FROM moontask.queues;
+           DELETE FROM moontask.definitions;
          END IF;
        END \$\$;
        DROP TABLE IF EXISTS e2e_rows;

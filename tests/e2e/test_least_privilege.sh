@@ -80,7 +80,7 @@ assert_eq 0 "$(sql "SELECT count(*) FROM pg_namespace WHERE nspname = 'moontask'
 id1=$(as_role $APP1 "SELECT moontask.schedule('e2e.insert', '{\"n\": 1}')")
 [[ "$id1" =~ ^[0-9]+$ ]] || fail "schedule returned '$id1'"
 assert_eq "$APP1|scheduled" "$(sql "SELECT created_by, state FROM moontask.tasks WHERE id = $id1")" "scheduled task's row"
-assert_eq "id,name,payload,state,run_at,attempts,max_attempts,last_error,key,created_at,started_at,finished_at" \
+assert_eq "id,name,payload,state,run_at,attempts,max_attempts,last_error,key,created_at,started_at,finished_at,queue,priority" \
   "$(as_role $APP1 "SELECT string_agg(k, ',') FROM moontask.get($id1) g, json_object_keys(row_to_json(g)) k")" \
   "get's fields"
 assert_eq "$id1|e2e.insert|1|scheduled" \
@@ -104,6 +104,23 @@ assert_eq "cancelled|t" "$(sql "SELECT state, finished_at IS NOT NULL FROM moont
 assert_eq f "$(as_role $APP1 "SELECT moontask.cancel($id2)")" "cancel again"
 assert_eq "" "$(as_role $APP1 "SELECT id FROM moontask.get(-1)")" "get of no task"
 
+# --- find, reschedule and cancel by key (issue 13) ----------------------------
+idk=$(as_role $APP1 "SELECT moontask.schedule('e2e.insert', '{\"n\": 8}', now() + interval '1 hour', 'lp-key')")
+assert_eq "$idk|scheduled|0|8" \
+  "$(as_role $APP1 "SELECT id, state, attempts, payload->>'n' FROM moontask.find('lp-key')")" "find by key"
+assert_eq "" "$(as_role $APP2 "SELECT id FROM moontask.find('lp-key')")" "another role's find"
+assert_eq f "$(as_role $APP2 "SELECT moontask.reschedule($idk, now(), '{\"n\": 66}')")" "another role's reschedule"
+assert_eq f "$(as_role $APP2 "SELECT moontask.cancel_key('lp-key')")" "another role's cancel_key"
+refused $APP2 "SELECT moontask.schedule('e2e.insert', '{}', now(), 'lp-key', replace => true)" 42501 \
+  "replacing another role's task"
+assert_eq t "$(as_role $APP1 "SELECT moontask.reschedule($idk, now() + interval '2 hours', '{\"n\": 9}')")" "reschedule"
+assert_eq "9|t" "$(sql "SELECT payload->>'n', run_at > now() + interval '90 minutes' FROM moontask.tasks WHERE id = $idk")" \
+  "the rescheduled row"
+refused $APP1 "SELECT moontask.reschedule($idk, now(), '[1]')" 22023 "reschedule with an array payload"
+assert_eq t "$(as_role $APP1 "SELECT moontask.cancel_key('lp-key')")" "cancel_key"
+assert_eq "cancelled" "$(as_role $APP1 "SELECT state FROM moontask.find('lp-key')")" "find of a cancelled task"
+assert_eq f "$(as_role $APP1 "SELECT moontask.reschedule($idk, now(), NULL)")" "reschedule of a cancelled task"
+
 # --- Everything else is refused ----------------------------------------------
 before=$(sql "SELECT count(*), max(id), string_agg(state, ',' ORDER BY id) FROM moontask.tasks")
 refused $APP1 "SELECT * FROM moontask.tasks" 42501 "SELECT on tasks"
@@ -119,6 +136,9 @@ refused $APP1 "SELECT * FROM moontask.migrations" 42501 "SELECT on migrations"
 refused $APP1 "SELECT moontask.complete($id2, 'x')" 42501 "moontask.complete"
 assert_contains "$OUT" "permission denied for function complete" "complete's refusal"
 refused $APP1 "SELECT moontask.complete($id2, 'x', 'v')" 42501 "moontask.complete with a version"
+refused $APP1 "SELECT moontask.snooze($id2, 'x', 1)" 42501 "moontask.snooze"
+refused $APP1 "SELECT * FROM moontask.claim_queued(1, 'x', 1, '{e2e.insert}', '{1}')" 42501 "moontask.claim_queued"
+refused $APP1 "SELECT * FROM moontask.queues" 42501 "SELECT on queues"
 assert_eq "$before" "$(sql "SELECT count(*), max(id), string_agg(state, ',' ORDER BY id) FROM moontask.tasks")" \
   "tasks after the refused statements"
 

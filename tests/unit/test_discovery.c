@@ -316,8 +316,10 @@ static int fb_read_wakeups(mt_backend_t *b, int *due_now, double *next_due,
 }
 
 static int fb_claim(mt_backend_t *b, const mt_done_t *done, size_t ndone,
-                    int max, mt_task_t **tasks, int *count, mt_err_t *err) {
+                    int max, mt_task_t **tasks, int *count, double *retry_at,
+                    mt_err_t *err) {
   (void)err;
+  (void)retry_at; /* no queues */
   fake_backend_t *fb = (fake_backend_t *)b;
   if (fb->nclaims == MAX_CLAIMS)
     MT__FAIL("more than %d claims", MAX_CLAIMS);
