@@ -5,6 +5,19 @@
 -- spots are reserved per group; after it, any free spot goes to whoever
 -- comes first, whichever group they belong to.
 --
+-- The application schedules it under the event's key, in the transaction
+-- that creates the event, and when the event moves it moves the task in
+-- the transaction that moves the event: one reschedule, where the seed
+-- cancelled the task and scheduled another (a rollback undoes both).
+--
+--   SELECT moontask.schedule('attendance.merge_pools',
+--            jsonb_build_object('event_id', e.id),
+--            e.starts_at - interval '1 day', 'merge-pools:' || e.id);
+--   -- the event moved:
+--   SELECT moontask.reschedule(
+--            (SELECT id FROM moontask.find('merge-pools:' || e.id)),
+--            e.starts_at - interval '1 day');
+--
 -- Idempotent: events.pools_merged_at records that the merge happened, so a
 -- second task for the same event (a duplicate schedule, a manual retry)
 -- changes nothing.

@@ -216,4 +216,45 @@ describe("task: attendance.merge_pools", function()
     assert.are.equal("t", helper.value(
       "SELECT run_at > now() FROM moontask.tasks WHERE id = " .. id))
   end)
+
+  -- The application's side, as the task file's header shows it: scheduled
+  -- under the event's key, and moved with one reschedule in the same
+  -- transaction as the change to the event.
+
+  it("follows its event when the application reschedules it", function()
+    helper.sql(event_with_pools(1))
+    local id = helper.value([[
+      SELECT moontask.schedule('attendance.merge_pools', '{"event_id": 1}',
+                               now() + interval '1 day', 'merge-pools:1')]])
+    helper.sql([[
+      BEGIN;
+      UPDATE app.events SET starts_at = now() WHERE id = 1;
+      SELECT moontask.reschedule((SELECT id FROM moontask.find('merge-pools:1')),
+                                 now() - interval '1 day');
+      COMMIT]])
+    helper.drain()
+
+    local task = helper.task(id)
+    assert.are.equal("completed", task.state)
+    assert.are.same(merged, helper.rows(pools_of(1)))
+    assert.are.equal("1", helper.value(
+      "SELECT count(*) FROM moontask.tasks WHERE key = 'merge-pools:1'"))
+  end)
+
+  it("stays where it was when the application's change rolls back", function()
+    helper.sql(event_with_pools(1))
+    local id = helper.value([[
+      SELECT moontask.schedule('attendance.merge_pools', '{"event_id": 1}',
+                               now() + interval '1 day', 'merge-pools:1')]])
+    helper.sql([[
+      BEGIN;
+      UPDATE app.events SET starts_at = now() WHERE id = 1;
+      SELECT moontask.reschedule((SELECT id FROM moontask.find('merge-pools:1')),
+                                 now() - interval '1 day');
+      ROLLBACK]])
+    helper.drain()
+
+    assert.are.equal("scheduled", helper.task(id).state)
+    assert.are.same(unmerged, helper.rows(pools_of(1)))
+  end)
 end)
