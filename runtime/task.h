@@ -15,6 +15,10 @@ typedef struct mt_task_s {
   char *run_at;     /* RFC 3339, UTC */
   int attempt;      /* 1 for the first run */
   int max_attempts; /* 0: take the task definition's */
+  /* Of a named queue: its limits count it from its claim, so it runs
+   * before the tasks already waiting in the runtime (mt_executor_submit)
+   * rather than holding a place, or a rate's slot, while it waits. */
+  int limited;
   struct mt_task_s *next;
 } mt_task_t;
 

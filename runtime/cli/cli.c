@@ -40,11 +40,18 @@ static const command_t commands[] = {
      "tasks or schemas folder changes). A version that does not load whole\n"
      "is refused, and the running one stays.\n"},
     {"schedule", mt_cmd_schedule,
-     "schedule NAME JSON [--at RFC3339 | --in DURATION] [--key K]",
+     "schedule NAME JSON [--at RFC3339 | --in DURATION] [--key K [--replace]] "
+     "[--priority N] [--queue Q]",
      "Schedules task NAME with payload JSON (an object) and prints its id.\n"
-     "  --at T      run at T, e.g. 2026-12-01T09:00:00+01:00 (default: now)\n"
-     "  --in D      run after D: 90, 90s, 15m, 2h, 1d, 1h30m\n"
-     "  --key K     de-duplicate: if a live task holds K, print its id\n"},
+     "  --at T        run at T, e.g. 2026-12-01T09:00:00+01:00 (default: now)\n"
+     "  --in D        run after D: 90, 90s, 15m, 2h, 1d, 1h30m\n"
+     "  --key K       de-duplicate: if a live task holds K, print its id\n"
+     "  --replace     with --key: a task waiting under K takes this one's\n"
+     "                payload, run time, priority and queue instead\n"
+     "  --priority N  -32768 to 32767, higher first among a queue's due\n"
+     "                tasks (default: the task file's, else 0)\n"
+     "  --queue Q     a queue config.lua declares (default: the task\n"
+     "                file's, else \"default\")\n"},
     {"validate", mt_cmd_validate, "validate NAME JSON",
      "A dry run of the TaskService: checks that task NAME exists and that\n"
      "JSON is a valid payload for it. Exit 0 when valid, 2 with every\n"
@@ -52,6 +59,13 @@ static const command_t commands[] = {
     {"list", mt_cmd_list, "list [--state S] [--name N] [--limit N] [--json]",
      "Lists tasks, newest first (default limit 50).\n"},
     {"show", mt_cmd_show, "show ID [--json]", "Shows one task in full.\n"},
+    {"queues", mt_cmd_queues, "queues [--json]",
+     "Lists the queues, \"default\" first, with their limits as the\n"
+     "database holds them (config.lua's `queues`, written by the last\n"
+     "runtime to start) and the count of their tasks running, due, and\n"
+     "scheduled for later.\n"
+     "  --json  one JSON array of {name, concurrency, rate, running, due,\n"
+     "          later}; null for no limit\n"},
     {"cancel", mt_cmd_cancel, "cancel ID",
      "Cancels a scheduled task (it will not run).\n"},
     {"retry", mt_cmd_retry, "retry ID",

@@ -65,6 +65,7 @@ int mt_cmd_schedule(mt_cli_t *cli);
 int mt_cmd_validate(mt_cli_t *cli);
 int mt_cmd_list(mt_cli_t *cli);
 int mt_cmd_status(mt_cli_t *cli);
+int mt_cmd_queues(mt_cli_t *cli);
 int mt_cmd_show(mt_cli_t *cli);
 int mt_cmd_cancel(mt_cli_t *cli);
 int mt_cmd_retry(mt_cli_t *cli);

@@ -44,7 +44,9 @@ static int parse_run_args(mt_cli_t *cli, int *drain, mt_err_t *err) {
  * then brings the task files' schedules into the database: as
  * "<task>:<index>", the ones a file no longer declares removed, in one
  * transaction, so that runtimes starting together see one version or the
- * other, never a mix (mt_store_sync_file_schedules). */
+ * other, never a mix (mt_store_sync_file_schedules). Then config.lua's
+ * queues and the task files' queues and priorities, which claims and
+ * moontask.schedule read from the database. */
 static int prepare_schema(mt_cli_t *cli, const char *url,
                           const mt_registry_t *reg, mt_err_t *err) {
   mt_store_t *store;
@@ -55,6 +57,10 @@ static int prepare_schema(mt_cli_t *cli, const char *url,
                                : mt_store_check_schema(store, err);
   if (rc == 0)
     rc = mt_store_sync_file_schedules(store, reg, err);
+  if (rc == 0)
+    rc = mt_store_sync_queues(store, cli->cfg.queues, cli->cfg.nqueues, err);
+  if (rc == 0)
+    rc = mt_store_sync_definitions(store, reg, err);
   mt_store_free(store);
   return rc;
 }

@@ -12,12 +12,36 @@
 #include "scheduler/scheduler.h"
 #include "service/service.h"
 
+#define SCHEDULE_USAGE                                                        \
+  "usage: moontask schedule NAME JSON [--at RFC3339 | --in DURATION] [--key " \
+  "K [--replace]] [--priority N] [--queue Q]"
+
+/* Reads --priority's value: a whole number in the column's range, written
+ * plainly (no sign but '-', no spaces), since a typo must not schedule a
+ * task at another priority than meant. */
+static int parse_priority(const char *text, int *priority, mt_err_t *err) {
+  const char *digits = text + (*text == '-');
+  size_t n = strlen(digits);
+  /* Six digits cover the range; more cannot be in it, and stopping there
+   * keeps strtol's result exact. */
+  long v = n > 0 && n <= 6 && strspn(digits, "0123456789") == n
+               ? strtol(text, NULL, 10)
+               : MT_PRIORITY_MAX + 1L;
+  if (v < MT_PRIORITY_MIN || v > MT_PRIORITY_MAX)
+    return mt_err_set(err, MT_EINVAL,
+                      "--priority must be a whole number from %d to %d "
+                      "(higher runs first), not \"%s\"",
+                      MT_PRIORITY_MIN, MT_PRIORITY_MAX, text);
+  *priority = (int)v;
+  return 0;
+}
+
 int mt_cmd_schedule(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_registry_t reg = {0};
   mt_schedule_req_t req = {0};
   mt_store_t *store = NULL;
-  const char *at = NULL, *in = NULL, *positional[2];
+  const char *at = NULL, *in = NULL, *priority = NULL, *positional[2];
   int npositional = 0, rc = 0;
   char run_at[MT_RUN_AT_MAX];
 
@@ -25,9 +49,14 @@ int mt_cmd_schedule(mt_cli_t *cli) {
     int r;
     if ((r = mt_cli_option(cli->argc, cli->argv, &i, "--at", &at)) ||
         (r = mt_cli_option(cli->argc, cli->argv, &i, "--in", &in)) ||
-        (r = mt_cli_option(cli->argc, cli->argv, &i, "--key", &req.key))) {
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--key", &req.key)) ||
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--priority",
+                           &priority)) ||
+        (r = mt_cli_option(cli->argc, cli->argv, &i, "--queue", &req.queue))) {
       if (r < 0)
         rc = mt_err_set(&err, MT_EINVAL, "%s needs a value", cli->argv[i]);
+    } else if (strcmp(cli->argv[i], "--replace") == 0) {
+      req.replace = 1;
     } else if (npositional < 2 && strncmp(cli->argv[i], "--", 2) != 0) {
       positional[npositional++] = cli->argv[i];
     } else {
@@ -36,11 +65,23 @@ int mt_cmd_schedule(mt_cli_t *cli) {
     }
   }
   if (rc == 0 && npositional < 2)
-    rc = mt_err_set(&err, MT_EINVAL,
-                    "usage: moontask schedule NAME JSON [--at RFC3339 | --in "
-                    "DURATION] [--key K]");
+    rc = mt_err_set(&err, MT_EINVAL, SCHEDULE_USAGE);
   if (rc == 0 && at != NULL && in != NULL)
     rc = mt_err_set(&err, MT_EINVAL, "give --at or --in, not both");
+  if (rc == 0 && req.replace && req.key == NULL)
+    rc = mt_err_set(&err, MT_EINVAL,
+                    "--replace needs --key: it replaces the task waiting "
+                    "under that key");
+  if (rc == 0 && priority != NULL &&
+      (rc = parse_priority(priority, &req.priority, &err)) == 0)
+    req.has_priority = 1;
+  /* Whether the queue is declared is the database's to say, when the
+   * task is written: config.lua's queues reach it as a runtime starts. */
+  if (rc == 0 && req.queue != NULL && !mt_queue_name_valid(req.queue))
+    rc = mt_err_set(&err, MT_EINVAL,
+                    "--queue: \"%s\" is not a queue name (letters, digits "
+                    "and _, not starting with a digit)",
+                    req.queue);
   if (rc == 0 && in != NULL) {
     double seconds;
     mt_err_t why;

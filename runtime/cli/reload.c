@@ -164,6 +164,8 @@ void *mt_reload_prepare(void *arg) {
       p->rc = mt_store_open(&store, r->url, "moontask reload", &p->err);
     if (p->rc == 0)
       p->rc = mt_store_sync_file_schedules(store, &both, &p->err);
+    if (p->rc == 0) /* the new set's queues and priorities */
+      p->rc = mt_store_sync_definitions(store, &p->reg, &p->err);
     mt_store_free(store);
     free(defs);
   }

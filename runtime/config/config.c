@@ -42,25 +42,12 @@ static void set_defaults(mt_config_t *cfg) {
 
 /* Every key config.lua may set. Anything else is refused by name: a typo
  * such as task_timout would otherwise do nothing, silently. */
-static const char *const known_keys[] = {"database_url",
-                                         "backend",
-                                         "tasks_dir",
-                                         "schemas_dir",
-                                         "lib_dir",
-                                         "env",
-                                         "workers",
-                                         "poll_interval",
-                                         "lease_timeout",
-                                         "task_timeout",
-                                         "shutdown_grace",
-                                         "memory_limit",
-                                         "migrate",
-                                         "aws",
-                                         "retention",
-                                         "http",
-                                         "log_format",
-                                         "log_level",
-                                         NULL};
+static const char *const known_keys[] = {
+    "database_url",  "backend",      "tasks_dir",      "schemas_dir",
+    "lib_dir",       "env",          "workers",        "poll_interval",
+    "lease_timeout", "task_timeout", "shutdown_grace", "memory_limit",
+    "migrate",       "aws",          "retention",      "http",
+    "queues",        "log_format",   "log_level",      NULL};
 
 /* The keys of the aws table, refused the same way when unknown. */
 static const char *const aws_keys[] = {
@@ -73,6 +60,9 @@ static const char *const retention_keys[] = {"completed", "failed", "cancelled",
 
 /* The keys of the http table, likewise. */
 static const char *const http_keys[] = {"listen", "admin_token", NULL};
+
+/* The keys of one queue of the queues table, likewise. */
+static const char *const queue_keys[] = {"concurrency", "rate", NULL};
 
 /* Edit distance, for "did you mean". Keys are short; a row suffices. */
 static size_t distance(const char *a, const char *b) {
@@ -557,6 +547,181 @@ done:
   return rc;
 }
 
+/* ---- queues ------------------------------------------------------------ */
+
+/* The most queues config.lua may declare: every claim visits each named
+ * queue in turn, so a long list slows every claim of every runtime. */
+#define QUEUES_MAX 100
+/* Past 10000 tasks at once a concurrency is no limit any set of runtimes
+ * reaches; past a million starts per period a rate is a typo. */
+#define QUEUE_CONCURRENCY_MAX 10000
+#define QUEUE_RATE_MAX 1000000
+
+static void queues_free(mt_queue_def_t *q, size_t n) {
+  for (size_t i = 0; q != NULL && i < n; i++)
+    free(q[i].name);
+  free(q);
+}
+
+static int queue_cmp(const void *a, const void *b) {
+  return strcmp(((const mt_queue_def_t *)a)->name,
+                ((const mt_queue_def_t *)b)->name);
+}
+
+/* Parses a rate, "<N>/<unit>" (unit s, m, h or d: "25/s") or
+ * "<N>/<duration>" as `schedule --in` takes it ("100/10s", "5/1m"), into
+ * N starts per *period seconds. Returns 0, or -1 when text is not one. */
+static int parse_rate(const char *text, int *limit, double *period) {
+  static const struct {
+    const char *unit;
+    double seconds;
+  } units[] = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+  size_t digits = strspn(text, "0123456789");
+  mt_err_t ignored;
+  /* Seven digits hold QUEUE_RATE_MAX; more cannot be in range, and
+   * stopping there keeps atol's result defined. */
+  if (digits == 0 || digits > 7 || text[digits] != '/')
+    return -1;
+  long n = atol(text);
+  const char *per = text + digits + 1;
+  if (n < 1 || n > QUEUE_RATE_MAX)
+    return -1;
+  *limit = (int)n;
+  for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+    if (strcmp(per, units[i].unit) == 0) {
+      *period = units[i].seconds;
+      return 0;
+    }
+  /* The parser refuses signs and what is not finite; a period of 0 would
+   * allow every start at once, which is no rate. */
+  if (mt_scheduler_parse_duration(per, period, &ignored) != 0 || !(*period > 0))
+    return -1;
+  return 0;
+}
+
+/* Stack: q -> q. Reads the limits of queue q->name (the table on top). A
+ * queue without either is a label: its tasks run as the default queue's
+ * do, and can be counted and given limits later. */
+static int read_queue(lua_State *L, const char *file, mt_queue_def_t *q,
+                      mt_err_t *err) {
+  char table[80]; /* "queues." and a name of at most 63 bytes */
+  int rc;
+  snprintf(table, sizeof table, "queues.%s", q->name);
+  if ((rc = check_keys(L, file, queue_keys, table, err)) != 0)
+    return rc;
+  int type = mt_lua_rawfield(L, -1, "concurrency");
+  double v = lua_tonumber(L, -1);
+  /* The range is checked first: only then is the cast defined. */
+  if (type == LUA_TNUMBER && v >= 1 && v <= QUEUE_CONCURRENCY_MAX &&
+      v == (double)(int)v)
+    q->concurrency = (int)v;
+  else if (type != LUA_TNIL)
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: %s.concurrency must be a whole number from 1 to %d "
+                    "(tasks running at once), not %.40s",
+                    file, table, QUEUE_CONCURRENCY_MAX,
+                    type == LUA_TNUMBER || type == LUA_TSTRING
+                        ? lua_tostring(L, -1)
+                        : lua_typename(L, type));
+  lua_pop(L, 1);
+  if (rc != 0)
+    return rc;
+  size_t len = 0;
+  type = mt_lua_rawfield(L, -1, "rate");
+  const char *rate = type == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+  if (type != LUA_TNIL &&
+      (rate == NULL || strlen(rate) != len ||
+       parse_rate(rate, &q->rate_limit, &q->rate_period) != 0))
+    rc = mt_err_set(
+        err, MT_ECONFIG,
+        "%s: %s.rate must be text such as \"25/s\", \"5/m\" or "
+        "\"100/10s\" (a whole number of starts from 1 to %d, "
+        "then s, m, h, d or a duration), not %s%.40s%s",
+        file, table, QUEUE_RATE_MAX, type == LUA_TSTRING ? "\"" : "",
+        type == LUA_TSTRING || type == LUA_TNUMBER ? lua_tostring(L, -1)
+                                                   : lua_typename(L, type),
+        type == LUA_TSTRING ? "\"" : "");
+  lua_pop(L, 1);
+  return rc;
+}
+
+/* Stack: t -> t. Reads t.queues, a table of queue names to their limits,
+ * into cfg->queues, by name: the order the store writes them in, which is
+ * the order claims lock them in (postgres/store.h). */
+static int load_queues(lua_State *L, const char *file, mt_config_t *cfg,
+                       mt_err_t *err) {
+  int rc = 0, type = mt_lua_rawfield(L, -1, "queues");
+  size_t n = 0;
+  if (type == LUA_TNIL)
+    goto done;
+  if (type != LUA_TTABLE) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: queues must be a table of queue names to their "
+                    "limits, like queues = { payments = { concurrency = 2 } "
+                    "}, not %s",
+                    file, lua_typename(L, type));
+    goto done;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    lua_pop(L, 1);
+    n++;
+  }
+  if (n == 0)
+    goto done;
+  if (n > QUEUES_MAX) {
+    rc = mt_err_set(err, MT_ECONFIG, "%s: queues may declare at most %d queues",
+                    file, QUEUES_MAX);
+    goto done;
+  }
+  if ((cfg->queues = calloc(n, sizeof *cfg->queues)) == NULL) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto done;
+  }
+  cfg->nqueues = n;
+  size_t i = 0;
+  lua_pushnil(L);
+  /* Stack: queues, name, limits while an entry is read. */
+  while (rc == 0 && lua_next(L, -2) != 0) {
+    size_t len = 0;
+    const char *name =
+        lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+    if (name == NULL)
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: queues must name each queue, like queues = { "
+                      "payments = { concurrency = 2 } }, not list it",
+                      file);
+    else if (strcmp(name, MT_DEFAULT_QUEUE) == 0)
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: queues.default: the default queue has no limits "
+                      "(it holds the tasks that name no queue: declare a "
+                      "queue of their own to limit them)",
+                      file);
+    else if (strlen(name) != len || !mt_queue_name_valid(name))
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: queues: \"%.100s\" is not a queue name (letters, "
+                      "digits and _, not starting with a digit, at most 63 "
+                      "characters)",
+                      file, name);
+    else if (lua_type(L, -1) != LUA_TTABLE)
+      rc = mt_err_set(err, MT_ECONFIG,
+                      "%s: queues.%s must be a table of limits, like { "
+                      "concurrency = 2, rate = \"25/s\" } ({} for none), not "
+                      "%s",
+                      file, name, luaL_typename(L, -1));
+    else if ((cfg->queues[i].name = strdup(name)) == NULL)
+      rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    else
+      rc = read_queue(L, file, &cfg->queues[i++], err);
+    lua_pop(L, rc == 0 ? 1 : 2);
+  }
+  if (rc == 0)
+    qsort(cfg->queues, n, sizeof *cfg->queues, queue_cmp);
+done:
+  lua_pop(L, 1);
+  return rc;
+}
+
 /* Stack: t -> t. log_format and log_level. */
 static int load_log(lua_State *L, const char *file, mt_config_t *cfg,
                     mt_err_t *err) {
@@ -663,7 +828,9 @@ static int load_file(mt_config_t *cfg, const char *file, mt_err_t *err) {
                                err)) ||
       (rc = load_aws(L, file, cfg, err)) ||
       (rc = load_retention(L, file, cfg, err)) ||
-      (rc = load_http(L, file, cfg, err)) || (rc = load_log(L, file, cfg, err)))
+      (rc = load_http(L, file, cfg, err)) ||
+      (rc = load_queues(L, file, cfg, err)) ||
+      (rc = load_log(L, file, cfg, err)))
     goto done;
   cfg->workers = (int)workers;
   cfg->memory_limit = (size_t)memory_limit;
@@ -741,5 +908,6 @@ void mt_config_free(mt_config_t *cfg) {
   }
   free(cfg->http.listen);
   free(cfg->http.admin_token);
+  queues_free(cfg->queues, cfg->nqueues);
   memset(cfg, 0, sizeof *cfg);
 }

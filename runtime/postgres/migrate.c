@@ -579,9 +579,16 @@ static const migration_t migrations[] = {
      "    RAISE EXCEPTION 'moontask.schedule: priority % is out of range (-32768 to 32767)',\n"
      "      prio USING ERRCODE = '22023';\n"
      "  END IF;\n"
-     "  IF q <> 'default' AND NOT EXISTS (SELECT FROM moontask.queues x WHERE x.name = q) THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: unknown queue %: declare it in config.lua''s queues',\n"
-     "      quote_literal(q) USING ERRCODE = '22023';\n"
+     /* KEY SHARE: a runtime's sync that would delete the queue's row, for
+      * want of tasks in it, waits for this transaction and then sees its
+      * task (mt_store_sync_queues locks the rows FOR UPDATE first). Claims
+      * lock the row FOR NO KEY UPDATE, which this does not hold up. */
+     "  IF q <> 'default' THEN\n"
+     "    PERFORM FROM moontask.queues x WHERE x.name = q FOR KEY SHARE;\n"
+     "    IF NOT FOUND THEN\n"
+     "      RAISE EXCEPTION 'moontask.schedule: unknown queue %: declare it in config.lua''s queues',\n"
+     "        quote_literal(q) USING ERRCODE = '22023';\n"
+     "    END IF;\n"
      "  END IF;\n"
      "  LOOP\n"
      "    INSERT INTO moontask.tasks AS t (name, payload, run_at, key, created_by, queue, priority)\n"
@@ -734,7 +741,9 @@ static const migration_t migrations[] = {
       * that queue, by every runtime, go one at a time, and each counts the
       * running tasks in a new snapshot taken after the lock (a plpgsql
       * statement takes one each), which sees the claims committed before
-      * it. Queues are locked in name order: two claims never deadlock.
+      * it (FOR NO KEY UPDATE, so that scheduling into the queue, which
+      * holds KEY SHARE, never waits for a claim nor a claim for it).
+      * Queues are locked in name order: two claims never deadlock.
       * A rate starts at most one task per claim and spaces starts
       * rate_period / rate_limit seconds apart, by the server's clock. With
       * only_ids, only those tasks (the AWS backend's deliveries). */
@@ -760,7 +769,8 @@ static const migration_t migrations[] = {
      "         AND (only_ids IS NULL OR t.id = ANY(only_ids)));\n"
      "    free := least(room, share);\n"
      "    IF q.concurrency IS NOT NULL OR q.rate_limit IS NOT NULL THEN\n"
-     "      SELECT * INTO q FROM moontask.queues x WHERE x.name = q.name FOR UPDATE;\n"
+     "      SELECT * INTO q FROM moontask.queues x WHERE x.name = q.name\n"
+     "         FOR NO KEY UPDATE;\n"
      "      CONTINUE WHEN NOT FOUND;\n"
      "      IF q.concurrency IS NOT NULL THEN\n"
      "        free := least(free, q.concurrency - (\n"

@@ -80,7 +80,8 @@ static const char ack_sql[] =
  * they leave. Only when moontask.queues has a row: the condition is a
  * one-time filter, so with no named queue the function is never called
  * and a claim costs what it did before queues. Rows whose id is NULL
- * carry only a time for the rate limits' timer (moontask.claimed). */
+ * carry only a time for the rate limits' timer (moontask.claimed); the
+ * last column says which tasks are a named queue's (mt_task_t.limited). */
 // clang-format off
 static const char claim_sql[] =
     "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
@@ -108,7 +109,7 @@ static const char claim_sql[] =
     "    FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
     "   WHERE t.id = due.id AND d.name = t.name\n"
     "  RETURNING " CLAIMED_COLUMNS ", NULL::float8)\n"
-    "SELECT * FROM claimed UNION ALL SELECT * FROM queued";
+    "SELECT *, false FROM claimed UNION ALL SELECT *, true FROM queued";
 // clang-format on
 
 /* claim_sql's name as a prepared statement on the backend's connection. */
@@ -202,7 +203,8 @@ static const char fire_sql[] =
      * that role's moontask.get and cancel reach them. The row is locked by
      * this transaction, so it is there. */
     "  SELECT $2, $3::jsonb, to_timestamp(f), $1, to_timestamp(f), s.created_by,\n"
-    "         coalesce(def.queue, '" MT_DEFAULT_QUEUE "'), coalesce(def.priority, 0)\n"
+    "         coalesce(def.queue, '" MT_DEFAULT_QUEUE
+    "'), coalesce(def.priority, 0)\n"
     "    FROM unnest($4::bigint[]) AS f, moontask.schedules s\n"
     /* A fire goes in its task file's queue, with its priority. */
     "    LEFT JOIN moontask.definitions def ON def.name = s.task\n"
@@ -462,6 +464,8 @@ static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
       continue;
     }
     mt_task_t *t = task_from_row(res, i, 0);
+    if (t != NULL) /* of a named queue (claim_sql's last column) */
+      t->limited = PQgetvalue(res, i, CLAIMED_RETRY_AT + 1)[0] == 't';
     if (t == NULL) {
       /* Tasks we could not take in stay `running` under our lease until it
        * lapses, then run again. */
@@ -840,7 +844,8 @@ static const char claim_fire_sql[] =
     "    LEFT JOIN moontask.definitions def ON def.name = s.task\n"
     "    LEFT JOIN unnest($5::text[], $6::int[]) AS d(name, max_attempts)\n"
     "      ON d.name = s.task\n"
-    "     AND coalesce(def.queue, '" MT_DEFAULT_QUEUE "') = '" MT_DEFAULT_QUEUE "'\n"
+    "     AND coalesce(def.queue, '" MT_DEFAULT_QUEUE "') = '" MT_DEFAULT_QUEUE
+    "'\n"
     "   WHERE s.name = $1 AND s.error IS NULL\n"
     "  ON CONFLICT (schedule_name, fire_at) WHERE schedule_name IS NOT NULL\n"
     "  DO NOTHING\n"
@@ -909,8 +914,7 @@ static int claim_queued(pg_backend_t *b, mt_delivery_t *d, size_t n,
   int held = 0, rc = mt_buf_putc(&ids, '{');
   for (size_t i = 0; rc == 0 && i < n; i++)
     if (d[i].verdict == MT_DELIVERY_HELD)
-      rc = mt_buf_printf(&ids, held++ ? ",%" PRId64 : "%" PRId64,
-                         d[i].task_id);
+      rc = mt_buf_printf(&ids, held++ ? ",%" PRId64 : "%" PRId64, d[i].task_id);
   if (rc != 0 || mt_buf_putc(&ids, '}') != 0) {
     mt_buf_free(&ids);
     return mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -951,6 +955,8 @@ static int claim_queued(pg_backend_t *b, mt_delivery_t *d, size_t n,
        * again once the lease lapses. */
       if (!taken++ && (d[i].task = task_from_row(res, r, 0)) == NULL)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+      else if (d[i].task != NULL)
+        d[i].task->limited = 1;
     }
   }
   PQclear(res);

@@ -30,8 +30,8 @@ int mt_pg_schedule(const mt_registry_t *reg, PGconn *conn,
   const char *params[MT_PG_SCHEDULE_PARAMS];
   char priority[MT_PG_PRIORITY_LEN];
   mt_pg_schedule_params(req, priority, params);
-  PGresult *res = mt_pg_exec(conn, mt_pg_schedule_sql, MT_PG_SCHEDULE_PARAMS,
-                             params, err);
+  PGresult *res =
+      mt_pg_exec(conn, mt_pg_schedule_sql, MT_PG_SCHEDULE_PARAMS, params, err);
   if (res == NULL) {
     /* Bad JSON or a bad timestamp is the caller's input, not a failure of
      * the database: class 22 is "data exception". */

@@ -13,7 +13,7 @@
 #include "postgres/sql_guard.h"
 
 /* The store's own statements have at most this many columns. */
-#define ROW_COLS_MAX 16
+#define ROW_COLS_MAX 24
 
 struct mt_store_s {
   PGconn *conn;
@@ -120,8 +120,9 @@ static const char list_sql[] =
 
 static const char list_json_sql[] =
     "SELECT coalesce(json_agg(t ORDER BY t.id DESC), '[]') FROM (\n"
-    "  SELECT id, name, payload, state, run_at, attempts, max_attempts,\n"
-    "         last_error, key, created_at, started_at, finished_at\n"
+    "  SELECT id, name, queue, priority, payload, state, run_at, attempts,\n"
+    "         max_attempts, last_error, key, created_at, started_at,\n"
+    "         finished_at\n"
     "    FROM moontask.tasks\n"
     "   WHERE ($1::text IS NULL OR state = $1)\n"
     "     AND ($2::text IS NULL OR name = $2)\n"
@@ -150,7 +151,8 @@ int mt_store_get_task(mt_store_t *s, int64_t id, mt_store_row_cb cb, void *arg,
   const char *params[] = {idtext};
   int nrows = 0;
   int rc = each_row(s,
-                    "SELECT id, name, state, payload, run_at, attempts,\n"
+                    "SELECT id, name, state, queue, priority, payload,\n"
+                    "       run_at, attempts,\n"
                     "       max_attempts,\n"
                     /* The version each attempt ran, oldest first. */
                     "       array_to_string(versions, ', ', 'unknown')\n"
@@ -342,6 +344,177 @@ int mt_store_sync_file_schedules(mt_store_t *s, const mt_registry_t *reg,
   return rc;
 }
 
+/* --- Queues and task defaults -------------------------------------------- */
+
+/* Appends s to b as an element of a text[] literal. Every element is
+ * quoted: an unquoted NULL would read as SQL NULL. */
+static int array_add(mt_buf_t *b, const char *s) {
+  int rc = mt_buf_puts(b, b->len > 1 ? ",\"" : "\"");
+  for (; rc == 0 && *s; s++)
+    rc = (*s == '"' || *s == '\\' ? mt_buf_putc(b, '\\') : 0) ||
+         mt_buf_putc(b, *s);
+  return rc == 0 ? mt_buf_putc(b, '"') : MT_ENOMEM;
+}
+
+static const char queue_upsert_sql[] =
+    "INSERT INTO moontask.queues AS q (name, concurrency, rate_limit,\n"
+    "                                  rate_period)\n"
+    "VALUES ($1, $2::int, $3::int, $4::float8)\n"
+    "ON CONFLICT (name) DO UPDATE\n"
+    "  SET concurrency = EXCLUDED.concurrency,\n"
+    "      rate_limit = EXCLUDED.rate_limit,\n"
+    "      rate_period = EXCLUDED.rate_period,\n"
+    /* A new rate spaces starts afresh; an unchanged one keeps its next
+     * start, so that runtimes restarting let no burst through. */
+    "      next_start = CASE WHEN (q.rate_limit, q.rate_period)\n"
+    "                        IS NOT DISTINCT FROM\n"
+    "                        (EXCLUDED.rate_limit, EXCLUDED.rate_period)\n"
+    "                   THEN q.next_start END,\n"
+    "      updated_at = now()\n"
+    /* Unchanged rows are left alone: every start writes them. */
+    "  WHERE (q.concurrency, q.rate_limit, q.rate_period) IS DISTINCT FROM\n"
+    "        (EXCLUDED.concurrency, EXCLUDED.rate_limit, EXCLUDED.rate_period)";
+
+int mt_store_sync_queues(mt_store_t *s, const mt_queue_def_t *q, size_t n,
+                         mt_err_t *err) {
+  mt_buf_t names = MT_BUF_INIT;
+  int rc = mt_buf_putc(&names, '{');
+  for (size_t i = 0; rc == 0 && i < n; i++)
+    rc = array_add(&names, q[i].name);
+  if (rc != 0 || (rc = mt_buf_putc(&names, '}')) != 0) {
+    mt_buf_free(&names);
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  }
+  const char *declared[] = {names.data};
+  /* Claims lock a limited queue's row, one queue after another in name
+   * order; taking every row at once, sorted the same way, before any is
+   * written keeps this transaction from closing a cycle with one. */
+  if ((rc = exec_one(s, "BEGIN", 0, NULL, err)) == 0)
+    rc = exec_one(s, "SELECT FROM moontask.queues ORDER BY name FOR UPDATE", 0,
+                  NULL, err);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char concurrency[16], limit[16], period[32];
+    snprintf(concurrency, sizeof concurrency, "%d", q[i].concurrency);
+    snprintf(limit, sizeof limit, "%d", q[i].rate_limit);
+    snprintf(period, sizeof period, "%.17g", q[i].rate_period);
+    const char *params[] = {q[i].name,
+                            q[i].concurrency > 0 ? concurrency : NULL,
+                            q[i].rate_limit > 0 ? limit : NULL,
+                            q[i].rate_limit > 0 ? period : NULL};
+    rc = exec_one(s, queue_upsert_sql, 4, params, err);
+  }
+  /* A queue config.lua dropped goes, unless tasks wait in it or run:
+   * claims visit only the queues that have a row, so it stays for them,
+   * without limits, until they are done and the next start deletes it. */
+  if (rc == 0)
+    rc = exec_one(s,
+                  "DELETE FROM moontask.queues q\n"
+                  " WHERE q.name <> ALL($1::text[])\n"
+                  "   AND NOT EXISTS (SELECT FROM moontask.tasks t\n"
+                  "                    WHERE t.queue = q.name\n"
+                  "                      AND t.state IN ('scheduled', "
+                  "'running'))",
+                  1, declared, err);
+  if (rc == 0)
+    rc = exec_one(s,
+                  "UPDATE moontask.queues\n"
+                  "   SET concurrency = NULL, rate_limit = NULL,\n"
+                  "       rate_period = NULL, next_start = NULL,\n"
+                  "       updated_at = now()\n"
+                  " WHERE name <> ALL($1::text[])\n"
+                  "   AND (concurrency IS NOT NULL OR rate_limit IS NOT NULL)",
+                  1, declared, err);
+  mt_buf_free(&names);
+  if (rc == 0)
+    return exec_one(s, "COMMIT", 0, NULL, err);
+  exec_one(s, "ROLLBACK", 0, NULL, NULL);
+  return rc;
+}
+
+int mt_store_sync_definitions(mt_store_t *s, const mt_registry_t *reg,
+                              mt_err_t *err) {
+  mt_buf_t names = MT_BUF_INIT, queues = MT_BUF_INIT, prios = MT_BUF_INIT;
+  int rc = 0;
+  if (reg->count == 0)
+    return 0;
+  rc = mt_buf_putc(&names, '{') || mt_buf_putc(&queues, '{') ||
+       mt_buf_putc(&prios, '{');
+  for (size_t i = 0; rc == 0 && i < reg->count; i++) {
+    const mt_task_def_t *def = &reg->defs[i];
+    rc = array_add(&names, def->name) ||
+         array_add(&queues, def->queue ? def->queue : MT_DEFAULT_QUEUE) ||
+         mt_buf_printf(&prios, "%s%d", i ? "," : "", def->priority);
+  }
+  if (rc == 0)
+    rc = mt_buf_putc(&names, '}') || mt_buf_putc(&queues, '}') ||
+         mt_buf_putc(&prios, '}');
+  if (rc != 0) {
+    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    goto done;
+  }
+  const char *params[] = {names.data, queues.data, prios.data};
+  /* One statement, rows in name order: runtimes starting together with
+   * the same tasks lock the same rows in the same order, and wait for
+   * each other rather than deadlock. Unchanged rows are left alone. */
+  rc =
+      exec_one(s,
+               "INSERT INTO moontask.definitions AS d (name, queue, priority)\n"
+               "SELECT u.name, u.queue, u.priority\n"
+               "  FROM unnest($1::text[], $2::text[], $3::smallint[])\n"
+               "       AS u(name, queue, priority)\n"
+               " ORDER BY u.name\n"
+               "ON CONFLICT (name) DO UPDATE\n"
+               "  SET queue = EXCLUDED.queue, priority = EXCLUDED.priority,\n"
+               "      updated_at = now()\n"
+               "  WHERE (d.queue, d.priority) IS DISTINCT FROM\n"
+               "        (EXCLUDED.queue, EXCLUDED.priority)",
+               3, params, err);
+done:
+  mt_buf_free(&names);
+  mt_buf_free(&queues);
+  mt_buf_free(&prios);
+  return rc;
+}
+
+int mt_store_list_queues(mt_store_t *s, mt_store_row_cb cb, void *arg,
+                         mt_err_t *err) {
+  return each_row(
+      s,
+      "WITH counts AS (\n"
+      "  SELECT queue,\n"
+      "         count(*) FILTER (WHERE state = 'running') AS running,\n"
+      "         count(*) FILTER (WHERE state = 'scheduled'\n"
+      "                            AND run_at <= now()) AS due,\n"
+      "         count(*) FILTER (WHERE state = 'scheduled'\n"
+      "                            AND run_at > now()) AS later\n"
+      "    FROM moontask.tasks WHERE state IN ('scheduled', 'running')\n"
+      "   GROUP BY queue),\n"
+      /* A queue with tasks but no row (one config.lua dropped while its
+       * tasks waited, cleared by hand) is listed too. */
+      "names AS (\n"
+      "  SELECT 'default' AS name UNION SELECT name FROM moontask.queues\n"
+      "  UNION SELECT queue FROM counts)\n"
+      "SELECT n.name, q.concurrency,\n"
+      /* The rate as config.lua writes it, in the largest whole unit. */
+      "       q.rate_limit || '/' || CASE\n"
+      "         WHEN q.rate_period = 1 THEN 's'\n"
+      "         WHEN q.rate_period = 60 THEN 'm'\n"
+      "         WHEN q.rate_period = 3600 THEN 'h'\n"
+      "         WHEN q.rate_period = 86400 THEN 'd'\n"
+      "         WHEN q.rate_period::numeric % 3600 = 0\n"
+      "           THEN (q.rate_period / 3600)::bigint || 'h'\n"
+      "         WHEN q.rate_period::numeric % 60 = 0\n"
+      "           THEN (q.rate_period / 60)::bigint || 'm'\n"
+      "         ELSE q.rate_period || 's' END AS rate,\n"
+      "       coalesce(c.running, 0) AS running, coalesce(c.due, 0) AS due,\n"
+      "       coalesce(c.later, 0) AS later\n"
+      "  FROM names n\n"
+      "  LEFT JOIN moontask.queues q ON q.name = n.name\n"
+      "  LEFT JOIN counts c ON c.queue = n.name\n"
+      " ORDER BY n.name <> 'default', n.name",
+      0, NULL, cb, arg, NULL, err);
+}
+
 /* --- One transaction that is never committed ---------------------------- */
 
 int mt_store_begin(mt_store_t *s, mt_err_t *err) {
@@ -380,8 +553,8 @@ int mt_store_insert_task(mt_store_t *s, const mt_schedule_req_t *req,
   const char *params[MT_PG_SCHEDULE_PARAMS];
   char priority[MT_PG_PRIORITY_LEN];
   mt_pg_schedule_params(req, priority, params);
-  PGresult *res = mt_pg_exec(s->conn, mt_pg_schedule_sql,
-                             MT_PG_SCHEDULE_PARAMS, params, err);
+  PGresult *res = mt_pg_exec(s->conn, mt_pg_schedule_sql, MT_PG_SCHEDULE_PARAMS,
+                             params, err);
   if (res == NULL)
     return MT_EDB;
   int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -1,9 +1,10 @@
 /*
  * The task store: the tables every backend keeps in the application's
- * PostgreSQL database (moontask.tasks, moontask.schedules), as the command
- * line reads and changes them. Task rows stay in PostgreSQL whatever backend
- * schedules them, so nothing here asks which backend runs; the SQL and libpq
- * live here so that the command line holds none of either.
+ * PostgreSQL database (moontask.tasks, moontask.schedules, moontask.queues,
+ * moontask.definitions), as the command line reads and changes them. Task rows
+ * stay in PostgreSQL whatever backend schedules them, so nothing here asks
+ * which backend runs; the SQL and libpq live here so that the command line
+ * holds none of either.
  *
  * Ownership: an mt_store_t owns its connection (mt_store_free closes it,
  * and accepts NULL). Functions hand back plain C data: strings the caller
@@ -73,8 +74,9 @@ int mt_store_list_tasks_json(mt_store_t *s, const mt_store_task_filter_t *f,
                              char **json, mt_err_t *err);
 
 /* One task in full, as one row whose columns carry their names: id, name,
- * state, payload, run_at, attempts, max_attempts, key, created_at,
- * started_at, finished_at, locked_by, locked_until, last_error.
+ * state, queue, priority, payload, run_at, attempts, max_attempts,
+ * versions, key, created_at, started_at, finished_at, locked_by,
+ * locked_until, last_error.
  * MT_ENOTFOUND when no task has that id. */
 int mt_store_get_task(mt_store_t *s, int64_t id, mt_store_row_cb cb, void *arg,
                       mt_err_t *err);
@@ -139,6 +141,32 @@ int mt_store_list_recurring(mt_store_t *s, const char *task, mt_store_row_cb cb,
  * declares, in one transaction. */
 int mt_store_sync_file_schedules(mt_store_t *s, const mt_registry_t *reg,
                                  mt_err_t *err);
+
+/* --- Queues and task defaults (moontask.queues, moontask.definitions) --- */
+
+/* Brings the n queues of q (config.lua's, sorted by name) into
+ * moontask.queues, in one transaction: each one's limits are written (a
+ * rate that changed starts afresh), and a row that q no longer declares is
+ * deleted, or, while tasks of its queue are scheduled or running, kept
+ * without limits so that they are still claimed. Rows are locked in name
+ * order, as claims lock them. */
+int mt_store_sync_queues(mt_store_t *s, const mt_queue_def_t *q, size_t n,
+                         mt_err_t *err);
+
+/* Writes each task of reg's queue and priority into moontask.definitions,
+ * which moontask.schedule reads for a caller that gives neither. Rows of
+ * tasks reg lacks stay: another runtime sharing the database may have
+ * them. */
+int mt_store_sync_definitions(mt_store_t *s, const mt_registry_t *reg,
+                              mt_err_t *err);
+
+/* One row per queue, "default" first and then by name: every declared
+ * queue and every queue that holds scheduled or running tasks. Columns:
+ * name, concurrency (NULL: no limit), rate ("25/s", "100/10s"; NULL: none),
+ * running, due (scheduled with run_at now or past) and later (scheduled
+ * for the future), the counts as decimal text. */
+int mt_store_list_queues(mt_store_t *s, mt_store_row_cb cb, void *arg,
+                         mt_err_t *err);
 
 /* --- One transaction that is never committed (`moontask try`) ---------- */
 

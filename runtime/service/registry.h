@@ -66,9 +66,9 @@ typedef struct mt_task_def_s {
   size_t memory_limit; /* bytes the worker's Lua state may hold meanwhile */
   char *schema_name;   /* "attendance.merge_pools", "(inline)", or NULL */
   mt_schema_t *schema; /* the payload schema, compiled; NULL: any object */
-  char *queue;  /* the queue its tasks go in when scheduled without one
-                   (config.lua declares it); NULL: MT_DEFAULT_QUEUE */
-  int priority; /* likewise their priority; 0 when the file gives none */
+  char *queue;         /* the queue its tasks go in when scheduled without one
+                          (config.lua declares it); NULL: MT_DEFAULT_QUEUE */
+  int priority;        /* likewise their priority; 0 when the file gives none */
   mt_task_sched_t *schedules; /* recurring schedules from the task file */
   size_t nschedules;
   /* The content hash of what it runs: its file, its named schema's file and

@@ -17,8 +17,8 @@ mq() { "$MOONTASK_BIN" --config tests/e2e/queues/config.lua --database-url "$DAT
 
 # A runtime brings config.lua's queues into the database as it starts.
 mq run --drain 2>>"$RUNTIME_LOG"
-assert_eq "label||,limited|2||,paced||20|1" \
-  "$(sql "SELECT string_agg(concat_ws('|', name, concurrency, rate_limit, rate_period), ',' ORDER BY name) FROM moontask.queues")" \
+assert_eq "label|||,limited|2||,paced||20|1" \
+  "$(sql "SELECT string_agg(format('%s|%s|%s|%s', name, concurrency, rate_limit, rate_period), ',' ORDER BY name) FROM moontask.queues")" \
   "moontask.queues after a start"
 
 # --- Priority: one worker, 1,000 due tasks -------------------------------
@@ -38,6 +38,7 @@ assert_eq 0 "$out_of_order" "tasks started out of priority, run_at order"
 assert_eq 11 "$(sql "SELECT count(DISTINCT priority) FROM moontask.tasks")" "priorities in play"
 reset_db
 sql "DELETE FROM e2e_spans" >/dev/null
+mq run --drain 2>>"$RUNTIME_LOG" # the queues again, after reset_db
 
 # --- Global concurrency and rate limits: three runtimes ------------------
 sql "SELECT moontask.schedule('e2e.span', '{\"seconds\": 0.02}', queue => 'limited')
