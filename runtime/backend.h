@@ -123,9 +123,9 @@ typedef struct mt_done_s {
  * fail and release return 0, MT_EIO when the connection is the trouble
  * (the caller reconnects and tries again: the record must land), or
  * another code when the store refused the record (trying again would not
- * help). connect fails with MT_EIO. commit is never tried again: a commit
- * cut off by a lost connection has an unknown outcome, and the task's
- * lease settles it; so is snooze. */
+ * help). connect fails with MT_EIO. commit and snooze are never tried
+ * again: one cut off by a lost connection has an unknown outcome, and the
+ * task's lease settles it. */
 typedef struct mt_session_ops_s {
   /* Connected, with nothing left open, as far as the session knows
    * without I/O; cheap enough to ask under a lock. */
@@ -145,9 +145,8 @@ typedef struct mt_session_ops_s {
   /* The handler returned ctx.snooze(seconds): puts the task back to
    * `scheduled` for that long, its attempt not counted, and commits,
    * atomically with the handler's effects (beginning the transaction when
-   * the handler ran no SQL: the task's row changes either way). Never tried
-   * again, as commit is not. NULL: the backend cannot snooze, and the
-   * attempt fails. */
+   * the handler ran no SQL: the task's row changes either way). NULL: the
+   * backend cannot snooze, and the attempt fails. */
   int (*snooze)(mt_session_t *s, double seconds, mt_err_t *err);
   /* Undoes the handler's transaction and whatever it did to the session. */
   void (*rollback)(mt_session_t *s);

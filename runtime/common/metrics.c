@@ -16,7 +16,7 @@ static const family_t families[MT_METRIC_COUNT] = {
     [MT_METRIC_EXECUTIONS] = {"moontask_executions_total",
                               "Task attempts run by this runtime, by task "
                               "and outcome (completed, failed, retried, "
-                              "released).",
+                              "released, snoozed).",
                               "counter", "name", "outcome"},
     [MT_METRIC_HANDLER_SECONDS] = {"moontask_handler_duration_seconds",
                                    "Time from a task's start to its commit "

@@ -57,10 +57,11 @@ void mt_attempt_run(mt_attempt_t *a, mt_lua_worker_t *w, const mt_task_t *task,
   };
   mt_tx_t *tx = env->session->ops->begin(env->session, &opts);
   a->err.msg[0] = '\0';
+  a->snooze = 0;
   a->rc =
       a->def != NULL ? mt_service_validate(a->def, task->payload, &a->err) : 0;
   if (a->rc == 0)
-    a->rc = mt_lua_worker_run(w, task, tx, &a->err);
+    a->rc = mt_lua_worker_run(w, task, tx, &a->snooze, &a->err);
   if (a->rc == 0 && mt_now() > opts.deadline)
     a->rc = MT_ETIMEDOUT; /* it returned, but too late to count */
   env->session->ops->tx_state(env->session, &a->tx);

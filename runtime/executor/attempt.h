@@ -14,8 +14,9 @@
  *   - the outcome (mt_attempt_outcome_t), including the handler that returns
  *     too late or after a SQL error aborted its transaction.
  * It does not end the transaction: the executor commits it through the
- * session (which marks the task completed with it) or rolls back and
- * records the failure outside it; `try` rolls back to a savepoint instead.
+ * session (which marks the task completed with it, or snoozed when the
+ * handler returned ctx.snooze) or rolls back and records the failure
+ * outside it; `try` rolls back to a savepoint instead.
  */
 #ifndef MT_ATTEMPT_H
 #define MT_ATTEMPT_H
@@ -42,6 +43,10 @@ typedef struct mt_attempt_s {
   double timeout;           /* seconds */
   mt_tx_state_t tx;         /* how far the handler's transaction got */
   mt_attempt_outcome_t outcome;
+  /* DONE: the seconds of the ctx.snooze(seconds) the handler returned, for
+   * which its task goes back to `scheduled` instead of completing (the
+   * session's snooze); 0: it completes. */
+  double snooze;
   int rc;       /* 0, or the error code behind the outcome */
   mt_err_t err; /* why, when rc != 0; the message to record */
 } mt_attempt_t;

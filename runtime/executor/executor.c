@@ -189,23 +189,47 @@ static void add_done(mt_executor_t *ex, int64_t id, const char *version) {
 }
 
 /* One line and one count per attempt: how it ended and how long it took.
- * error is the handler's message (the log escapes it), NULL on success. */
+ * error is the handler's message (the log escapes it), NULL on success;
+ * snooze the seconds a snoozed task was put off for, else 0. */
 static void report_run(const mt_task_t *task, const char *outcome,
-                       mt_log_level_t level, double started,
-                       const char *error) {
+                       mt_log_level_t level, double started, const char *error,
+                       double snooze) {
   double seconds = mt_now() - started;
   mt_metric_add(MT_METRIC_EXECUTIONS, task->name, outcome, 1);
   mt_metric_observe(MT_METRIC_HANDLER_SECONDS, task->name, NULL, seconds);
-  mt_log_event(
-      level, "task run", MT_LOG_I("id", task->id), MT_LOG_S("name", task->name),
-      MT_LOG_I("attempt", task->attempt), MT_LOG_S("outcome", outcome),
-      MT_LOG_N("duration_ms", seconds * 1000), MT_LOG_S("error", error));
+  const mt_log_field_t fields[] = {
+      MT_LOG_I("id", task->id),
+      MT_LOG_S("name", task->name),
+      MT_LOG_I("attempt", task->attempt),
+      MT_LOG_S("outcome", outcome),
+      MT_LOG_N("duration_ms", seconds * 1000),
+      MT_LOG_S("error", error),
+      MT_LOG_N("snooze_s", snooze), /* last: left out unless snoozed */
+  };
+  size_t n = sizeof fields / sizeof fields[0];
+  mt_log_fields(level, "task run", fields, snooze > 0 ? n : n - 1);
+}
+
+/* Ends a handler that returned: commits through the session, which marks
+ * the task completed, or snoozed when it returned ctx.snooze (the executor
+ * never asks which backend it runs on; one without a snooze fails the
+ * attempt). */
+static int finish_task(worker_t *w, const mt_attempt_t *at, mt_err_t *why) {
+  mt_session_t *s = w->session;
+  if (at->snooze == 0)
+    return s->ops->commit(s, why);
+  if (s->ops->snooze == NULL)
+    return mt_err_set(why, MT_EINVAL,
+                      "ctx.snooze: this runtime's backend cannot snooze a "
+                      "task");
+  return s->ops->snooze(s, at->snooze, why);
 }
 
 /* Runs one claimed task under the task-run policy (executor/attempt.h) and
- * ends it: commit through the session, or an acknowledgement for a
- * handler that opened no transaction; otherwise roll back and record the
- * failure outside the transaction, or give the task back at shutdown. */
+ * ends it: commit (or snooze) through the session, or an acknowledgement
+ * for a handler that opened no transaction and did not snooze; otherwise
+ * roll back and record the failure outside the transaction, or give the
+ * task back at shutdown. */
 static void run_task(worker_t *w, mt_task_t *task) {
   mt_executor_t *ex = w->ex;
   mt_attempt_t at;
@@ -217,15 +241,16 @@ static void run_task(worker_t *w, mt_task_t *task) {
   double started = mt_now();
   mt_attempt_run(&at, w->lua, task, &env);
   if (at.outcome == MT_ATTEMPT_DONE) {
-    if (!at.tx.begun) {
+    if (!at.tx.begun && at.snooze == 0) {
       add_done(ex, task->id, mt_task_version(at.def));
-      report_run(task, "completed", MT_LOG_INFO, started, NULL);
+      report_run(task, "completed", MT_LOG_INFO, started, NULL, 0);
       return;
     }
     mt_err_t why;
-    int rc = w->session->ops->commit(w->session, &why);
+    int rc = finish_task(w, &at, &why);
     if (rc == 0) {
-      report_run(task, "completed", MT_LOG_INFO, started, NULL);
+      report_run(task, at.snooze > 0 ? "snoozed" : "completed", MT_LOG_INFO,
+                 started, NULL, at.snooze);
       return;
     }
     mt_attempt_fail(&at, rc, &why);
@@ -238,15 +263,16 @@ static void run_task(worker_t *w, mt_task_t *task) {
     release_task(w, task);
     report_run(task, "released", MT_LOG_WARN, started,
                "no such task in the tasks now loaded; it stays scheduled "
-               "until its file comes back");
+               "until its file comes back",
+               0);
   } else if (at.outcome == MT_ATTEMPT_ABORTED) {
     release_task(w, task);
-    report_run(task, "released", MT_LOG_INFO, started, at.err.msg);
+    report_run(task, "released", MT_LOG_INFO, started, at.err.msg, 0);
   } else if (record_failure(w, task, at.def, at.outcome == MT_ATTEMPT_PERMANENT,
                             at.err.msg)) {
-    report_run(task, "retried", MT_LOG_WARN, started, at.err.msg);
+    report_run(task, "retried", MT_LOG_WARN, started, at.err.msg, 0);
   } else {
-    report_run(task, "failed", MT_LOG_ERROR, started, at.err.msg);
+    report_run(task, "failed", MT_LOG_ERROR, started, at.err.msg, 0);
   }
   if (at.rc == MT_ENOMEM) {
     /* Whatever the handler kept reachable goes with the old state. at.def
@@ -459,18 +485,39 @@ fail:
 void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks) {
   if (tasks == NULL)
     return;
+  /* Tasks of a named queue go before the others already waiting (after
+   * those of named queues, in order): their queue's limits count them
+   * from their claim (task.h). The rest queue up at the back. */
   int n = 0;
-  mt_task_t *last = tasks;
-  for (mt_task_t *t = tasks; t != NULL; t = t->next) {
-    last = t;
-    n++;
+  mt_task_t *limited = NULL, *llast = NULL, *rest = NULL, *rlast = NULL;
+  for (mt_task_t *t = tasks, *next; t != NULL; t = next, n++) {
+    next = t->next;
+    t->next = NULL;
+    mt_task_t **first = t->limited ? &limited : &rest;
+    mt_task_t **last = t->limited ? &llast : &rlast;
+    if (*last != NULL)
+      (*last)->next = t;
+    else
+      *first = t;
+    *last = t;
   }
   pthread_mutex_lock(&ex->lock);
-  if (ex->tail != NULL)
-    ex->tail->next = tasks;
-  else
-    ex->head = tasks;
-  ex->tail = last;
+  if (limited != NULL) {
+    mt_task_t **at = &ex->head;
+    while (*at != NULL && (*at)->limited)
+      at = &(*at)->next;
+    llast->next = *at;
+    *at = limited;
+    if (llast->next == NULL)
+      ex->tail = llast;
+  }
+  if (rest != NULL) {
+    if (ex->tail != NULL)
+      ex->tail->next = rest;
+    else
+      ex->head = rest;
+    ex->tail = rlast;
+  }
   ex->queued += n;
   pthread_cond_broadcast(&ex->ready);
   pthread_mutex_unlock(&ex->lock);

@@ -337,6 +337,35 @@ static int read_schedules(lua_State *L, const char *file, mt_task_def_t *def,
   return rc;
 }
 
+/* Stack: def -> def. Reads def.queue: an identifier naming a queue that
+ * config.lua declares (checked where the configuration is known), or
+ * "default", which is the same as giving none. The string stays alive
+ * with the definition's table, as schema_name does. */
+static int read_queue(lua_State *L, const char *file, mt_task_def_t *def,
+                      mt_err_t *err) {
+  int rc = 0;
+  def->queue = NULL;
+  int type = mt_lua_rawfield(L, -1, "queue");
+  size_t len = 0;
+  const char *queue = type == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+  /* A zero byte would cut the name short: "pay\0ments" is no name. */
+  if (queue != NULL && strlen(queue) == len && mt_queue_name_valid(queue)) {
+    if (strcmp(queue, MT_DEFAULT_QUEUE) != 0)
+      def->queue = (char *)queue;
+  } else if (queue != NULL) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: queue \"%.100s\" is not a queue name (an "
+                    "identifier: letters, digits and _, e.g. payments)",
+                    file, queue);
+  } else if (type != LUA_TNIL) {
+    rc = mt_err_set(err, MT_ECONFIG,
+                    "%s: queue must be a string naming a queue, not %s", file,
+                    lua_typename(L, type));
+  }
+  lua_pop(L, 1);
+  return rc;
+}
+
 /* Stack: def -> def. Checks the table a script returned and fills def. */
 static int check_definition(lua_State *L, const char *file, const char *rel,
                             const mt_task_defaults_t *defaults,
@@ -373,6 +402,7 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
 
   double max_attempts = MT_DEFAULT_MAX_ATTEMPTS;
   double memory_limit = (double)defaults->memory_limit;
+  double priority = 0;
   def->timeout = defaults->timeout;
   def->retry_delay = 1;
   if ((rc = mt_lua_read_number(L, file, "max_attempts", &max_attempts, 1,
@@ -383,10 +413,14 @@ static int check_definition(lua_State *L, const char *file, const char *rel,
                                MT_RETRY_DELAY_MAX, 0, err)) ||
       (rc = mt_lua_read_number(L, file, "memory_limit", &memory_limit,
                                MT_MEMORY_LIMIT_MIN, MT_MEMORY_LIMIT_MAX, 1,
-                               err)))
+                               err)) ||
+      (rc = mt_lua_read_number(L, file, "priority", &priority, MT_PRIORITY_MIN,
+                               MT_PRIORITY_MAX, 1, err)) ||
+      (rc = read_queue(L, file, def, err)))
     return rc;
   def->max_attempts = (int)max_attempts;
   def->memory_limit = (size_t)memory_limit;
+  def->priority = (int)priority;
   def->name = name;
   def->file = (char *)file;
   if ((rc = read_schema(L, file, defaults, def, err)) != 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "json/read.h"
 #include "lua/env.h"
 #include "lua/json.h"
 #include "postgres/pg_service.h"
@@ -226,6 +227,45 @@ static const char *schedule_run_at(lua_State *L, int opts,
   return result;
 }
 
+/* Reads tx:schedule's opts other than the time (schedule_run_at) into
+ * req. The strings stay alive: opts still holds them. */
+static void schedule_opts(lua_State *L, int opts, mt_schedule_req_t *req) {
+  if (!lua_istable(L, opts))
+    return;
+  if (lua_getfield(L, opts, "key") == LUA_TSTRING)
+    req->key = lua_tostring(L, -1);
+  else if (!lua_isnil(L, -1))
+    luaL_argerror(L, opts, "key must be a string");
+  lua_pop(L, 1);
+  if (lua_getfield(L, opts, "queue") == LUA_TSTRING)
+    req->queue = lua_tostring(L, -1);
+  else if (!lua_isnil(L, -1))
+    luaL_argerror(L, opts, "queue must be a string");
+  lua_pop(L, 1);
+  int type = lua_getfield(L, opts, "priority");
+  if (type != LUA_TNIL) {
+    int exact = 0;
+    lua_Integer p = type == LUA_TNUMBER ? lua_tointegerx(L, -1, &exact) : 0;
+    /* Checked here, before the cast to int can wrap a huge number into
+     * the range. */
+    if (!exact || p < MT_PRIORITY_MIN || p > MT_PRIORITY_MAX)
+      luaL_argerror(L, opts,
+                    lua_pushfstring(L,
+                                    "priority must be an integer from %d to "
+                                    "%d",
+                                    MT_PRIORITY_MIN, MT_PRIORITY_MAX));
+    req->has_priority = 1;
+    req->priority = (int)p;
+  }
+  lua_pop(L, 1);
+  type = lua_getfield(L, opts, "replace");
+  if (type == LUA_TBOOLEAN)
+    req->replace = lua_toboolean(L, -1);
+  else if (type != LUA_TNIL)
+    luaL_argerror(L, opts, "replace must be a boolean");
+  lua_pop(L, 1);
+}
+
 /* tx:schedule(name, payload, opts) -> task id */
 static int tx_schedule(lua_State *L) {
   mt_tx_t *tx = check_tx(L);
@@ -234,13 +274,7 @@ static int tx_schedule(lua_State *L) {
   req.name = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
   req.run_at = schedule_run_at(L, 4, run_at);
-  if (lua_istable(L, 4)) {
-    if (lua_getfield(L, 4, "key") == LUA_TSTRING)
-      req.key = lua_tostring(L, -1);
-    else if (!lua_isnil(L, -1))
-      luaL_argerror(L, 4, "key must be a string");
-    lua_pop(L, 1); /* the string stays alive: opts still holds it */
-  }
+  schedule_opts(L, 4, &req);
   mt_buf_t payload = MT_BUF_INIT;
   mt_err_t err;
   if (mt_json_encode(L, 3, &payload, &err) != 0) {
@@ -268,6 +302,169 @@ static int tx_schedule(lua_State *L) {
   return 1;
 }
 
+/* The functions of the SQL interface that a handler reaches through its
+ * tx (README "Reference: SQL"), in its transaction: what it cancels,
+ * moves or reads commits or rolls back with the rest of its work. A task's
+ * fields come back as tx:query's would, run_at in RFC 3339 UTC as ctx.run_at
+ * has it (so that it can be handed back as a run_at). */
+// clang-format off
+#define TASK_FIELDS                                                           \
+  "id, name, state,\n"                                                        \
+  "  to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')\n" \
+  "    AS run_at,\n"                                                          \
+  "  attempts, max_attempts, last_error, key, queue, priority, payload"
+// clang-format on
+static const char get_sql[] =
+    "SELECT " TASK_FIELDS " FROM moontask.get($1::bigint)";
+static const char find_sql[] = "SELECT " TASK_FIELDS " FROM moontask.find($1)";
+static const char name_sql[] = "SELECT name FROM moontask.get($1::bigint)";
+static const char cancel_sql[] = "SELECT moontask.cancel($1::bigint)";
+static const char cancel_key_sql[] = "SELECT moontask.cancel_key($1)";
+static const char reschedule_sql[] =
+    "SELECT moontask.reschedule($1::bigint, $2::timestamptz, $3::jsonb)";
+
+/* Runs one of the statements above with one parameter, text, in the
+ * task's transaction; raises as tx:schedule does, naming the call. */
+static PGresult *run_call(lua_State *L, mt_tx_t *tx, const char *call,
+                          const char *sql, const char *param) {
+  const char *params[] = {param};
+  PGresult *res = NULL;
+  mt_err_t err;
+  int rc = mt_tx_query(tx, sql, 1, params, &res, &err);
+  if (rc == MT_ETIMEDOUT)
+    raise_sql_error(L, rc, &err);
+  if (rc != 0)
+    luaL_error(L, "%s: %s", call, err.msg);
+  return res;
+}
+
+/* Stack: -> boolean. The one boolean a call returned. */
+static int push_result_boolean(lua_State *L, PGresult *res) {
+  lua_pushboolean(L, PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't');
+  PQclear(res);
+  return 1;
+}
+
+/* Stack: -> task | nil. The row of a get or find as a table of its fields
+ * (those that are NULL absent), or nil for no row. */
+static int push_result_task(lua_State *L, PGresult *res) {
+  if (PQntuples(res) == 0) {
+    PQclear(res);
+    lua_pushnil(L);
+    return 1;
+  }
+  int cols = PQnfields(res);
+  lua_createtable(L, 0, cols);
+  for (int c = 0; c < cols; c++) {
+    push_value(L, res, 0, c);
+    lua_setfield(L, -2, PQfname(res, c));
+  }
+  PQclear(res);
+  return 1;
+}
+
+/* The text of an id argument, checked as an integer. */
+static const char *id_arg(lua_State *L, int arg, char buf[24]) {
+  snprintf(buf, 24, LUA_INTEGER_FMT, luaL_checkinteger(L, arg));
+  return buf;
+}
+
+/* tx:cancel(id) -> whether a scheduled task was cancelled */
+static int tx_cancel(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  char id[24];
+  id_arg(L, 2, id);
+  return push_result_boolean(L, run_call(L, tx, "tx:cancel", cancel_sql, id));
+}
+
+/* tx:cancel_key(key) -> whether a scheduled task held key and was
+ * cancelled */
+static int tx_cancel_key(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  const char *key = luaL_checkstring(L, 2);
+  return push_result_boolean(
+      L, run_call(L, tx, "tx:cancel_key", cancel_key_sql, key));
+}
+
+/* tx:get(id) -> task | nil */
+static int tx_get(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  char id[24];
+  id_arg(L, 2, id);
+  return push_result_task(L, run_call(L, tx, "tx:get", get_sql, id));
+}
+
+/* tx:find(key) -> task | nil: the live task that holds key, or else the
+ * latest that did. */
+static int tx_find(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  const char *key = luaL_checkstring(L, 2);
+  return push_result_task(L, run_call(L, tx, "tx:find", find_sql, key));
+}
+
+/* Checks a new payload for task id against its task's schema, as
+ * tx:schedule checks one, before the task is changed: the task's name is
+ * read in the handler's transaction. *found is 0 when the handler can see
+ * no such task (then nothing was checked). */
+static int check_new_payload(mt_tx_t *tx, const char *id, const char *payload,
+                             int *found, mt_err_t *err) {
+  PGresult *res = NULL;
+  const char *params[] = {id};
+  int rc = mt_json_check_object(payload, err);
+  if (rc == 0)
+    rc = mt_tx_query(tx, name_sql, 1, params, &res, err);
+  if (rc != 0)
+    return rc;
+  *found = PQntuples(res) > 0;
+  if (*found) {
+    const char *name = PQgetvalue(res, 0, 0);
+    const mt_task_def_t *def = mt_registry_find(tx->registry, name);
+    rc = def != NULL ? mt_service_validate(def, payload, err)
+                     : mt_err_set(err, MT_ENOTASK,
+                                  "unknown task \"%s\": no task file "
+                                  "defines it",
+                                  name);
+  }
+  PQclear(res);
+  return rc;
+}
+
+/* tx:reschedule(id, opts) -> whether a scheduled task was changed.
+ * opts.run_at or opts.delay move it (as tx:schedule's do; without them it
+ * keeps its time); opts.payload replaces its payload. */
+static int tx_reschedule(lua_State *L) {
+  mt_tx_t *tx = check_tx(L);
+  char id[24], run_at[MT_RUN_AT_MAX];
+  id_arg(L, 2, id);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  const char *when = schedule_run_at(L, 3, run_at);
+  int type = lua_getfield(L, 3, "payload");
+  if (type != LUA_TNIL && type != LUA_TTABLE)
+    luaL_argerror(L, 3, "payload must be a table");
+  if (type == LUA_TNIL && when == NULL)
+    luaL_argerror(L, 3, "nothing to change: give run_at, delay or payload");
+  mt_buf_t payload = MT_BUF_INIT;
+  PGresult *res = NULL;
+  mt_err_t err;
+  int found = 1, rc = 0;
+  if (type == LUA_TTABLE && (rc = mt_json_encode(L, -1, &payload, &err)) == 0)
+    rc = check_new_payload(tx, id, payload.data, &found, &err);
+  if (rc == 0 && found) {
+    const char *params[] = {id, when, payload.data};
+    rc = mt_tx_query(tx, reschedule_sql, 3, params, &res, &err);
+  }
+  mt_buf_free(&payload);
+  if (rc == MT_ETIMEDOUT)
+    return raise_sql_error(L, rc, &err);
+  if (rc != 0)
+    return luaL_error(L, "tx:reschedule(%s): %s", id, err.msg);
+  if (!found) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return push_result_boolean(L, res);
+}
+
 static int tx_gc(lua_State *L) {
   tx_handle_t *h = luaL_checkudata(L, 1, TX_META);
   h->tx = NULL;
@@ -287,6 +484,11 @@ static const luaL_Reg methods[] = {
     {"query", tx_query},
     {"exec", tx_exec},
     {"schedule", tx_schedule},
+    {"cancel", tx_cancel},
+    {"cancel_key", tx_cancel_key},
+    {"reschedule", tx_reschedule},
+    {"get", tx_get},
+    {"find", tx_find},
     {NULL, NULL},
 };
 

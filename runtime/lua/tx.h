@@ -1,6 +1,7 @@
 /*
- * The Lua transaction handle `tx` given to handlers: tx:query, tx:exec and
- * tx:schedule over an mt_tx_t that the executor owns. The userdata only
+ * The Lua transaction handle `tx` given to handlers: tx:query, tx:exec,
+ * tx:schedule and the task calls (cancel, cancel_key, reschedule, get,
+ * find) over an mt_tx_t that the executor owns. The userdata only
  * borrows the mt_tx_t; once the task ends the executor closes the handle and
  * any further use raises "attempt to use a closed transaction".
  */

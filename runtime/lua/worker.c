@@ -44,10 +44,50 @@ static int ctx_log(lua_State *L) {
   return 0;
 }
 
+#define SNOOZE_META "moontask.snooze"
+
+/* ctx.snooze(seconds) -> a value for the handler to return: its task goes
+ * back to `scheduled` for that long, with its transaction's effects, and
+ * the attempt does not count. A value returned rather than an error
+ * raised: a pcall in the handler cannot swallow it, and the handler says
+ * plainly where it ends. */
+static int ctx_snooze(lua_State *L) {
+  lua_Number seconds = lua_type(L, 1) == LUA_TNUMBER ? lua_tonumber(L, 1) : 0;
+  /* Also refuses NaN, which fails every comparison. */
+  if (!(seconds > 0 && seconds <= MT_SNOOZE_MAX))
+    return luaL_argerror(L, 1,
+                         lua_pushfstring(L,
+                                         "seconds must be a number more than "
+                                         "0 and at most %d (30 days), not %s",
+                                         (int)MT_SNOOZE_MAX,
+                                         luaL_tolstring(L, 1, NULL)));
+  lua_Number *slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = seconds;
+  luaL_setmetatable(L, SNOOZE_META);
+  return 1;
+}
+
+static int snooze_tostring(lua_State *L) {
+  lua_Number *slot = luaL_checkudata(L, 1, SNOOZE_META);
+  lua_pushfstring(L, "snooze (%f s)", *slot);
+  return 1;
+}
+
+/* Registers the metatable that marks ctx.snooze's values. Every task's
+ * snoozes share it, so getmetatable must not hand it out. */
+static void snooze_open(lua_State *L) {
+  luaL_newmetatable(L, SNOOZE_META);
+  lua_pushcfunction(L, snooze_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+}
+
 /* Stack: -> ctx */
 static void push_ctx(lua_State *L, const mt_task_t *task,
                      const mt_task_def_t *def) {
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushinteger(L, task->id);
   lua_setfield(L, -2, "id");
   lua_pushstring(L, task->name);
@@ -69,6 +109,8 @@ static void push_ctx(lua_State *L, const mt_task_t *task,
   lua_setfield(L, -2, "log");
   mt_lua_ctx_env_push(L);
   lua_setfield(L, -2, "env");
+  lua_pushcfunction(L, ctx_snooze);
+  lua_setfield(L, -2, "snooze");
 }
 
 /* Makes a state (and its guard) with every task loaded into it and reg. */
@@ -85,6 +127,7 @@ static int load_state(const mt_lua_worker_t *w, lua_State **L_out,
   guard->load_limit = w->defaults.memory_limit;
   mt_lua_env_open(L);
   mt_lua_tx_open(L);
+  snooze_open(L);
   if ((rc = mt_lua_tasks_load(L, w->tasks_dir, &w->defaults, reg, err)) != 0)
     goto fail;
   *L_out = L;
@@ -203,7 +246,8 @@ typedef struct handler_call_s {
   const mt_task_t *task;
   const mt_task_def_t *def;
   mt_err_t *err;
-  int rc; /* MT_EPAYLOAD when the payload is not JSON */
+  int rc;        /* MT_EPAYLOAD when the payload is not JSON */
+  double snooze; /* what the handler returned ctx.snooze for, or 0 */
 } handler_call_t;
 
 /* Stack: call handler tx -> (whatever). Decodes the payload, builds ctx
@@ -217,16 +261,21 @@ static int call_handler(lua_State *L) {
     return 0;
   }
   push_ctx(L, c->task, c->def);
-  lua_call(L, 3, 0); /* handler(tx, payload, ctx) */
+  lua_call(L, 3, 1); /* handler(tx, payload, ctx) */
+  /* Whatever else a handler returns means nothing. */
+  lua_Number *snooze = luaL_testudata(L, -1, SNOOZE_META);
+  if (snooze != NULL)
+    c->snooze = *snooze;
   return 0;
 }
 
 int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
-                      mt_err_t *err) {
+                      double *snooze, mt_err_t *err) {
   lua_State *L = w->L;
   mt_lua_guard_t *guard = w->guard;
   int top = lua_gettop(L);
   const mt_task_def_t *def = mt_registry_find(&w->registry, task->name);
+  *snooze = 0;
   if (def == NULL || !mt_lua_tasks_push_handler(L, task->name))
     return mt_err_set(err, MT_ENOTASK,
                       "unknown task \"%s\": no task file defines it",
@@ -235,7 +284,7 @@ int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
    * can be closed after the handler returns, however it returns. */
   mt_lua_tx_push(L, tx);
   int tx_idx = lua_gettop(L);
-  handler_call_t call = {task, def, err, 0};
+  handler_call_t call = {task, def, err, 0, 0};
   lua_pushcfunction(L, call_handler);
   lua_pushlightuserdata(L, &call);
   lua_pushvalue(L, tx_idx - 1);
@@ -245,6 +294,8 @@ int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
   int rc = mt_lua_pcall(L, 3, 0, err);
   if (rc == 0)
     rc = call.rc;
+  if (rc == 0)
+    *snooze = call.snooze;
   mt_lua_tx_close(L, tx_idx);
   char reason[64];
   if (rc != 0 && guard->stopping == MT_LUA_OUT_OF_MEMORY) {

@@ -23,13 +23,19 @@ void mt_lua_worker_free(mt_lua_worker_t *w);
 /* The worker's own copy of the task definitions. */
 const mt_registry_t *mt_lua_worker_registry(const mt_lua_worker_t *w);
 
+/* The longest a handler may put its task off with ctx.snooze: longer is a
+ * task to reschedule, not to snooze. */
+#define MT_SNOOZE_MAX (30 * 86400.0)
+
 /* Runs task's handler with tx (whose deadline bounds it). Returns 0 when the
  * handler returned, MT_ENOTASK when no such task is loaded, MT_EPAYLOAD when
  * the payload is not JSON, MT_ETIMEDOUT when it ran out of time or the
  * runtime aborted it, MT_ENOMEM when it passed its memory limit, MT_ELUA
- * when it raised; err then carries the message and the Lua traceback. */
+ * when it raised; err then carries the message and the Lua traceback.
+ * *snooze is the seconds of the ctx.snooze(seconds) the handler returned,
+ * or 0 (always 0 unless it returned). */
 int mt_lua_worker_run(mt_lua_worker_t *w, const mt_task_t *task, mt_tx_t *tx,
-                      mt_err_t *err);
+                      double *snooze, mt_err_t *err);
 
 /* Replaces the worker's Lua state with a fresh one, loaded from the same
  * files: after a handler passed its memory limit, whatever it left

@@ -128,6 +128,10 @@ static int pg_commit(mt_session_t *base, mt_err_t *err) {
   return mt_tx_commit(&((pg_session_t *)base)->tx, err);
 }
 
+static int pg_snooze(mt_session_t *base, double seconds, mt_err_t *err) {
+  return mt_tx_snooze(&((pg_session_t *)base)->tx, seconds, err);
+}
+
 static void pg_rollback(mt_session_t *base) {
   mt_tx_rollback(&((pg_session_t *)base)->tx);
 }
@@ -196,6 +200,7 @@ static const mt_session_ops_t pg_session_ops = {
     .begin = pg_begin,
     .tx_state = pg_tx_state,
     .commit = pg_commit,
+    .snooze = pg_snooze,
     .rollback = pg_rollback,
     .fail = pg_fail,
     .release = pg_release,

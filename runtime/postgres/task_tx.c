@@ -16,14 +16,25 @@
  * First, whatever a handler did to its session, undone inside its
  * transaction so that it commits with it: settings (RESET ALL), role and
  * session user, cursors held past the transaction, LISTENs and temporary
- * tables; session advisory locks are released by the statement that marks
- * the task completed. It is DISCARD ALL less DISCARD PLANS (plans change no
- * result) and less DEALLOCATE ALL (the runtime's own statements are kept;
- * a handler may not PREPARE or DEALLOCATE, sql_guard.h). Unlike DISCARD ALL
+ * tables; session advisory locks are released by the statement that ends
+ * the task. It is DISCARD ALL less DISCARD PLANS (plans change no result)
+ * and less DEALLOCATE ALL (the runtime's own statements are kept; a
+ * handler may not PREPARE or DEALLOCATE, sql_guard.h). Unlike DISCARD ALL
  * it may run inside the transaction, so it travels in the commit's round
- * trip.
- *
- * Then the task's `completed` mark: the UPDATE itself rather than a call
+ * trip. */
+// clang-format off
+static const char *const reset_sql[] = {
+    "CLOSE ALL",
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "UNLISTEN *",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+};
+// clang-format on
+#define RESET_STMTS ((int)(sizeof reset_sql / sizeof reset_sql[0]))
+
+/* Then the task's `completed` mark: the UPDATE itself rather than a call
  * of moontask.complete(), which runs the same UPDATE through PL/pgSQL
  * under a search_path of its own (a setting saved and restored, and an SPI
  * call, per task). Prepared with the rest, it is planned once per
@@ -35,13 +46,7 @@
  * only in that branch.) $1 the task's id, $2 this runtime's lease name, $3
  * the version (NULL: not known). */
 // clang-format off
-static const char *const commit_sql[] = {
-    "CLOSE ALL",
-    "SET SESSION AUTHORIZATION DEFAULT",
-    "RESET ALL",
-    "UNLISTEN *",
-    "DISCARD TEMP",
-    "DISCARD SEQUENCES",
+static const char complete_sql[] =
     "WITH done AS (\n"
     "  UPDATE moontask.tasks SET state = 'completed', finished_at = now(),\n"
     "         locked_by = NULL, locked_until = NULL, last_error = NULL,\n"
@@ -49,12 +54,21 @@ static const char *const commit_sql[] = {
     "   WHERE id = $1::bigint AND " MT_PG_HELD_BY("$2::text") " RETURNING id)\n"
     "SELECT pg_advisory_unlock_all(),\n"
     "       CASE WHEN NOT EXISTS (SELECT FROM done)\n"
-    "            THEN moontask.complete($1, $2, $3) END",
-    "COMMIT",
-};
+    "            THEN moontask.complete($1, $2, $3) END";
 // clang-format on
-#define COMMIT_STMTS ((int)(sizeof commit_sql / sizeof commit_sql[0]))
-#define COMPLETE_STMT (COMMIT_STMTS - 2)
+
+/* Or, for a handler that returned ctx.snooze(s), the task back to
+ * `scheduled` in $3 seconds with its attempt not counted, by the one
+ * function that does it (migration 7), which raises 55000 when the task
+ * is no longer held, as complete does. A snoozed attempt records no
+ * version, as a released one does not: it is not counted. */
+static const char snooze_sql[] =
+    "SELECT pg_advisory_unlock_all(),\n"
+    "       moontask.snooze($1::bigint, $2::text, $3::float8)";
+
+/* BEGIN (when the handler ran no statement), the reset, the task's end,
+ * COMMIT. */
+#define FINISH_STMTS_MAX (RESET_STMTS + 3)
 
 /* The SQLSTATE of a statement prepared earlier that the server no longer
  * has. */
@@ -148,33 +162,44 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
   return 0;
 }
 
-int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
-  char id[24];
-  snprintf(id, sizeof id, "%" PRId64, tx->task_id);
-  const char *params[] = {id, tx->owner, tx->version};
-  mt_pg_stmt_t stmts[COMMIT_STMTS];
-  char names[COMMIT_STMTS][MT_STMT_NAME_MAX];
-  int fresh[COMMIT_STMTS], prepared[COMMIT_STMTS];
-  PGresult *results[COMMIT_STMTS];
-  for (int i = 0; i < COMMIT_STMTS; i++) {
-    int nparams = i == COMPLETE_STMT ? 3 : 0;
-    int cached = mt_stmt_cache_get(&tx->stmts, commit_sql[i], nparams, names[i],
-                                   &fresh[i]) == 0;
-    stmts[i] = (mt_pg_stmt_t){
-        .sql = commit_sql[i],
-        .nparams = nparams,
-        .params = nparams > 0 ? params : NULL,
-        .name = cached ? names[i] : NULL,
-        .prepared = fresh[i] ? &prepared[i] : NULL,
+/* Ends the task's transaction with end_sql (complete_sql or snooze_sql,
+ * whose parameters are params) and commits, in one round trip. A handler
+ * that ran no statement has no transaction yet: it is begun in the same
+ * round trip. */
+static int finish(mt_tx_t *tx, const char *end_sql, int nparams,
+                  const char *const *params, mt_err_t *err) {
+  mt_pg_stmt_t stmts[FINISH_STMTS_MAX];
+  char names[FINISH_STMTS_MAX][MT_STMT_NAME_MAX];
+  int fresh[FINISH_STMTS_MAX] = {0}, prepared[FINISH_STMTS_MAX];
+  PGresult *results[FINISH_STMTS_MAX];
+  int n = 0;
+  if (!tx->begun) {
+    stmts[n++] = (mt_pg_stmt_t){.sql = "BEGIN"};
+    tx->begun = 1; /* so that a failure's rollback resets the session */
+  }
+  for (int i = 0; i <= RESET_STMTS + 1; i++, n++) {
+    const char *sql = i < RESET_STMTS    ? reset_sql[i]
+                      : i == RESET_STMTS ? end_sql
+                                         : "COMMIT";
+    int np = i == RESET_STMTS ? nparams : 0;
+    int cached =
+        mt_stmt_cache_get(&tx->stmts, sql, np, names[n], &fresh[n]) == 0;
+    stmts[n] = (mt_pg_stmt_t){
+        .sql = sql,
+        .nparams = np,
+        .params = np > 0 ? params : NULL,
+        .name = cached ? names[n] : NULL,
+        .prepared = fresh[n] ? &prepared[n] : NULL,
     };
   }
   /* Committing is not interrupted: a handler that finished has earned it. */
-  int rc = mt_pg_pipeline(tx->conn, stmts, COMMIT_STMTS, results,
-                          tx->deadline + 30, NULL, err);
-  for (int i = 0; i < COMMIT_STMTS; i++) {
+  int rc =
+      mt_pg_pipeline(tx->conn, stmts, n, results, tx->deadline + 30, NULL, err);
+  for (int i = 0; i < n; i++) {
     if (fresh[i] && !prepared[i])
       mt_stmt_cache_forget(&tx->stmts, names[i]);
-    if (rc != 0 && !fresh[i] && statement_missing(results[i]))
+    if (rc != 0 && stmts[i].name != NULL && !fresh[i] &&
+        statement_missing(results[i]))
       mt_err_set(err, MT_EDB,
                  "the task's transaction cannot commit: the runtime's "
                  "prepared statements are gone (dropped by a DEALLOCATE in "
@@ -186,6 +211,21 @@ int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
     mt_tx_rollback(tx);
   tx->begun = 0;
   return rc;
+}
+
+int mt_tx_commit(mt_tx_t *tx, mt_err_t *err) {
+  char id[24];
+  snprintf(id, sizeof id, "%" PRId64, tx->task_id);
+  const char *params[] = {id, tx->owner, tx->version};
+  return finish(tx, complete_sql, 3, params, err);
+}
+
+int mt_tx_snooze(mt_tx_t *tx, double seconds, mt_err_t *err) {
+  char id[24], delay[32];
+  snprintf(id, sizeof id, "%" PRId64, tx->task_id);
+  snprintf(delay, sizeof delay, "%.17g", seconds);
+  const char *params[] = {id, tx->owner, delay};
+  return finish(tx, snooze_sql, 3, params, err);
 }
 
 void mt_tx_rollback(mt_tx_t *tx) {

@@ -5,7 +5,7 @@
  * pipeline with its BEGIN. Completion is marked in the same pipeline as
  * COMMIT, by an UPDATE of the task's row held to the lease as
  * moontask.complete() is, so a task's effects and its `completed` state
- * commit together or not at all.
+ * commit together or not at all; a snooze travels the same way.
  */
 #ifndef MT_TASK_TX_H
 #define MT_TASK_TX_H
@@ -49,6 +49,13 @@ int mt_tx_query(mt_tx_t *tx, const char *sql, int nparams,
  * whatever the handler did to its session (settings, role, locks, ...), so
  * that the next task starts clean. */
 int mt_tx_commit(mt_tx_t *tx, mt_err_t *err);
+
+/* For a handler that returned ctx.snooze(seconds): puts the task back to
+ * `scheduled` in that many seconds, its attempt not counted, and commits
+ * the handler's effects with it, in one round trip that resets the
+ * session as mt_tx_commit does (and begins the transaction first when the
+ * handler ran no statement). */
+int mt_tx_snooze(mt_tx_t *tx, double seconds, mt_err_t *err);
 
 /* Rolls back if a transaction is open, and when the handler ran any SQL,
  * clears what it may have left in the session (DISCARD ALL, which also

@@ -27,11 +27,14 @@ int mt_registry_add(mt_registry_t *reg, const mt_task_def_t *def) {
   slot->name = strdup(def->name);
   slot->file = strdup(def->file);
   slot->schema_name = def->schema_name ? strdup(def->schema_name) : NULL;
+  slot->queue = def->queue ? strdup(def->queue) : NULL;
   if (slot->name == NULL || slot->file == NULL ||
-      (def->schema_name != NULL && slot->schema_name == NULL)) {
+      (def->schema_name != NULL && slot->schema_name == NULL) ||
+      (def->queue != NULL && slot->queue == NULL)) {
     free(slot->name);
     free(slot->file);
     free(slot->schema_name);
+    free(slot->queue);
     mt_schema_free(def->schema);
     mt_task_scheds_free(def->schedules, def->nschedules);
     return MT_ENOMEM;
@@ -47,6 +50,7 @@ void mt_registry_free(mt_registry_t *reg) {
     free(reg->defs[i].name);
     free(reg->defs[i].file);
     free(reg->defs[i].schema_name);
+    free(reg->defs[i].queue);
     mt_schema_free(reg->defs[i].schema);
     mt_task_scheds_free(reg->defs[i].schedules, reg->defs[i].nschedules);
   }

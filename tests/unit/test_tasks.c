@@ -155,3 +155,56 @@ TEST(tasks_schedule_catch_up_is_parsed_once) {
     mt_registry_free(&bad);
   }
 }
+
+TEST(tasks_queue_and_priority) {
+  fresh_dir();
+  write_file("a.lua", "return { queue = 'payments', priority = -32768,\n"
+                      "  handler = function() end }\n");
+  write_file("b.lua", "return { queue = 'default', priority = 32767.0,\n"
+                      "  handler = function() end }\n");
+  write_file("c.lua", "return { handler = function() end }\n");
+  mt_registry_t reg = {0};
+  mt_task_defaults_t defaults = {.timeout = 60};
+  mt_err_t err;
+  ASSERT_EQ_INT(0, mt_lua_registry_load(dir, &defaults, &reg, &err));
+  const mt_task_def_t *a = mt_registry_find(&reg, "a");
+  const mt_task_def_t *b = mt_registry_find(&reg, "b");
+  const mt_task_def_t *c = mt_registry_find(&reg, "c");
+  ASSERT_TRUE(a != NULL && b != NULL && c != NULL);
+  ASSERT_EQ_STR("payments", a->queue);
+  ASSERT_EQ_INT(-32768, a->priority);
+  /* "default" is the queue of a task that names none. */
+  ASSERT_TRUE(b->queue == NULL);
+  ASSERT_EQ_INT(32767, b->priority);
+  ASSERT_TRUE(c->queue == NULL);
+  ASSERT_EQ_INT(0, c->priority);
+  mt_registry_free(&reg);
+
+  const char *cases[][2] = {
+      {"return { handler = function() end, priority = 32768 }\n",
+       "t.lua: priority must be a whole number from -32768 to 32767, not "
+       "32768"},
+      {"return { handler = function() end, priority = 1.5 }\n",
+       "t.lua: priority must be a whole number from -32768 to 32767, not 1.5"},
+      {"return { handler = function() end, priority = 'high' }\n",
+       "t.lua: priority must be a whole number from -32768 to 32767, not "
+       "high"},
+      {"return { handler = function() end, queue = 'pay.ments' }\n",
+       "t.lua: queue \"pay.ments\" is not a queue name"},
+      {"return { handler = function() end, queue = '' }\n",
+       "t.lua: queue \"\" is not a queue name"},
+      {"return { handler = function() end, queue = 'pay\\0ments' }\n",
+       "t.lua: queue \"pay\" is not a queue name"},
+      {"return { handler = function() end, queue = 7 }\n",
+       "t.lua: queue must be a string naming a queue, not number"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fresh_dir();
+    write_file("t.lua", cases[i][0]);
+    mt_registry_t bad = {0};
+    ASSERT_EQ_INT(MT_ECONFIG, mt_lua_registry_load(dir, &defaults, &bad, &err));
+    if (strstr(err.msg, cases[i][1]) == NULL)
+      MT__FAIL("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i][1]);
+    mt_registry_free(&bad);
+  }
+}
