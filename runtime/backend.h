@@ -145,8 +145,7 @@ typedef struct mt_session_ops_s {
   /* The handler returned ctx.snooze(seconds): puts the task back to
    * `scheduled` for that long, its attempt not counted, and commits,
    * atomically with the handler's effects (beginning the transaction when
-   * the handler ran no SQL: the task's row changes either way). NULL: the
-   * backend cannot snooze, and the attempt fails. */
+   * the handler ran no SQL: the task's row changes either way). */
   int (*snooze)(mt_session_t *s, double seconds, mt_err_t *err);
   /* Undoes the handler's transaction and whatever it did to the session. */
   void (*rollback)(mt_session_t *s);

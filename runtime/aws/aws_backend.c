@@ -777,6 +777,16 @@ static int s_commit(mt_session_t *s, mt_err_t *err) {
   return rc;
 }
 
+/* As a retry's record: the task is scheduled again, which the outbox
+ * publishes for its new run_at, and this delivery is done with. */
+static int s_snooze(mt_session_t *s, double seconds, mt_err_t *err) {
+  aws_session_t *as = (aws_session_t *)s;
+  int rc = as->inner->ops->snooze(as->inner, seconds, err);
+  if (rc == 0)
+    ack(as->b, as->task_id);
+  return rc;
+}
+
 static void s_rollback(mt_session_t *s) {
   inner_of(s)->ops->rollback(inner_of(s));
 }
@@ -814,6 +824,7 @@ static const mt_session_ops_t session_ops = {
     .begin = s_begin,
     .tx_state = s_tx_state,
     .commit = s_commit,
+    .snooze = s_snooze,
     .rollback = s_rollback,
     .fail = s_fail,
     .release = s_release,

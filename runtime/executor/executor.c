@@ -210,21 +210,6 @@ static void report_run(const mt_task_t *task, const char *outcome,
   mt_log_fields(level, "task run", fields, snooze > 0 ? n : n - 1);
 }
 
-/* Ends a handler that returned: commits through the session, which marks
- * the task completed, or snoozed when it returned ctx.snooze (the executor
- * never asks which backend it runs on; one without a snooze fails the
- * attempt). */
-static int finish_task(worker_t *w, const mt_attempt_t *at, mt_err_t *why) {
-  mt_session_t *s = w->session;
-  if (at->snooze == 0)
-    return s->ops->commit(s, why);
-  if (s->ops->snooze == NULL)
-    return mt_err_set(why, MT_EINVAL,
-                      "ctx.snooze: this runtime's backend cannot snooze a "
-                      "task");
-  return s->ops->snooze(s, at->snooze, why);
-}
-
 /* Runs one claimed task under the task-run policy (executor/attempt.h) and
  * ends it: commit (or snooze) through the session, or an acknowledgement
  * for a handler that opened no transaction and did not snooze; otherwise
@@ -247,7 +232,9 @@ static void run_task(worker_t *w, mt_task_t *task) {
       return;
     }
     mt_err_t why;
-    int rc = finish_task(w, &at, &why);
+    mt_session_t *s = w->session;
+    int rc = at.snooze > 0 ? s->ops->snooze(s, at.snooze, &why)
+                           : s->ops->commit(s, &why);
     if (rc == 0) {
       report_run(task, at.snooze > 0 ? "snoozed" : "completed", MT_LOG_INFO,
                  started, NULL, at.snooze);

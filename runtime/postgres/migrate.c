@@ -22,6 +22,29 @@
   "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"                   \
   "  END IF;\n"
 
+/* moontask.schedule's key check (migration 3, whose comment says why),
+ * kept by migration 7's schedule. */
+#define SCHEDULE_KEY_CHECK                                                              \
+  "  IF octet_length(key) > 512 THEN\n"                                                 \
+  "    RAISE EXCEPTION 'moontask.schedule: key is % bytes, at most 512 are allowed',\n" \
+  "      octet_length(key) USING ERRCODE = '22023';\n"                                  \
+  "  END IF;\n"
+
+/* Wakes the runtimes for a task due at `due` (a plpgsql variable): an
+ * empty payload means "due now", otherwise the epoch it falls due at
+ * (pg_backend.c reads it). Identical payloads coalesce within a
+ * transaction, so a bulk insert sends one notification. */
+#define NOTIFY_DUE                                                         \
+  "  PERFORM pg_notify('moontask_tasks', CASE WHEN due <= now() THEN ''\n" \
+  "    ELSE extract(epoch FROM due)::text END);\n"
+
+/* A task's public fields, moontask.task's attributes from migration 7 on,
+ * as get and find select them from moontask.tasks t. */
+#define TASK_PUBLIC_COLUMNS                                       \
+  "t.id, t.name, t.payload, t.state, t.run_at, t.attempts,\n"     \
+  "         t.max_attempts, t.last_error, t.key, t.created_at,\n" \
+  "         t.started_at, t.finished_at, t.queue, t.priority::integer"
+
 #define SCHEDULE_RECURRING_ARG_CHECKS                                                          \
   "  IF name IS NULL OR btrim(name) = '' OR length(name) > 200 THEN\n"                         \
   "    RAISE EXCEPTION 'moontask.schedule_recurring: invalid schedule name %',\n"              \
@@ -49,6 +72,7 @@ typedef struct migration_s {
   const char *sql;
 } migration_t;
 
+// clang-format off
 static const migration_t migrations[] = {
     {1,
      "CREATE TABLE moontask.tasks (\n"
@@ -98,11 +122,7 @@ static const migration_t migrations[] = {
      "     WHERE t.key = $4 AND t.state IN ('scheduled', 'running');\n"
      "    EXIT WHEN task_id IS NOT NULL;\n"
      "  END LOOP;\n"
-     /* Wake the runtimes: an empty payload means "due now", otherwise the
-      * epoch at which the task falls due. Identical payloads coalesce within
-      * a transaction, so a bulk insert sends one notification. */
-     "  PERFORM pg_notify('moontask_tasks', CASE WHEN due <= now() THEN ''\n"
-     "    ELSE extract(epoch FROM due)::text END);\n"
+     NOTIFY_DUE
      "  RETURN task_id;\n"
      "END\n"
      "$fn$;\n"
@@ -227,10 +247,7 @@ static const migration_t migrations[] = {
       * of the index's "index row requires N bytes" (54000). Bytes, not
       * characters, because the index counts bytes. The rest is migration
       * 1's. */
-     "  IF octet_length(key) > 512 THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: key is % bytes, at most 512 are allowed',\n"
-     "      octet_length(key) USING ERRCODE = '22023';\n"
-     "  END IF;\n"
+     SCHEDULE_KEY_CHECK
      "  LOOP\n"
      "    INSERT INTO moontask.tasks AS t (name, payload, run_at, key, created_by)\n"
      "    VALUES ($1, $2, due, $4, session_user)\n"
@@ -241,8 +258,7 @@ static const migration_t migrations[] = {
      "     WHERE t.key = $4 AND t.state IN ('scheduled', 'running');\n"
      "    EXIT WHEN task_id IS NOT NULL;\n"
      "  END LOOP;\n"
-     "  PERFORM pg_notify('moontask_tasks', CASE WHEN due <= now() THEN ''\n"
-     "    ELSE extract(epoch FROM due)::text END);\n"
+     NOTIFY_DUE
      "  RETURN task_id;\n"
      "END\n"
      "$fn$;\n"
@@ -552,19 +568,7 @@ static const migration_t migrations[] = {
      "  due timestamptz := coalesce(run_at, now());\n"
      "  q text := queue;\n"
      "  prio integer := priority;\n"
-     "BEGIN\n"
-     "  IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: invalid task name %',\n"
-     "      coalesce(quote_literal(name), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: payload must be a JSON object, not %',\n"
-     "      coalesce(jsonb_typeof(payload), 'NULL') USING ERRCODE = '22023';\n"
-     "  END IF;\n"
-     "  IF octet_length(key) > 512 THEN\n"
-     "    RAISE EXCEPTION 'moontask.schedule: key is % bytes, at most 512 are allowed',\n"
-     "      octet_length(key) USING ERRCODE = '22023';\n"
-     "  END IF;\n"
+     "BEGIN\n" SCHEDULE_ARG_CHECKS SCHEDULE_KEY_CHECK
      "  IF replace AND key IS NULL THEN\n"
      "    RAISE EXCEPTION 'moontask.schedule: replace needs a key'\n"
      "      USING ERRCODE = '22023';\n"
@@ -618,8 +622,7 @@ static const migration_t migrations[] = {
      "        quote_literal(key) USING ERRCODE = '42501';\n"
      "    END IF;\n"
      "  END LOOP;\n"
-     "  PERFORM pg_notify('moontask_tasks', CASE WHEN due <= now() THEN ''\n"
-     "    ELSE extract(epoch FROM due)::text END);\n"
+     NOTIFY_DUE
      "  RETURN task_id;\n"
      "END\n"
      "$fn$;\n"
@@ -641,9 +644,7 @@ static const migration_t migrations[] = {
      "CREATE OR REPLACE FUNCTION moontask.get(id bigint)\n"
      "RETURNS SETOF moontask.task LANGUAGE sql STABLE ROWS 1 SECURITY DEFINER\n"
      "SET search_path = pg_catalog, pg_temp AS $fn$\n"
-     "  SELECT t.id, t.name, t.payload, t.state, t.run_at, t.attempts,\n"
-     "         t.max_attempts, t.last_error, t.key, t.created_at,\n"
-     "         t.started_at, t.finished_at, t.queue, t.priority::integer\n"
+     "  SELECT " TASK_PUBLIC_COLUMNS "\n"
      "    FROM moontask.tasks t\n"
      "   WHERE t.id = $1 AND moontask.owned_by_caller(t.created_by)\n"
      "$fn$;\n"
@@ -652,9 +653,7 @@ static const migration_t migrations[] = {
      "CREATE FUNCTION moontask.find(key text)\n"
      "RETURNS SETOF moontask.task LANGUAGE sql STABLE ROWS 1 SECURITY DEFINER\n"
      "SET search_path = pg_catalog, pg_temp AS $fn$\n"
-     "  SELECT t.id, t.name, t.payload, t.state, t.run_at, t.attempts,\n"
-     "         t.max_attempts, t.last_error, t.key, t.created_at,\n"
-     "         t.started_at, t.finished_at, t.queue, t.priority::integer\n"
+     "  SELECT " TASK_PUBLIC_COLUMNS "\n"
      "    FROM moontask.tasks t\n"
      "   WHERE t.key = $1 AND moontask.owned_by_caller(t.created_by)\n"
      "   ORDER BY t.state IN ('scheduled', 'running') DESC, t.id DESC\n"
@@ -697,8 +696,7 @@ static const migration_t migrations[] = {
      "  IF NOT FOUND THEN\n"
      "    RETURN false;\n"
      "  END IF;\n"
-     "  PERFORM pg_notify('moontask_tasks', CASE WHEN due <= now() THEN ''\n"
-     "    ELSE extract(epoch FROM due)::text END);\n"
+     NOTIFY_DUE
      "  RETURN true;\n"
      "END\n"
      "$fn$;\n"
@@ -730,26 +728,31 @@ static const migration_t migrations[] = {
      /* A claim's rows (CLAIMED_COLUMNS in pg_backend.c), and rows whose
       * only value is wait_until: when a rate-limited queue may start
       * again (epoch seconds), for the runtime's timer. */
-     "CREATE TYPE moontask.claimed AS (id bigint, name text, payload text,\n"
-     "  attempts integer, max_attempts integer, run_at text, wait_until float8);\n"
+     /* What pick_queued returns: a task it picked, or (id NULL) when a
+      * rate-limited queue may start again, in epoch seconds, for the
+      * runtime's timer. */
+     "CREATE TYPE moontask.pick AS (id bigint, wait_until float8);\n"
      "\n"
-     /* Claims the due tasks of the named queues, up to room in all and
-      * within each queue's limits; the default queue is claimed apart, by
-      * the claim statement, with whatever room is left. Each queue gets at
-      * most an equal share of room (default counting as one), so no queue
-      * starves another. A limited queue's row is locked first: claims of
-      * that queue, by every runtime, go one at a time, and each counts the
-      * running tasks in a new snapshot taken after the lock (a plpgsql
-      * statement takes one each), which sees the claims committed before
-      * it (FOR NO KEY UPDATE, so that scheduling into the queue, which
-      * holds KEY SHARE, never waits for a claim nor a claim for it).
-      * Queues are locked in name order: two claims never deadlock.
-      * A rate starts at most one task per claim and spaces starts
-      * rate_period / rate_limit seconds apart, by the server's clock. With
-      * only_ids, only those tasks (the AWS backend's deliveries). */
-     "CREATE FUNCTION moontask.claim_queued(room integer, owner text, lease float8,\n"
-     "    names text[], limits integer[], only_ids bigint[] DEFAULT NULL)\n"
-     "RETURNS SETOF moontask.claimed LANGUAGE plpgsql SECURITY DEFINER\n"
+     /* Picks the due tasks of the named queues that the claim statement
+      * (pg_backend.c) then claims, with the default queue's, in its one
+      * UPDATE: up to room in all and within each queue's limits. Each queue
+      * gets at most an equal share of room (default counting as one), so
+      * no queue starves another. The picked rows stay locked until that
+      * statement commits.
+      *
+      * A limited queue's row is locked first, FOR NO KEY UPDATE, until the
+      * claim commits: claims of that queue, by every runtime, go one at a
+      * time, and each counts the queue's running tasks in a new snapshot
+      * taken after the lock (a plpgsql statement takes one each), which
+      * sees the claims committed before it. Scheduling into the queue holds
+      * KEY SHARE, which that lock does not wait for. Queues are locked in
+      * name order: two claims never deadlock. A rate picks at most one task
+      * per claim and spaces starts rate_period / rate_limit seconds apart,
+      * by the server's clock. With only_ids, only those tasks (the AWS
+      * backend's deliveries). */
+     "CREATE FUNCTION moontask.pick_queued(room integer, names text[],\n"
+     "    only_ids bigint[] DEFAULT NULL)\n"
+     "RETURNS SETOF moontask.pick LANGUAGE plpgsql SECURITY DEFINER\n"
      "SET search_path = pg_catalog, pg_temp AS $fn$\n"
      "DECLARE\n"
      "  q moontask.queues;\n"
@@ -762,9 +765,10 @@ static const migration_t migrations[] = {
      "  share := greatest(1, ceil(room::numeric / (share + 1)));\n"
      "  FOR q IN SELECT * FROM moontask.queues ORDER BY name LOOP\n"
      "    EXIT WHEN room <= 0;\n"
+     /* Nothing due: the queue's row is not locked for nothing. */
      "    CONTINUE WHEN NOT EXISTS (\n"
      "      SELECT FROM moontask.tasks t\n"
-     "       WHERE t.state = 'scheduled' AND t.queue = q.name AND t.queue <> 'default'\n"
+     "       WHERE t.state = 'scheduled' AND t.queue = q.name\n"
      "         AND t.run_at <= now() AND t.name = ANY(names)\n"
      "         AND (only_ids IS NULL OR t.id = ANY(only_ids)));\n"
      "    free := least(room, share);\n"
@@ -780,32 +784,21 @@ static const migration_t migrations[] = {
      "      IF q.rate_limit IS NOT NULL THEN\n"
      "        clock := clock_timestamp();\n"
      "        IF q.next_start > clock THEN\n"
-     "          RETURN NEXT ROW(NULL, NULL, NULL, NULL, NULL, NULL,\n"
-     "                          extract(epoch FROM q.next_start))::moontask.claimed;\n"
+     "          RETURN NEXT ROW(NULL, extract(epoch FROM q.next_start))::moontask.pick;\n"
      "          free := 0;\n"
      "        END IF;\n"
      "        free := least(free, 1);\n"
      "      END IF;\n"
      "    END IF;\n"
      "    CONTINUE WHEN free <= 0;\n"
+     /* tasks_ready, in the order the queue runs. */
      "    RETURN QUERY\n"
-     "      WITH due AS (\n"
-     "        SELECT t.id FROM moontask.tasks t\n"
-     "         WHERE t.state = 'scheduled' AND t.queue = q.name AND t.queue <> 'default'\n"
-     "           AND t.run_at <= now() AND t.name = ANY(names)\n"
-     "           AND (only_ids IS NULL OR t.id = ANY(only_ids))\n"
-     "         ORDER BY t.priority DESC, t.run_at, t.id LIMIT free\n"
-     "         FOR UPDATE SKIP LOCKED)\n"
-     "      UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
-     "             started_at = now(), locked_by = owner,\n"
-     "             locked_until = now() + lease * interval '1 second',\n"
-     "             max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
-     "        FROM due, unnest(names, limits) AS d(name, max_attempts)\n"
-     "       WHERE t.id = due.id AND d.name = t.name\n"
-     "      RETURNING t.id, t.name, t.payload::text, t.attempts,\n"
-     "        coalesce(t.max_attempts, 0),\n"
-     "        to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),\n"
-     "        NULL::float8;\n"
+     "      SELECT t.id, NULL::float8 FROM moontask.tasks t\n"
+     "       WHERE t.state = 'scheduled' AND t.queue = q.name\n"
+     "         AND t.run_at <= now() AND t.name = ANY(names)\n"
+     "         AND (only_ids IS NULL OR t.id = ANY(only_ids))\n"
+     "       ORDER BY t.priority DESC, t.run_at, t.id LIMIT free\n"
+     "       FOR UPDATE SKIP LOCKED;\n"
      "    GET DIAGNOSTICS n = ROW_COUNT;\n"
      "    room := room - n;\n"
      "    IF q.rate_limit IS NOT NULL AND n > 0 THEN\n"
@@ -813,8 +806,7 @@ static const migration_t migrations[] = {
      "         SET next_start = clock + q.rate_period / q.rate_limit * interval '1 second'\n"
      "       WHERE x.name = q.name\n"
      "      RETURNING x.next_start INTO clock;\n"
-     "      RETURN NEXT ROW(NULL, NULL, NULL, NULL, NULL, NULL,\n"
-     "                      extract(epoch FROM clock))::moontask.claimed;\n"
+     "      RETURN NEXT ROW(NULL, extract(epoch FROM clock))::moontask.pick;\n"
      "    END IF;\n"
      "  END LOOP;\n"
      "END\n"
@@ -850,10 +842,11 @@ static const migration_t migrations[] = {
      "    moontask.find(text), moontask.cancel_key(text),\n"
      "    moontask.reschedule(bigint, timestamptz, jsonb),\n"
      "    moontask.snooze(bigint, text, float8),\n"
-     "    moontask.claim_queued(integer, text, float8, text[], integer[], bigint[]),\n"
+     "    moontask.pick_queued(integer, text[], bigint[]),\n"
      "    moontask.queue_freed()\n"
      "  FROM PUBLIC;\n"},
 };
+// clang-format on
 
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -33,13 +33,27 @@ typedef struct pg_backend_s {
   mt_fires_cache_t cache; /* parsed schedules, for fire_one */
 } pg_backend_t;
 
-/* What a claim returns of each task, as mt_task_new takes it; a claim of
- * the queues adds a seventh column, CLAIMED_RETRY_AT (moontask.claimed). */
-#define CLAIMED_COLUMNS                          \
-  "t.id, t.name, t.payload::text, t.attempts,\n" \
-  "  coalesce(t.max_attempts, 0),\n"             \
-  "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define CLAIMED_RETRY_AT 6
+/* What a claim returns of each task (task_from_row): what mt_task_new
+ * takes, and whether the task is a named queue's (mt_task_t.limited). */
+#define CLAIMED_COLUMNS                                                            \
+  "t.id, t.name, t.payload::text, t.attempts,\n"                                   \
+  "  coalesce(t.max_attempts, 0),\n"                                               \
+  "  to_char(t.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),\n" \
+  "  t.queue <> '" MT_DEFAULT_QUEUE "'"
+/* claim_sql's rows with no task: when a rate-limited queue may start
+ * again, in this column. */
+#define CLAIMED_RETRY_AT 7
+
+/* A claim: the task is running under this runtime's lease ($2 the owner,
+ * $3 the lease in seconds) and its attempt is counted; d is the task
+ * file's row of unnest($4 names, $6 max_attempts). The task file's
+ * max_attempts is recorded at the first claim, so that a task whose
+ * runtime keeps dying under it still ends `failed`. */
+#define CLAIM_SET                                                       \
+  "state = 'running', attempts = t.attempts + 1, started_at = now(),\n" \
+  "         locked_by = $2,\n"                                          \
+  "         locked_until = now() + $3::float8 * interval '1 second',\n" \
+  "         max_attempts = coalesce(t.max_attempts, d.max_attempts)"
 
 /* Acknowledges the tasks whose handlers ran no transaction (they had no
  * effects to commit with): $5 their ids, $7 the versions that ran them in
@@ -75,19 +89,17 @@ static const char ack_sql[] =
  * round trip and one commit per batch. (pg_claim gives the completions to
  * the acknowledging connection instead when it has one.)
  *
- * The named queues go first, through moontask.claim_queued (migration 7
- * says how it keeps their limits), and the default queue takes the room
- * they leave. Only when moontask.queues has a row: the condition is a
- * one-time filter, so with no named queue the function is never called
- * and a claim costs what it did before queues. Rows whose id is NULL
- * carry only a time for the rate limits' timer (moontask.claimed); the
- * last column says which tasks are a named queue's (mt_task_t.limited). */
+ * The named queues are picked first, by moontask.pick_queued (migration 7
+ * says how it keeps their limits), and the default queue fills the room
+ * they leave; one UPDATE claims both. Only when moontask.queues has a
+ * row: the condition is a one-time filter, so with no named queue the
+ * function is never called and a claim costs what it did before queues.
+ * Rows with no task carry only a time for the rate limits' timer. */
 // clang-format off
 static const char claim_sql[] =
     "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
     "queued AS (\n"
-    "  SELECT * FROM moontask.claim_queued($1::int, $2, $3::float8,\n"
-    "                                      $4::text[], $6::int[])\n"
+    "  SELECT * FROM moontask.pick_queued($1::int, $4::text[])\n"
     "   WHERE EXISTS (SELECT FROM moontask.queues)),\n"
     "due AS (\n"
     "  SELECT id FROM moontask.tasks\n"
@@ -99,17 +111,17 @@ static const char claim_sql[] =
     "   ORDER BY priority DESC, run_at, id\n"
     "   LIMIT greatest($1::int - (SELECT count(id) FROM queued), 0)\n"
     "   FOR UPDATE SKIP LOCKED),\n"
-    /* The task file's max_attempts is recorded at the first claim, so that
-     * a task whose runtime keeps dying under it still ends `failed`. */
     "claimed AS (\n"
-    "  UPDATE moontask.tasks t SET state = 'running', attempts = t.attempts + 1,\n"
-    "         started_at = now(), locked_by = $2,\n"
-    "         locked_until = now() + $3::float8 * interval '1 second',\n"
-    "         max_attempts = coalesce(t.max_attempts, d.max_attempts)\n"
-    "    FROM due, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
-    "   WHERE t.id = due.id AND d.name = t.name\n"
-    "  RETURNING " CLAIMED_COLUMNS ", NULL::float8)\n"
-    "SELECT *, false FROM claimed UNION ALL SELECT *, true FROM queued";
+    "  UPDATE moontask.tasks t SET " CLAIM_SET "\n"
+    "    FROM (SELECT id FROM due\n"
+    "          UNION ALL SELECT id FROM queued WHERE id IS NOT NULL) AS c,\n"
+    "         unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "   WHERE t.id = c.id AND d.name = t.name\n"
+    "  RETURNING " CLAIMED_COLUMNS ")\n"
+    "SELECT *, NULL::float8 FROM claimed\n"
+    "UNION ALL\n"
+    "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, wait_until\n"
+    "  FROM queued WHERE id IS NULL";
 // clang-format on
 
 /* claim_sql's name as a prepared statement on the backend's connection. */
@@ -336,10 +348,13 @@ static int pg_read_wakeups(mt_backend_t *base, int *due_now, double *next_due,
 
 /* The task of a claim's row, from column `col` on (CLAIMED_COLUMNS). */
 static mt_task_t *task_from_row(PGresult *res, int i, int col) {
-  return mt_task_new(
+  mt_task_t *t = mt_task_new(
       strtoll(PQgetvalue(res, i, col), NULL, 10), PQgetvalue(res, i, col + 1),
       PQgetvalue(res, i, col + 2), PQgetvalue(res, i, col + 5),
       atoi(PQgetvalue(res, i, col + 3)), atoi(PQgetvalue(res, i, col + 4)));
+  if (t != NULL)
+    t->limited = PQgetvalue(res, i, col + 6)[0] == 't';
+  return t;
 }
 
 /* The done list as DONE_CTE's two arrays: the ids, and the versions in
@@ -457,15 +472,13 @@ static int pg_claim(mt_backend_t *base, const mt_done_t *done, size_t ndone,
   int rc = 0, rows = PQntuples(res);
   mt_task_t *head = NULL, **tail = &head;
   for (int i = 0; i < rows; i++) {
-    if (PQgetisnull(res, i, 0)) { /* a rate limit's time (claim_sql) */
+    if (PQgetisnull(res, i, 0)) { /* a rate limit's time */
       double at = strtod(PQgetvalue(res, i, CLAIMED_RETRY_AT), NULL);
       if (at < *retry_at)
         *retry_at = at;
       continue;
     }
     mt_task_t *t = task_from_row(res, i, 0);
-    if (t != NULL) /* of a named queue (claim_sql's last column) */
-      t->limited = PQgetvalue(res, i, CLAIMED_RETRY_AT + 1)[0] == 't';
     if (t == NULL) {
       /* Tasks we could not take in stay `running` under our lease until it
        * lapses, then run again. */
@@ -779,11 +792,14 @@ int mt_pg_store_open(const mt_backend_conf_t *conf, mt_backend_t **out,
 static const char claim_ids_sql[] =
     "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
     "m AS (SELECT DISTINCT unnest($1::bigint[]) AS id),\n"
+    /* The deliveries of named queues that fit their limits (pick_queued,
+     * as claim_sql uses it). */
+    "queued AS (\n"
+    "  SELECT * FROM moontask.pick_queued(cardinality($1::bigint[]),\n"
+    "                                     $4::text[], $1::bigint[])\n"
+    "   WHERE EXISTS (SELECT FROM moontask.queues)),\n"
     "claimed AS (\n"
-    "  UPDATE moontask.tasks t SET state = 'running',\n"
-    "         attempts = t.attempts + 1, started_at = now(), locked_by = $2,\n"
-    "         locked_until = now() + $3::float8 * interval '1 second',\n"
-    "         max_attempts = coalesce(t.max_attempts, d.max_attempts),\n"
+    "  UPDATE moontask.tasks t SET " CLAIM_SET ",\n"
     /* A lapsed lease taken over: the attempt before it ran a version
      * that died with its runtime, as the rescue would record. */
     "         versions = CASE WHEN t.state = 'running'\n"
@@ -792,7 +808,8 @@ static const char claim_ids_sql[] =
     "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
     "   WHERE t.id = m.id AND d.name = t.name\n"
     "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
-    "          AND t.queue = '" MT_DEFAULT_QUEUE "'\n"
+    "          AND (t.queue = '" MT_DEFAULT_QUEUE "'\n"
+    "               OR t.id IN (SELECT id FROM queued))\n"
     "          OR t.state = 'running' AND t.locked_until < now()\n"
     "             AND t.attempts < coalesce(t.max_attempts, d.max_attempts))\n"
     "  RETURNING " CLAIMED_COLUMNS ")\n"
@@ -802,16 +819,24 @@ static const char claim_ids_sql[] =
     "            WHEN t.state IN ('completed', 'failed', 'cancelled')\n"
     "              THEN 'finished'\n"
     "            WHEN t.name <> ALL($4::text[]) THEN 'foreign'\n"
-    /* a named queue's: mt_pg_claim_delivered claims it within limits */
-    "            WHEN t.state = 'scheduled' AND t.run_at <= now() THEN 'queued'\n"
+    /* due, but its queue at a limit */
+    "            WHEN t.state = 'scheduled' AND t.run_at <= now() THEN 'held'\n"
     "            WHEN t.state = 'scheduled' THEN 'not_due'\n"
     "            WHEN t.locked_until >= now() THEN 'busy'\n"
     /* running, its lease lapsed with no attempt left (the rescue fails
      * it), or with attempts left but claimed meanwhile by another runtime */
     "            ELSE 'finished' END,\n"
-    "       greatest(extract(epoch FROM CASE WHEN t.state = 'scheduled'\n"
-    "         THEN t.run_at ELSE t.locked_until END - now())::float8, 0),\n"
-    "       m.id, NULL, NULL, NULL, NULL, NULL\n"
+    /* Held: until its queue's rate allows a start, or HELD_RETRY seconds
+     * for a full queue (a place frees when one of its tasks ends, which
+     * the runtime holding that task does not announce to the other
+     * system). */
+    "       greatest(CASE WHEN t.state = 'scheduled' AND t.run_at <= now() THEN\n"
+    "         least(coalesce((SELECT min(wait_until) FROM queued)\n"
+    "                        - extract(epoch FROM now()), $8::float8),\n"
+    "               $8::float8)\n"
+    "       ELSE extract(epoch FROM CASE WHEN t.state = 'scheduled'\n"
+    "         THEN t.run_at ELSE t.locked_until END - now())::float8 END, 0),\n"
+    "       m.id, NULL, NULL, NULL, NULL, NULL, NULL\n"
     "  FROM m LEFT JOIN moontask.tasks t ON t.id = m.id\n"
     " WHERE m.id NOT IN (SELECT id FROM claimed)";
 // clang-format on
@@ -865,7 +890,7 @@ static mt_delivery_verdict_t verdict_of(const char *s) {
       {"claimed", MT_DELIVERY_CLAIMED}, {"finished", MT_DELIVERY_FINISHED},
       {"missing", MT_DELIVERY_MISSING}, {"foreign", MT_DELIVERY_FOREIGN},
       {"not_due", MT_DELIVERY_NOT_DUE}, {"busy", MT_DELIVERY_BUSY},
-      {"queued", MT_DELIVERY_HELD},
+      {"held", MT_DELIVERY_HELD},
   };
   for (size_t i = 0; i < sizeof verdicts / sizeof *verdicts; i++)
     if (strcmp(s, verdicts[i].name) == 0)
@@ -900,71 +925,8 @@ static int claim_fire(pg_backend_t *b, mt_delivery_t *d, mt_err_t *err) {
 }
 
 /* How long a delivered task whose queue is at its concurrency limit waits
- * before it is delivered again: a place frees when one of the queue's
- * tasks ends, which the runtime holding it does not announce to the other
- * system. */
-#define HELD_RETRY 5.0
-
-/* Claims the delivered tasks of named queues (verdict HELD so far) within
- * their queues' limits, as the PostgreSQL backend's claim does: those that
- * fit become CLAIMED, the others stay HELD with the time to wait. */
-static int claim_queued(pg_backend_t *b, mt_delivery_t *d, size_t n,
-                        mt_err_t *err) {
-  mt_buf_t ids = MT_BUF_INIT;
-  int held = 0, rc = mt_buf_putc(&ids, '{');
-  for (size_t i = 0; rc == 0 && i < n; i++)
-    if (d[i].verdict == MT_DELIVERY_HELD)
-      rc = mt_buf_printf(&ids, held++ ? ",%" PRId64 : "%" PRId64, d[i].task_id);
-  if (rc != 0 || mt_buf_putc(&ids, '}') != 0) {
-    mt_buf_free(&ids);
-    return mt_err_set(err, MT_ENOMEM, "out of memory");
-  }
-  if (held == 0) {
-    mt_buf_free(&ids);
-    return 0;
-  }
-  char room[16];
-  snprintf(room, sizeof room, "%d", held);
-  const char *params[] = {room,     b->owner,        b->lease,
-                          b->names, b->max_attempts, ids.data};
-  PGresult *res =
-      run(b,
-          "SELECT * FROM moontask.claim_queued($1::int, $2, $3::float8,\n"
-          "                                    $4::text[], $5::int[],\n"
-          "                                    $6::bigint[])",
-          6, params, err);
-  mt_buf_free(&ids);
-  if (res == NULL)
-    return MT_EDB;
-  double wait = HELD_RETRY;
-  for (int r = 0; r < PQntuples(res); r++) {
-    if (PQgetisnull(res, r, 0)) { /* a rate limit's next start */
-      double at = strtod(PQgetvalue(res, r, CLAIMED_RETRY_AT), NULL);
-      double left = at - mt_epoch_now();
-      if (left < wait)
-        wait = left > 0 ? left : 0;
-      continue;
-    }
-    int64_t id = strtoll(PQgetvalue(res, r, 0), NULL, 10);
-    int taken = 0; /* any other delivery of the id is a duplicate */
-    for (size_t i = 0; i < n; i++) {
-      if (d[i].task_id != id || d[i].verdict != MT_DELIVERY_HELD)
-        continue;
-      d[i].verdict = taken ? MT_DELIVERY_FINISHED : MT_DELIVERY_CLAIMED;
-      /* Without memory the task stays claimed under our lease, and runs
-       * again once the lease lapses. */
-      if (!taken++ && (d[i].task = task_from_row(res, r, 0)) == NULL)
-        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-      else if (d[i].task != NULL)
-        d[i].task->limited = 1;
-    }
-  }
-  PQclear(res);
-  for (size_t i = 0; i < n; i++)
-    if (d[i].verdict == MT_DELIVERY_HELD)
-      d[i].wait = wait;
-  return rc;
-}
+ * to be delivered again (claim_ids_sql's $8). */
+#define HELD_RETRY "5"
 
 int mt_pg_claim_delivered(mt_backend_t *base, const mt_done_t *done,
                           size_t ndone, mt_delivery_t *d, size_t n, int *acked,
@@ -990,10 +952,10 @@ int mt_pg_claim_delivered(mt_backend_t *base, const mt_done_t *done,
     rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     goto done;
   }
-  const char *params[] = {ids.data,          b->owner,      b->lease,
-                          b->names,          done_ids.data, b->max_attempts,
-                          done_versions.data};
-  PGresult *res = run(b, claim_ids_sql, 7, params, err);
+  const char *params[] = {ids.data,           b->owner,      b->lease,
+                          b->names,           done_ids.data, b->max_attempts,
+                          done_versions.data, HELD_RETRY};
+  PGresult *res = run(b, claim_ids_sql, 8, params, err);
   if (res == NULL) {
     rc = MT_EDB;
     goto done;
@@ -1025,8 +987,6 @@ int mt_pg_claim_delivered(mt_backend_t *base, const mt_done_t *done,
     }
   }
   PQclear(res);
-  if (rc == 0)
-    rc = claim_queued(b, d, n, err);
   for (size_t i = 0; rc == 0 && i < n; i++)
     if (d[i].task_id <= 0 && d[i].schedule != NULL && d[i].fire_at != NULL)
       rc = claim_fire(b, &d[i], err);

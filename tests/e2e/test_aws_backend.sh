@@ -14,7 +14,8 @@
 #     runtime carries on; a task no runtime here can run is published
 #     again later rather than left to the dead-letter queue;
 #   - a failing task's retries go back through the outbox until it fails
-#     for good; cancelling a task deletes its schedule;
+#     for good, and so does a snoozed task, its attempt not counted;
+#     cancelling a task deletes its schedule;
 #   - a recurring schedule becomes an EventBridge cron() schedule whose
 #     fires become one task each, a fire delivered twice included; one with
 #     a seconds field is refused with the reason (redefined so, one stops
@@ -124,6 +125,19 @@ wait_until '[ "$(schedules)" = "['"'mt-$LATER'"']" ]' 20 "the later task's sched
 assert_eq t "$(sql "SELECT moontask.cancel($LATER)")" "cancel"
 wait_until '[ "$(schedules)" = "[]" ]' 20 "the cancelled task's schedule's deletion"
 wait_until queue_empty 20 "the failing task's messages' deletion"
+
+# --- a snooze goes back through the outbox, its attempt not counted ---
+SN=$(sql "SELECT moontask.schedule('e2e.snooze', '{\"seconds\": 1}')")
+wait_for "SELECT state = 'scheduled' AND attempts = 0 AND EXISTS (SELECT FROM e2e_rows WHERE task_id = $SN)
+            FROM moontask.tasks WHERE id = $SN" 20
+wait_until '[ "$(schedules)" = "['"'mt-$SN'"']" ]' 20 "the snoozed task's new schedule"
+wait_for "SELECT run_at + interval '1 second' < now() FROM moontask.tasks WHERE id = $SN" 10
+fire >/dev/null
+wait_for "SELECT state = 'completed' AND attempts = 1 FROM moontask.tasks WHERE id = $SN" 20
+assert_eq "1,101" "$(sql "SELECT string_agg(n::text, ',' ORDER BY n) FROM e2e_rows WHERE task_id = $SN")" \
+  "rows of the snoozed task (attempt 1 both times)"
+wait_until '[ "$(schedules)" = "[]" ]' 20 "the snoozed task's schedule's deletion"
+wait_until queue_empty 20 "the snoozed task's messages' deletion"
 
 # --- recurring schedules ---
 sql "SELECT moontask.schedule_recurring('aws rec', 'e2e.insert', '{\"n\": 7}', '*/5 * * * *', 'Europe/Oslo')" >/dev/null

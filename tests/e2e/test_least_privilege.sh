@@ -137,7 +137,7 @@ refused $APP1 "SELECT moontask.complete($id2, 'x')" 42501 "moontask.complete"
 assert_contains "$OUT" "permission denied for function complete" "complete's refusal"
 refused $APP1 "SELECT moontask.complete($id2, 'x', 'v')" 42501 "moontask.complete with a version"
 refused $APP1 "SELECT moontask.snooze($id2, 'x', 1)" 42501 "moontask.snooze"
-refused $APP1 "SELECT * FROM moontask.claim_queued(1, 'x', 1, '{e2e.insert}', '{1}')" 42501 "moontask.claim_queued"
+refused $APP1 "SELECT * FROM moontask.pick_queued(1, '{e2e.insert}')" 42501 "moontask.pick_queued"
 refused $APP1 "SELECT * FROM moontask.queues" 42501 "SELECT on queues"
 assert_eq "$before" "$(sql "SELECT count(*), max(id), string_agg(state, ',' ORDER BY id) FROM moontask.tasks")" \
   "tasks after the refused statements"
