@@ -572,10 +572,6 @@ static int queue_cmp(const void *a, const void *b) {
  * "<N>/<duration>" as `schedule --in` takes it ("100/10s", "5/1m"), into
  * N starts per *period seconds. Returns 0, or -1 when text is not one. */
 static int parse_rate(const char *text, int *limit, double *period) {
-  static const struct {
-    const char *unit;
-    double seconds;
-  } units[] = {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
   size_t digits = strspn(text, "0123456789");
   mt_err_t ignored;
   /* Seven digits hold QUEUE_RATE_MAX; more cannot be in range, and
@@ -583,15 +579,14 @@ static int parse_rate(const char *text, int *limit, double *period) {
   if (digits == 0 || digits > 7 || text[digits] != '/')
     return -1;
   long n = atol(text);
-  const char *per = text + digits + 1;
   if (n < 1 || n > QUEUE_RATE_MAX)
     return -1;
   *limit = (int)n;
-  for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-    if (strcmp(per, units[i].unit) == 0) {
-      *period = units[i].seconds;
-      return 0;
-    }
+  /* A bare unit is one of it: "25/s" is "25/1s". */
+  char one[4];
+  const char *per = text + digits + 1;
+  if (strlen(per) == 1 && snprintf(one, sizeof one, "1%s", per) > 0)
+    per = one;
   /* The parser refuses signs and what is not finite; a period of 0 would
    * allow every start at once, which is no rate. */
   if (mt_scheduler_parse_duration(per, period, &ignored) != 0 || !(*period > 0))

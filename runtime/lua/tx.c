@@ -323,42 +323,9 @@ static const char cancel_key_sql[] = "SELECT moontask.cancel_key($1)";
 static const char reschedule_sql[] =
     "SELECT moontask.reschedule($1::bigint, $2::timestamptz, $3::jsonb)";
 
-/* Runs one of the statements above with one parameter, text, in the
- * task's transaction; raises as tx:schedule does, naming the call. */
-static PGresult *run_call(lua_State *L, mt_tx_t *tx, const char *call,
-                          const char *sql, const char *param) {
-  const char *params[] = {param};
-  PGresult *res = NULL;
-  mt_err_t err;
-  int rc = mt_tx_query(tx, sql, 1, params, &res, &err);
-  if (rc == MT_ETIMEDOUT)
-    raise_sql_error(L, rc, &err);
-  if (rc != 0)
-    luaL_error(L, "%s: %s", call, err.msg);
-  return res;
-}
-
 /* Stack: -> boolean. The one boolean a call returned. */
 static int push_result_boolean(lua_State *L, PGresult *res) {
   lua_pushboolean(L, PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't');
-  PQclear(res);
-  return 1;
-}
-
-/* Stack: -> task | nil. The row of a get or find as a table of its fields
- * (those that are NULL absent), or nil for no row. */
-static int push_result_task(lua_State *L, PGresult *res) {
-  if (PQntuples(res) == 0) {
-    PQclear(res);
-    lua_pushnil(L);
-    return 1;
-  }
-  int cols = PQnfields(res);
-  lua_createtable(L, 0, cols);
-  for (int c = 0; c < cols; c++) {
-    push_value(L, res, 0, c);
-    lua_setfield(L, -2, PQfname(res, c));
-  }
   PQclear(res);
   return 1;
 }
@@ -369,37 +336,52 @@ static const char *id_arg(lua_State *L, int arg, char buf[24]) {
   return buf;
 }
 
-/* tx:cancel(id) -> whether a scheduled task was cancelled */
-static int tx_cancel(lua_State *L) {
+/* The calls that take one argument, a task's id or a key, and return a
+ * boolean (whether the task changed) or the task (a table, or nil). */
+typedef struct task_call_s {
+  const char *name; /* the method, as tx:<name> */
+  const char *sql;  /* one of the statements above */
+  int by_id;        /* the argument is an id, else a key */
+  int task;         /* it returns the task, else a boolean */
+} task_call_t;
+
+static const task_call_t task_calls[] = {
+    {"cancel", cancel_sql, 1, 0}, /* whether a scheduled task was cancelled */
+    {"cancel_key", cancel_key_sql, 0, 0}, /* the same, by its key */
+    {"get", get_sql, 1, 1},
+    {"find", find_sql, 0, 1}, /* the live task with the key, or the latest */
+};
+
+/* tx:<call>(id or key): the call is the closure's upvalue. Runs in the
+ * task's transaction; raises as tx:schedule does, naming the call. */
+static int tx_call(lua_State *L) {
+  const task_call_t *call = lua_touserdata(L, lua_upvalueindex(1));
   mt_tx_t *tx = check_tx(L);
   char id[24];
-  id_arg(L, 2, id);
-  return push_result_boolean(L, run_call(L, tx, "tx:cancel", cancel_sql, id));
-}
-
-/* tx:cancel_key(key) -> whether a scheduled task held key and was
- * cancelled */
-static int tx_cancel_key(lua_State *L) {
-  mt_tx_t *tx = check_tx(L);
-  const char *key = luaL_checkstring(L, 2);
-  return push_result_boolean(
-      L, run_call(L, tx, "tx:cancel_key", cancel_key_sql, key));
-}
-
-/* tx:get(id) -> task | nil */
-static int tx_get(lua_State *L) {
-  mt_tx_t *tx = check_tx(L);
-  char id[24];
-  id_arg(L, 2, id);
-  return push_result_task(L, run_call(L, tx, "tx:get", get_sql, id));
-}
-
-/* tx:find(key) -> task | nil: the live task that holds key, or else the
- * latest that did. */
-static int tx_find(lua_State *L) {
-  mt_tx_t *tx = check_tx(L);
-  const char *key = luaL_checkstring(L, 2);
-  return push_result_task(L, run_call(L, tx, "tx:find", find_sql, key));
+  const char *param = call->by_id ? id_arg(L, 2, id) : luaL_checkstring(L, 2);
+  PGresult *res = NULL;
+  mt_err_t err;
+  int rc = mt_tx_query(tx, call->sql, 1, &param, &res, &err);
+  if (rc == MT_ETIMEDOUT)
+    return raise_sql_error(L, rc, &err);
+  if (rc != 0)
+    return luaL_error(L, "tx:%s: %s", call->name, err.msg);
+  if (!call->task)
+    return push_result_boolean(L, res);
+  if (PQntuples(res) == 0) {
+    PQclear(res);
+    lua_pushnil(L);
+    return 1;
+  }
+  /* The task's fields, those that are NULL absent. */
+  int cols = PQnfields(res);
+  lua_createtable(L, 0, cols);
+  for (int c = 0; c < cols; c++) {
+    push_value(L, res, 0, c);
+    lua_setfield(L, -2, PQfname(res, c));
+  }
+  PQclear(res);
+  return 1;
 }
 
 /* Checks a new payload for task id against its task's schema, as
@@ -481,15 +463,8 @@ static int tx_tostring(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
-    {"query", tx_query},
-    {"exec", tx_exec},
-    {"schedule", tx_schedule},
-    {"cancel", tx_cancel},
-    {"cancel_key", tx_cancel_key},
-    {"reschedule", tx_reschedule},
-    {"get", tx_get},
-    {"find", tx_find},
-    {NULL, NULL},
+    {"query", tx_query},           {"exec", tx_exec}, {"schedule", tx_schedule},
+    {"reschedule", tx_reschedule}, {NULL, NULL},
 };
 
 static const luaL_Reg metameth[] = {
@@ -503,6 +478,11 @@ void mt_lua_tx_open(lua_State *L) {
   luaL_setfuncs(L, metameth, 0);
   luaL_newlibtable(L, methods);
   luaL_setfuncs(L, methods, 0);
+  for (size_t i = 0; i < sizeof task_calls / sizeof task_calls[0]; i++) {
+    lua_pushlightuserdata(L, (void *)&task_calls[i]);
+    lua_pushcclosure(L, tx_call, 1);
+    lua_setfield(L, -2, task_calls[i].name);
+  }
   lua_setfield(L, -2, "__index");
   /* Every task's handle shares this metatable: getmetatable(tx) must not
    * hand it out, or one task could replace tx.exec for all the others. */

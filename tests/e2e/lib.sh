@@ -107,6 +107,12 @@ reset_db() {
        CREATE TABLE e2e_rows (task_id bigint, n bigint, at timestamptz DEFAULT clock_timestamp())" >/dev/null
 }
 
+# Writes to $1 the end-to-end configuration (tests/e2e/config.lua) with the
+# Lua table fields in $2 added, for a test that needs settings of its own.
+e2e_config() { # file fields
+  { sed '$d' tests/e2e/config.lua; printf '%s\n}\n' "$2"; } >"$1"
+}
+
 # The server's Unix socket (a TCP proxy's upstream), its database and user,
 # from a URL of the form the embedded database prints: "sock db user", "-"
 # for what the URL does not say.

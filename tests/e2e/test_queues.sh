@@ -13,7 +13,13 @@ reset_db
 sql "DROP TABLE IF EXISTS e2e_spans;
      CREATE TABLE e2e_spans (task_id bigint, started timestamptz, ended timestamptz)" >/dev/null
 on_exit 'sql "DROP TABLE IF EXISTS e2e_spans" >/dev/null'
-mq() { "$MOONTASK_BIN" --config tests/e2e/queues/config.lua --database-url "$DATABASE_URL" "$@"; }
+cfg=$E2E_TMP/config.lua
+e2e_config "$cfg" '  queues = {
+    limited = { concurrency = 2 },
+    paced = { rate = "20/s" },
+    label = {},
+  },'
+mq() { "$MOONTASK_BIN" --config "$cfg" --database-url "$DATABASE_URL" "$@"; }
 
 # A runtime brings config.lua's queues into the database as it starts.
 mq run --drain 2>>"$RUNTIME_LOG"
@@ -47,9 +53,9 @@ sql "SELECT moontask.schedule('e2e.span', '{\"seconds\": 0.02}', queue => 'limit
        FROM generate_series(1, 200);
      SELECT moontask.schedule('e2e.span', '{\"seconds\": 0.02}')
        FROM generate_series(1, 500)" >/dev/null
-MT_CONFIG=tests/e2e/queues/config.lua mt_start run; p1=$MT_PID
-MT_CONFIG=tests/e2e/queues/config.lua mt_start run; p2=$MT_PID
-MT_CONFIG=tests/e2e/queues/config.lua mt_start run; p3=$MT_PID
+MT_CONFIG=$cfg mt_start run; p1=$MT_PID
+MT_CONFIG=$cfg mt_start run; p2=$MT_PID
+MT_CONFIG=$cfg mt_start run; p3=$MT_PID
 wait_for "SELECT count(*) = 0 FROM moontask.tasks WHERE state <> 'completed'" 60
 kill -TERM $p1 $p2 $p3
 wait $p1 $p2 $p3

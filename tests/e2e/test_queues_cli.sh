@@ -7,17 +7,11 @@ source "$(dirname "$0")/lib.sh"
 reset_db
 on_exit reset_db
 cfg=$E2E_TMP/config.lua
-cat >"$cfg" <<'EOF'
-return {
-  tasks_dir = "tests/e2e/tasks",
-  schemas_dir = "tests/e2e/schemas",
-  queues = {
+e2e_config "$cfg" '  queues = {
     payments = { concurrency = 2, rate = "25/s" },
     bulk = { concurrency = 4 },
     reports = {},
-  },
-}
-EOF
+  },'
 mq() { "$MOONTASK_BIN" --config "$cfg" --database-url "$DATABASE_URL" "$@"; }
 count() { sql "SELECT count(*) FROM moontask.tasks"; }
 

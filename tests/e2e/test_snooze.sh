@@ -25,8 +25,6 @@ assert_eq "completed|1|1" "$(sql "SELECT t.state, t.attempts, count(r.*) FROM mo
   "a task snoozed without SQL"
 assert_eq t "$(sql "SELECT min(at) >= to_timestamp($until) FROM e2e_rows WHERE task_id = $quiet")" \
   "the quiet task ran after its time"
-snoozes=$(grep -c 'outcome=snoozed' "$MT_LOG" || true)
-[ "$snoozes" -ge 2 ] || fail "expected at least 2 snoozed runs in the log, found $snoozes"
 
 # Seconds out of range, not numbers: the handler raises, as `try` shows.
 for bad in 0 -1 2592001 '"5"' '"inf"' '"nan"' null; do

@@ -218,10 +218,9 @@ describe("task: attendance.merge_pools", function()
   end)
 
   -- The application's side, as the task file's header shows it: scheduled
-  -- under the event's key, and moved with one reschedule in the same
-  -- transaction as the change to the event.
-
-  it("follows its event when the application reschedules it", function()
+  -- under the event's key a day out, and moved to now with one reschedule
+  -- in the transaction that moves the event, which ends with `ending`.
+  local function move_event_then(ending)
     helper.sql(event_with_pools(1))
     local id = helper.value([[
       SELECT moontask.schedule('attendance.merge_pools', '{"event_id": 1}',
@@ -231,28 +230,22 @@ describe("task: attendance.merge_pools", function()
       UPDATE app.events SET starts_at = now() WHERE id = 1;
       SELECT moontask.reschedule((SELECT id FROM moontask.find('merge-pools:1')),
                                  now() - interval '1 day');
-      COMMIT]])
+      ]] .. ending)
     helper.drain()
+    return id
+  end
 
-    local task = helper.task(id)
-    assert.are.equal("completed", task.state)
+  it("follows its event when the application reschedules it", function()
+    local id = move_event_then("COMMIT")
+
+    assert.are.equal("completed", helper.task(id).state)
     assert.are.same(merged, helper.rows(pools_of(1)))
     assert.are.equal("1", helper.value(
       "SELECT count(*) FROM moontask.tasks WHERE key = 'merge-pools:1'"))
   end)
 
   it("stays where it was when the application's change rolls back", function()
-    helper.sql(event_with_pools(1))
-    local id = helper.value([[
-      SELECT moontask.schedule('attendance.merge_pools', '{"event_id": 1}',
-                               now() + interval '1 day', 'merge-pools:1')]])
-    helper.sql([[
-      BEGIN;
-      UPDATE app.events SET starts_at = now() WHERE id = 1;
-      SELECT moontask.reschedule((SELECT id FROM moontask.find('merge-pools:1')),
-                                 now() - interval '1 day');
-      ROLLBACK]])
-    helper.drain()
+    local id = move_event_then("ROLLBACK")
 
     assert.are.equal("scheduled", helper.task(id).state)
     assert.are.same(unmerged, helper.rows(pools_of(1)))
