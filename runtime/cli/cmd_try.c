@@ -40,6 +40,7 @@ typedef struct try_args_s {
 typedef struct try_result_s {
   int valid;
   int ok;
+  double snooze; /* ok: the seconds the handler snoozed for, or 0 */
   int has_error;
   mt_err_t error;
   char *scheduled; /* JSON array text (malloc'd), or NULL: [] */
@@ -110,6 +111,7 @@ static int run_handler(mt_store_t *store, mt_lua_worker_t *w,
   mt_attempt_run(&at, w, task, &env);
   session->ops->free(session);
   out->ok = at.outcome == MT_ATTEMPT_DONE;
+  out->snooze = out->ok ? at.snooze : 0;
   out->has_error = !out->ok;
   if (out->ok)
     return 0;
@@ -134,6 +136,10 @@ static void print_json(const try_result_t *r) {
   else
     fputs("null", stdout);
   mt_buf_free(&error);
+  if (r->snooze > 0)
+    printf(",\"snooze\":%.17g", r->snooze);
+  else
+    fputs(",\"snooze\":null", stdout);
   printf(",\"scheduled\":%s,\"checks\":[", r->scheduled ? r->scheduled : "[]");
   for (int i = 0; i < r->nchecks; i++)
     printf("%s%s", i ? "," : "", r->checks[i]);
@@ -148,6 +154,8 @@ static void print_text(const try_result_t *r) {
     printf("error: %s\n", text.data != NULL ? text.data : r->error.msg);
     mt_buf_free(&text);
   }
+  if (r->snooze > 0)
+    printf("snooze: %gs\n", r->snooze);
   printf("scheduled: %s\n", r->scheduled ? r->scheduled : "[]");
   for (int i = 0; i < r->nchecks; i++)
     printf("check %d: %s\n", i + 1, r->checks[i]);

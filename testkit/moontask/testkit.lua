@@ -39,6 +39,7 @@
 ---              Pointer)
 ---   ok         true when the handler returned without error
 ---   error      nil, or the message (a handler's comes with its traceback)
+---   snooze     nil, or the seconds of the ctx.snooze the handler returned
 ---   scheduled  follow-up tasks, in order: { name, payload, run_at, key }
 ---   checks     one list of rows per check query (rows are column -> value
 ---              tables decoded from JSON; SQL NULL is nil). When opts.check

@@ -40,7 +40,7 @@ pmt() { "$MOONTASK_BIN" --config "$work/config.lua" --database-url "$DATABASE_UR
 try_error() {
   pmt try "$1" '{}' --json | lua5.4 -e '
     local s = io.read("a")
-    print(((s:match([["error":"(.-)","scheduled"]]) or "none"):gsub("\\n", "\n")))'
+    print(((s:match([["error":"(.-)","snooze"]]) or "none"):gsub("\\n", "\n")))'
 }
 
 spin_try=$(try_error policy.spin)
