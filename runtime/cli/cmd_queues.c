@@ -1,23 +1,22 @@
 /* `moontask queues`: each queue with its limits and how many of its tasks
- * are running, due, and scheduled for later (mt_store_list_queues). The
- * limits are the database's, as the last runtime to start wrote them from
- * its config.lua, not this folder's config.lua: they are what claims obey. */
+ * are running, due, and scheduled for later (mt_store_list_queues), or the
+ * same as JSON (--json). The limits are the database's, as the last
+ * runtime to start wrote them from its config.lua, not this folder's
+ * config.lua: they are what claims obey. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/text.h"
-#include "json/write.h"
 
 /* mt_store_list_queues' columns: name, concurrency, rate, running, due,
  * later. */
 #define QUEUE_COLS 6
 
 typedef struct queues_ctx_s {
-  int json;
   int rows;
-  mt_buf_t out;  /* the JSON array */
   mt_buf_t name; /* the row's name, escaped for the terminal */
 } queues_ctx_t;
 
@@ -26,68 +25,50 @@ static void print_header(void) {
          "RUNNING", "DUE", "LATER");
 }
 
-/* One queue: a line of the table, or an object of the JSON array. The
- * counts and the concurrency are integers from the database, written as
- * they come. */
+/* One queue: a line of the table. */
 static int print_queue(void *arg, int n, const char *const *names,
                        const char *const *cols, mt_err_t *err) {
   queues_ctx_t *ctx = arg;
-  int rc;
   (void)names;
   if (n != QUEUE_COLS)
     return mt_err_set(err, MT_EINVAL, "a queue row of %d columns", n);
-  const char *name = cols[0], *concurrency = cols[1], *rate = cols[2];
-  if (ctx->json) {
-    rc = mt_buf_puts(&ctx->out, ctx->rows++ ? ",{\"name\":" : "{\"name\":") ||
-         mt_json_write_string(&ctx->out, name, strlen(name)) ||
-         mt_buf_printf(&ctx->out, ",\"concurrency\":%s,\"rate\":",
-                       concurrency ? concurrency : "null") ||
-         (rate ? mt_json_write_string(&ctx->out, rate, strlen(rate))
-               : mt_buf_puts(&ctx->out, "null")) ||
-         mt_buf_printf(&ctx->out, ",\"running\":%s,\"due\":%s,\"later\":%s}",
-                       cols[3], cols[4], cols[5]);
-  } else {
-    /* A queue with tasks but no row is named by whatever text the tasks
-     * hold: escaped, as every value from the database. */
-    if (ctx->rows++ == 0)
-      print_header();
-    mt_buf_reset(&ctx->name);
-    if ((rc = mt_text_escape(&ctx->name, name, 0)) == 0)
-      printf("%-24s %-11s %-10s %-8s %-8s %s\n", ctx->name.data,
-             concurrency ? concurrency : "-", rate ? rate : "-", cols[3],
-             cols[4], cols[5]);
-  }
-  return rc != 0 ? mt_err_set(err, MT_ENOMEM, "out of memory") : 0;
+  const char *concurrency = cols[1], *rate = cols[2];
+  if (ctx->rows++ == 0)
+    print_header();
+  /* A queue with tasks but no row is named by whatever text the tasks
+   * hold: escaped, as every value from the database. */
+  mt_buf_reset(&ctx->name);
+  if (mt_text_escape(&ctx->name, cols[0], 0) != 0)
+    return mt_err_set(err, MT_ENOMEM, "out of memory");
+  printf("%-24s %-11s %-10s %-8s %-8s %s\n", ctx->name.data,
+         concurrency ? concurrency : "-", rate ? rate : "-", cols[3], cols[4],
+         cols[5]);
+  return 0;
 }
 
 int mt_cmd_queues(mt_cli_t *cli) {
   mt_err_t err = {{0}};
   mt_store_t *store = NULL;
   queues_ctx_t ctx = {0};
-  int rc = 0;
+  char *json = NULL;
+  int as_json = 0, rc = 0;
   for (int i = 1; rc == 0 && i < cli->argc; i++) {
     if (strcmp(cli->argv[i], "--json") == 0)
-      ctx.json = 1;
+      as_json = 1;
     else
       rc = mt_err_set(&err, MT_EINVAL, "queues: unexpected argument \"%s\"",
                       cli->argv[i]);
   }
   if (rc != 0 || (rc = mt_cli_connect(cli, &store, &err)) != 0)
     goto done;
-  if (ctx.json && mt_buf_putc(&ctx.out, '[') != 0) {
-    rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
-    goto done;
-  }
   /* The rows reach print_queue once the query is done: a query that
    * fails prints nothing, not a header alone. */
-  if ((rc = mt_store_list_queues(store, print_queue, &ctx, &err)) != 0)
-    goto done;
-  if (ctx.json && mt_buf_putc(&ctx.out, ']') != 0)
-    rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
-  else if (ctx.json)
-    printf("%s\n", ctx.out.data);
+  if (as_json && (rc = mt_store_list_queues_json(store, &json, &err)) == 0)
+    printf("%s\n", json);
+  else if (!as_json)
+    rc = mt_store_list_queues(store, print_queue, &ctx, &err);
 done:
-  mt_buf_free(&ctx.out);
+  free(json);
   mt_buf_free(&ctx.name);
   mt_store_free(store);
   return rc ? mt_cli_fail(rc, &err) : 0;

@@ -476,43 +476,48 @@ done:
   return rc;
 }
 
+/* The queues with their limits and counts (mt_store_list_queues). */
+static const char queues_sql[] =
+    "WITH counts AS (\n"
+    "  SELECT queue,\n"
+    "         count(*) FILTER (WHERE state = 'running') AS running,\n"
+    "         count(*) FILTER (WHERE state = 'scheduled'\n"
+    "                            AND run_at <= now()) AS due,\n"
+    "         count(*) FILTER (WHERE state = 'scheduled'\n"
+    "                            AND run_at > now()) AS later\n"
+    "    FROM moontask.tasks WHERE state IN ('scheduled', 'running')\n"
+    "   GROUP BY queue),\n"
+    /* A queue with tasks but no row (one config.lua dropped while its
+     * tasks waited, cleared by hand) is listed too. */
+    "names AS (\n"
+    "  SELECT 'default' AS name UNION SELECT name FROM moontask.queues\n"
+    "  UNION SELECT queue FROM counts)\n"
+    "SELECT n.name, q.concurrency,\n"
+    /* The rate as config.lua writes it, in the largest whole unit. */
+    "       q.rate_limit || '/' || CASE\n"
+    "         WHEN q.rate_period = 1 THEN 's'\n"
+    "         WHEN q.rate_period = 60 THEN 'm'\n"
+    "         WHEN q.rate_period = 3600 THEN 'h'\n"
+    "         WHEN q.rate_period = 86400 THEN 'd'\n"
+    "         WHEN q.rate_period::numeric % 3600 = 0\n"
+    "           THEN (q.rate_period / 3600)::bigint || 'h'\n"
+    "         WHEN q.rate_period::numeric % 60 = 0\n"
+    "           THEN (q.rate_period / 60)::bigint || 'm'\n"
+    "         ELSE q.rate_period || 's' END AS rate,\n"
+    "       coalesce(c.running, 0) AS running, coalesce(c.due, 0) AS due,\n"
+    "       coalesce(c.later, 0) AS later\n"
+    "  FROM names n\n"
+    "  LEFT JOIN moontask.queues q ON q.name = n.name\n"
+    "  LEFT JOIN counts c ON c.queue = n.name\n"
+    " ORDER BY n.name <> 'default', n.name";
+
 int mt_store_list_queues(mt_store_t *s, mt_store_row_cb cb, void *arg,
                          mt_err_t *err) {
-  return each_row(
-      s,
-      "WITH counts AS (\n"
-      "  SELECT queue,\n"
-      "         count(*) FILTER (WHERE state = 'running') AS running,\n"
-      "         count(*) FILTER (WHERE state = 'scheduled'\n"
-      "                            AND run_at <= now()) AS due,\n"
-      "         count(*) FILTER (WHERE state = 'scheduled'\n"
-      "                            AND run_at > now()) AS later\n"
-      "    FROM moontask.tasks WHERE state IN ('scheduled', 'running')\n"
-      "   GROUP BY queue),\n"
-      /* A queue with tasks but no row (one config.lua dropped while its
-       * tasks waited, cleared by hand) is listed too. */
-      "names AS (\n"
-      "  SELECT 'default' AS name UNION SELECT name FROM moontask.queues\n"
-      "  UNION SELECT queue FROM counts)\n"
-      "SELECT n.name, q.concurrency,\n"
-      /* The rate as config.lua writes it, in the largest whole unit. */
-      "       q.rate_limit || '/' || CASE\n"
-      "         WHEN q.rate_period = 1 THEN 's'\n"
-      "         WHEN q.rate_period = 60 THEN 'm'\n"
-      "         WHEN q.rate_period = 3600 THEN 'h'\n"
-      "         WHEN q.rate_period = 86400 THEN 'd'\n"
-      "         WHEN q.rate_period::numeric % 3600 = 0\n"
-      "           THEN (q.rate_period / 3600)::bigint || 'h'\n"
-      "         WHEN q.rate_period::numeric % 60 = 0\n"
-      "           THEN (q.rate_period / 60)::bigint || 'm'\n"
-      "         ELSE q.rate_period || 's' END AS rate,\n"
-      "       coalesce(c.running, 0) AS running, coalesce(c.due, 0) AS due,\n"
-      "       coalesce(c.later, 0) AS later\n"
-      "  FROM names n\n"
-      "  LEFT JOIN moontask.queues q ON q.name = n.name\n"
-      "  LEFT JOIN counts c ON c.queue = n.name\n"
-      " ORDER BY n.name <> 'default', n.name",
-      0, NULL, cb, arg, NULL, err);
+  return each_row(s, queues_sql, 0, NULL, cb, arg, NULL, err);
+}
+
+int mt_store_list_queues_json(mt_store_t *s, char **json, mt_err_t *err) {
+  return mt_store_query_json(s, queues_sql, json, err);
 }
 
 /* --- One transaction that is never committed ---------------------------- */

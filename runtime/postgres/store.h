@@ -168,6 +168,10 @@ int mt_store_sync_definitions(mt_store_t *s, const mt_registry_t *reg,
 int mt_store_list_queues(mt_store_t *s, mt_store_row_cb cb, void *arg,
                          mt_err_t *err);
 
+/* The same queues as one JSON array of objects with those names
+ * (malloc'd into *json). */
+int mt_store_list_queues_json(mt_store_t *s, char **json, mt_err_t *err);
+
 /* --- One transaction that is never committed (`moontask try`) ---------- */
 
 int mt_store_begin(mt_store_t *s, mt_err_t *err);

@@ -60,8 +60,8 @@ bulk 4 - 1 2 0
 payments 2 25/s 0 3 1
 reports - - 0 0 0" "$(awk '{ $1 = $1; print }' <<<"$table")" "moontask queues"
 assert_eq '[{"name":"default","concurrency":null,"rate":null,"running":0,"due":1,"later":2},{"name":"bulk","concurrency":4,"rate":null,"running":1,"due":2,"later":0},{"name":"payments","concurrency":2,"rate":"25/s","running":0,"due":3,"later":1},{"name":"reports","concurrency":null,"rate":null,"running":0,"due":0,"later":0}]' \
-  "$(mq queues --json)" "moontask queues --json"
-mq queues --json | python3 -c 'import json, sys; json.load(sys.stdin)' || fail "queues --json is not JSON"
+  "$(mq queues --json | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))')" \
+  "moontask queues --json"
 # A queue that lost its row while its tasks waited (dropped from
 # config.lua and cleared by hand) is listed without limits.
 sql "UPDATE moontask.tasks SET queue = 'gone' WHERE queue = 'payments' AND run_at > now()" >/dev/null
