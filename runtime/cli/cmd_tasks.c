@@ -68,20 +68,11 @@ int mt_cmd_schedule(mt_cli_t *cli) {
     rc = mt_err_set(&err, MT_EINVAL, SCHEDULE_USAGE);
   if (rc == 0 && at != NULL && in != NULL)
     rc = mt_err_set(&err, MT_EINVAL, "give --at or --in, not both");
-  if (rc == 0 && req.replace && req.key == NULL)
-    rc = mt_err_set(&err, MT_EINVAL,
-                    "--replace needs --key: it replaces the task waiting "
-                    "under that key");
   if (rc == 0 && priority != NULL &&
       (rc = parse_priority(priority, &req.priority, &err)) == 0)
     req.has_priority = 1;
-  /* Whether the queue is declared is the database's to say, when the
-   * task is written: config.lua's queues reach it as a runtime starts. */
-  if (rc == 0 && req.queue != NULL && !mt_queue_name_valid(req.queue))
-    rc = mt_err_set(&err, MT_EINVAL,
-                    "--queue: \"%s\" is not a queue name (letters, digits "
-                    "and _, not starting with a digit)",
-                    req.queue);
+  /* --replace without --key and a --queue that is no name are the
+   * TaskService's to refuse (mt_store_schedule checks the request). */
   if (rc == 0 && in != NULL) {
     double seconds;
     mt_err_t why;

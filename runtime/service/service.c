@@ -37,7 +37,8 @@ int mt_service_check(const mt_registry_t *reg, const mt_schedule_req_t *req,
   if (req->queue != NULL && !mt_queue_name_valid(req->queue))
     return mt_err_set(err, MT_EINVAL,
                       "invalid queue name \"%s\": a queue is named by an "
-                      "identifier (letters, digits, _)",
+                      "identifier (letters, digits and _, not starting with "
+                      "a digit)",
                       req->queue);
   return mt_service_validate(def, req->payload, err);
 }

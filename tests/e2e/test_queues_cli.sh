@@ -95,7 +95,7 @@ assert_eq "bulk|101|0" "$(sql "SELECT queue || '|' || (payload->>'n') || '|' || 
 # --- bad input: exit 2, the flag named, nothing written -----------------
 before=$(count)
 expect_exit 2 mq schedule e2e.insert '{}' --replace
-assert_contains "$ERR" "--replace needs --key" "--replace without --key"
+assert_contains "$ERR" "replace needs a key" "--replace without --key"
 for bad in abc 1.5 32768 -32769 '' ' 5' +5 99999999999999999999 0x10; do
   expect_exit 2 mq schedule e2e.insert '{}' --priority "$bad"
   assert_contains "$ERR" "--priority must be a whole number from -32768 to 32767" "--priority '$bad'"
@@ -105,7 +105,7 @@ expect_exit 2 mq schedule e2e.insert '{}' --priority
 assert_contains "$ERR" "--priority needs a value" "--priority without a value"
 for bad in 'pay ments' 2fast a.b ''; do
   expect_exit 2 mq schedule e2e.insert '{}' --queue "$bad"
-  assert_contains "$ERR" "--queue: \"$bad\" is not a queue name" "--queue '$bad'"
+  assert_contains "$ERR" "invalid queue name \"$bad\"" "--queue '$bad'"
 done
 expect_exit 2 mq schedule e2e.insert '{}' --queue nowhere
 assert_contains "$ERR" "unknown queue 'nowhere'" "an undeclared queue"
