@@ -13,11 +13,19 @@ mkdir -p "$dir/ld" "$dir/lib"
 # refusal then comes from the broken version alone, never from a file
 # caught half-written.
 save() { cat >"$1.tmp" && mv "$1.tmp" "$1"; }
+# Two files saved together: both written aside, then renamed into place by
+# one process, microseconds apart. A reload takes a save whole when its
+# files land within 50 ms of each other (README, Hot reload); two `mv`
+# processes on a loaded machine (the ThreadSanitizer run) were once more
+# than 50 ms apart, and the reload rightly ran the mix it saw.
+save_both() { # FILE1 FILE2, their contents already in FILE1.tmp, FILE2.tmp
+  perl -e 'for (@ARGV) { rename "$_.tmp", $_ or die "rename $_: $!\n" }' "$1" "$2"
+}
 version() { # v: the task file and its module, saved together
-  save "$dir/lib/ver.lua" <<LUA
+  cat >"$dir/lib/ver.lua.tmp" <<LUA
 return { n = $1 }
 LUA
-  save "$dir/ld/work.lua" <<LUA
+  cat >"$dir/ld/work.lua.tmp" <<LUA
 local ver = require("lib.ver")
 return {
   handler = function(tx, payload, ctx)
@@ -27,6 +35,7 @@ return {
   end,
 }
 LUA
+  save_both "$dir/lib/ver.lua" "$dir/ld/work.lua"
 }
 broken() {
   save "$dir/ld/work.lua" <<'LUA'
