@@ -171,6 +171,18 @@ int mt_cli_option(int argc, char **argv, int *i, const char *name,
   return 1;
 }
 
+int mt_cli_json_only(const mt_cli_t *cli, int first, const char *what,
+                     int *json, mt_err_t *err) {
+  *json = 0;
+  for (int i = first; i < cli->argc; i++) {
+    if (strcmp(cli->argv[i], "--json") != 0)
+      return mt_err_set(err, MT_EINVAL, "%s: unexpected argument \"%s\"", what,
+                        cli->argv[i]);
+    *json = 1;
+  }
+  return 0;
+}
+
 int mt_cli_fail(int rc, const mt_err_t *err) {
   /* Messages quote what they refuse (a task name, a database error about
    * a value): control characters in it must not reach the terminal. */

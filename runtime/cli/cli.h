@@ -46,6 +46,12 @@ int mt_cli_fail(int rc, const mt_err_t *err);
 int mt_cli_option(int argc, char **argv, int *i, const char *name,
                   const char **value);
 
+/* The arguments of a command whose only option is --json, from argv[first]
+ * on: sets *json, or fails naming the first other argument ("<what>:
+ * unexpected argument ..."). */
+int mt_cli_json_only(const mt_cli_t *cli, int first, const char *what,
+                     int *json, mt_err_t *err);
+
 /* Prints the recurring schedules (of task, or all when NULL) with their
  * next and last fire in each schedule's zone: a table (under a RECURRING
  * heading, and only if there are any, when heading is set) or a JSON

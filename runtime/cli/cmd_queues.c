@@ -51,15 +51,9 @@ int mt_cmd_queues(mt_cli_t *cli) {
   mt_store_t *store = NULL;
   queues_ctx_t ctx = {0};
   char *json = NULL;
-  int as_json = 0, rc = 0;
-  for (int i = 1; rc == 0 && i < cli->argc; i++) {
-    if (strcmp(cli->argv[i], "--json") == 0)
-      as_json = 1;
-    else
-      rc = mt_err_set(&err, MT_EINVAL, "queues: unexpected argument \"%s\"",
-                      cli->argv[i]);
-  }
-  if (rc != 0 || (rc = mt_cli_connect(cli, &store, &err)) != 0)
+  int as_json = 0, rc;
+  if ((rc = mt_cli_json_only(cli, 1, "queues", &as_json, &err)) != 0 ||
+      (rc = mt_cli_connect(cli, &store, &err)) != 0)
     goto done;
   /* The rows reach print_queue once the query is done: a query that
    * fails prints nothing, not a header alone. */

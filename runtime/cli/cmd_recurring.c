@@ -230,17 +230,10 @@ int mt_cli_print_schedules(mt_store_t *store, const char *task, int json,
 }
 
 static int cmd_list(mt_cli_t *cli, mt_err_t *err) {
-  int json = 0, rc = 0;
+  int json = 0, rc;
   mt_store_t *store = NULL;
-  for (int i = 2; rc == 0 && i < cli->argc; i++) {
-    if (strcmp(cli->argv[i], "--json") == 0)
-      json = 1;
-    else
-      rc = mt_err_set(err, MT_EINVAL,
-                      "recurring list: unexpected argument \"%s\"",
-                      cli->argv[i]);
-  }
-  if (rc == 0 && (rc = mt_cli_connect(cli, &store, err)) == 0)
+  if ((rc = mt_cli_json_only(cli, 2, "recurring list", &json, err)) == 0 &&
+      (rc = mt_cli_connect(cli, &store, err)) == 0)
     rc = mt_cli_print_schedules(store, NULL, json, 0, err);
   mt_store_free(store);
   return rc;

@@ -172,15 +172,9 @@ int mt_cmd_status(mt_cli_t *cli) {
   mt_jdoc_t *doc = NULL;
   mt_buf_t b = MT_BUF_INIT, files = MT_BUF_INIT;
   char *json = NULL;
-  int as_json = 0, rc = 0;
-  for (int i = 1; rc == 0 && i < cli->argc; i++) {
-    if (strcmp(cli->argv[i], "--json") == 0)
-      as_json = 1;
-    else
-      rc = mt_err_set(&err, MT_EINVAL, "status: unexpected argument \"%s\"",
-                      cli->argv[i]);
-  }
-  if (rc != 0 || (rc = mt_cli_connect(cli, &store, &err)) != 0 ||
+  int as_json = 0, rc;
+  if ((rc = mt_cli_json_only(cli, 1, "status", &as_json, &err)) != 0 ||
+      (rc = mt_cli_connect(cli, &store, &err)) != 0 ||
       (rc = mt_status_read(store, MT_STATUS_FULL, &json, &err)) != 0)
     goto done;
   if (as_json) {
