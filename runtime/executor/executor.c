@@ -51,8 +51,9 @@ struct mt_executor_s {
   atomic_int any_given_back; /* given_back != NULL, read without the lock */
   mt_done_t *done; /* finished without a transaction, to acknowledge */
   size_t done_count, done_cap;
-  int done_told;  /* discovery was woken for the done list as it is */
-  int wake_below; /* see mt_executor_wake_below */
+  int done_told;       /* discovery was woken for the done list as it is */
+  int wake_below;      /* see mt_executor_wake_below */
+  double task_seconds; /* see mt_executor_task_seconds */
   int stopping;
   atomic_int abort;
   /* Hot reload: the task set workers load (opts.defaults, whose snapshot
@@ -328,6 +329,16 @@ static void swap_task_set(worker_t *w) {
   w->default_timeout = defaults.timeout;
 }
 
+/* A task's worker time in ex->task_seconds, a moving average weighing
+ * this task 1/TASK_SECONDS_WEIGHT. Called under ex->lock. */
+#define TASK_SECONDS_WEIGHT 16
+static void count_task_seconds(mt_executor_t *ex, double took) {
+  if (ex->task_seconds == 0)
+    ex->task_seconds = took;
+  else
+    ex->task_seconds += (took - ex->task_seconds) / TASK_SECONDS_WEIGHT;
+}
+
 /* Whether discovery has something to do now that a task ended: claim into
  * a queue that ran low, arm the acknowledgement of a done list it has not
  * heard of, see that all is idle (a drain's end), or stop. Waking it after
@@ -405,12 +416,15 @@ static void *worker_main(void *arg) {
     w->current = task->id;
     pthread_mutex_unlock(&ex->lock);
 
+    double took = mt_now();
     run_task(w, task);
     mt_task_free(task);
+    took = mt_now() - took;
 
     pthread_mutex_lock(&ex->lock);
     w->current = 0;
     ex->running--;
+    count_task_seconds(ex, took);
     int tell = discovery_needed(ex);
     pthread_mutex_unlock(&ex->lock);
     if (tell)
@@ -517,6 +531,13 @@ void mt_executor_load(mt_executor_t *ex, int *queued, int *running,
   *running = ex->running;
   *online = ex->opts.workers - ex->offline;
   pthread_mutex_unlock(&ex->lock);
+}
+
+double mt_executor_task_seconds(mt_executor_t *ex) {
+  pthread_mutex_lock(&ex->lock);
+  double seconds = ex->task_seconds;
+  pthread_mutex_unlock(&ex->lock);
+  return seconds;
 }
 
 void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks) {

@@ -46,6 +46,12 @@ void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks);
 void mt_executor_load(mt_executor_t *ex, int *queued, int *running,
                       int *online);
 
+/* How long a task has been keeping a worker, lately: a moving average of
+ * the seconds from a worker taking a task to its being free again, over
+ * the last few dozen tasks; 0 until a task has run. Discovery claims ahead
+ * by it (discovery.c, prefetch). */
+double mt_executor_task_seconds(mt_executor_t *ex);
+
 /* Workers wake discovery (opts.wake) after a task when fewer than `queued`
  * tasks wait, besides when it must acknowledge, see the executor idle, or
  * stop: discovery passes the mark below which it claims. Until it does,

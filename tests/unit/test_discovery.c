@@ -34,10 +34,14 @@
 #include "executor/executor.h"
 #include "test.h"
 
-/* discovery.c's PREFETCH_PER_WORKER: it claims for this many tasks per
- * online worker; and its CLAIM_MIN_SHARE: it claims once that share of
- * the room is free. */
+/* discovery.c's PREFETCH_START: it claims for this many tasks per online
+ * worker until a task has run, then PREFETCH_SECONDS of work at the
+ * executor's pace, from PREFETCH_MIN to PREFETCH_MAX; and its
+ * CLAIM_MIN_SHARE: it claims once that share of the room is free. */
 #define PREFETCH 16
+#define PREFETCH_MIN 4
+#define PREFETCH_MAX 32
+#define PREFETCH_SECONDS 0.05
 #define CLAIM_MIN_SHARE 4
 
 #define MAX_TASKS 256
@@ -59,6 +63,7 @@ static struct {
   pthread_cond_t cond;
   mt_task_t *head, *tail;
   int workers, online; /* configured, and with a "connection" */
+  double task_seconds; /* what mt_executor_task_seconds says */
   int queued, running;
   int allowance; /* tasks the worker may still complete; -1: no limit */
   mt_done_t *done;
@@ -167,6 +172,14 @@ void mt_executor_load(mt_executor_t *ex, int *queued, int *running,
   *running = fx.seen_running = fx.running;
   *online = fx.online;
   pthread_mutex_unlock(&fx.lock);
+}
+
+double mt_executor_task_seconds(mt_executor_t *ex) {
+  (void)ex;
+  pthread_mutex_lock(&fx.lock);
+  double seconds = fx.task_seconds;
+  pthread_mutex_unlock(&fx.lock);
+  return seconds;
 }
 
 void mt_executor_wake_below(mt_executor_t *ex, int queued) {
@@ -472,6 +485,7 @@ static void init_backend(fake_backend_t *fb, int wake, int online) {
     open_wake_pipe(fb);
   fx.workers = fx.online = online;
   fx.allowance = -1;
+  fx.task_seconds = 0;
 }
 
 /* Runs discovery until it returns (drained, or shut down) and checks what
@@ -598,6 +612,36 @@ TEST(discovery_claims_only_for_online_workers) {
   ASSERT_EQ_INT(fb.claims[0].max, PREFETCH);
   for (int i = 0; i < fb.nclaims; i++)
     ASSERT_TRUE(fb.claims[i].max <= PREFETCH);
+}
+
+/* Prefetch follows the tasks' pace: with tasks taking task_seconds, two
+ * workers are claimed for per_worker tasks each ahead, and never more. */
+static void claims_ahead(double task_seconds, int per_worker) {
+  fake_backend_t fb;
+  init_backend(&fb, 0, 2);
+  fx.task_seconds = task_seconds;
+  double now = epoch_now();
+  for (int i = 0; i < 80; i++)
+    add_task(&fb, now);
+  run_discovery(&fb, 0.02, 60, 1);
+  ASSERT_EQ_INT(fb.claims[0].max, 2 * per_worker);
+  for (int i = 0; i < fb.nclaims; i++)
+    ASSERT_TRUE(fb.claims[i].max <= 2 * per_worker);
+}
+
+/* Short tasks: PREFETCH_MAX a worker. */
+TEST(discovery_claims_far_ahead_of_short_tasks) {
+  claims_ahead(0.00001, PREFETCH_MAX);
+}
+
+/* In between: PREFETCH_SECONDS of work. */
+TEST(discovery_claims_ahead_by_the_tasks_pace) {
+  claims_ahead(PREFETCH_SECONDS / 10, 10);
+}
+
+/* Long tasks: PREFETCH_MIN a worker, the rest left to other runtimes. */
+TEST(discovery_claims_little_ahead_of_long_tasks) {
+  claims_ahead(10, PREFETCH_MIN);
 }
 
 /* Opens the gate once a claim has acknowledged tasks. */
