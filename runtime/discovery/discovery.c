@@ -163,10 +163,14 @@ static void tick(mt_discovery_t *d) {
    * unstarted, their attempt not counted. Should that fail too, they stay
    * held, their leases kept, until a later tick. */
   mt_task_t *back = mt_executor_take_given_back(d->ex);
-  if (back != NULL && b->ops->release(b, back, &d->err) != 0) {
-    fail(d, MT_EDB);
-    mt_executor_give_back(d->ex, back);
-    back = NULL;
+  if (back != NULL) {
+    int rc = b->ops->release(b, back, &d->err);
+    if (rc != 0) {
+      fail(d, MT_EDB);
+      mt_executor_give_back(d->ex, back);
+      back = NULL;
+    }
+    after_backend_call(d, rc);
   }
   while (back != NULL) {
     mt_task_t *next = back->next;
@@ -198,9 +202,11 @@ static void tick(mt_discovery_t *d) {
     uv_timer_start(&d->ack_timer, on_ack_timer, ACK_DELAY_MS, 0);
   if (d->opts.drain && claimed == 0 && queued == 0 && running == 0) {
     long outstanding = 0;
-    if (b->ops->outstanding(b, &outstanding, &d->err) != 0)
+    int rc = b->ops->outstanding(b, &outstanding, &d->err);
+    if (rc != 0)
       fail(d, MT_EDB);
-    else if (outstanding == 0)
+    after_backend_call(d, rc);
+    if (rc == 0 && outstanding == 0)
       finish(d);
   }
 }
@@ -268,15 +274,22 @@ static void on_wake_readable(uv_poll_t *handle, int status, int events) {
 
 static void on_soon_timer(uv_timer_t *handle) { wake(handle->data); }
 
-/* A call on the backend's connection (a claim, a heartbeat, the schedules)
- * makes libpq read whatever NOTIFY arrived meanwhile into a queue of its
- * own: the socket is drained and never becomes readable for it, and the
- * wake-up would wait for the next poll (a second, by default). So after
- * each call the queue is read as if the socket had been, and a wake-up
- * found there is handled on the loop's next turn rather than from inside
- * the call that found it. Not after a failed call (rc): its connection is
- * the next call's to make again, once, not this look's too. */
+/* Runs after every call on the backend's connection, before the loop
+ * polls again. First, the call may have lost its connection (libpq closes
+ * the socket) or made a new one: the descriptor watched must follow at
+ * once, for libuv aborts the process when it hands epoll a descriptor that
+ * was closed under a watch it had yet to register (seen when the
+ * connection was killed during the runtime's first heartbeat).
+ * Then, a call (a claim, a heartbeat, the schedules) makes libpq read
+ * whatever NOTIFY arrived meanwhile into a queue of its own: the socket is
+ * drained and never becomes readable for it, and the wake-up would wait
+ * for the next poll (a second, by default). So after each call the queue
+ * is read as if the socket had been, and a wake-up found there is handled
+ * on the loop's next turn rather than from inside the call that found it.
+ * Not after a failed call (rc): its connection is the next call's to make
+ * again, once, not this look's too. */
 static void after_backend_call(mt_discovery_t *d, int rc) {
+  watch_wake_fd(d);
   if (rc == 0 && !d->stopping && take_wakeups(d, 0))
     uv_timer_start(&d->soon_timer, on_soon_timer, 0, 0);
 }
@@ -382,8 +395,12 @@ static void begin_shutdown(mt_discovery_t *d) {
   uv_timer_stop(&d->poll_timer);
   uv_timer_stop(&d->due_timer);
   mt_task_t *queued = mt_executor_take_queued(d->ex);
-  if (queued != NULL && b->ops->release(b, queued, &d->err) != 0)
-    fail(d, MT_EDB);
+  if (queued != NULL) {
+    int rc = b->ops->release(b, queued, &d->err);
+    if (rc != 0)
+      fail(d, MT_EDB);
+    after_backend_call(d, rc);
+  }
   while (queued != NULL) {
     mt_task_t *next = queued->next;
     mt_task_free(queued);
