@@ -816,8 +816,9 @@ static const char claim_ids_sql[] =
     "         versions = CASE WHEN t.state = 'running'\n"
     "                         THEN array_append(t.versions, NULL)\n"
     "                         ELSE t.versions END\n"
-    "    FROM m, unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
-    "   WHERE t.id = m.id AND d.name = t.name\n"
+    /* By the primary key whatever the statistics say (claim_sql). */
+    "    FROM unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"
+    "   WHERE t.id = ANY($1::bigint[]) AND d.name = t.name\n"
     "     AND (t.state = 'scheduled' AND t.run_at <= now()\n"
     "          AND (t.queue = '" MT_DEFAULT_QUEUE "'\n"
     "               OR t.id IN (SELECT id FROM queued))\n"
