@@ -96,6 +96,12 @@ static const char ack_sql[] =
  * function is never called and a claim costs what it did before queues.
  * Rows with no task carry only a time for the rate limits' timer.
  *
+ * The default queue is walked one priority at a time (levels, then due),
+ * as pick_queued walks the named ones since migration 8, which says why:
+ * in tasks_ready's order, priority before run_at, a single scan for the
+ * due tasks went on through every future one whenever fewer were due
+ * than the claim had room for.
+ *
  * The UPDATE finds its rows by id = ANY(ARRAY(...)), which is always a
  * walk of the primary key. Joined with the CTEs instead, it was planned
  * from the table's statistics, and with them stale (ANALYZE run while the
@@ -107,20 +113,34 @@ static const char ack_sql[] =
  * named queue's tasks first): priority, then run_at and id. */
 // clang-format off
 static const char claim_sql[] =
-    "WITH " DONE_CTE("$2", "$5", "$7") ",\n"
+    "WITH RECURSIVE " DONE_CTE("$2", "$5", "$7") ",\n"
     "queued AS (\n"
     "  SELECT * FROM moontask.pick_queued($1::int, $4::text[])\n"
     "   WHERE EXISTS (SELECT FROM moontask.queues)),\n"
+    /* The default queue's priorities, highest first, one probe of
+     * tasks_ready each, and only as many as the join below asks for. */
+    "levels(priority) AS (\n"
+    "  (SELECT priority FROM moontask.tasks\n"
+    "    WHERE state = 'scheduled' AND queue = '" MT_DEFAULT_QUEUE "'\n"
+    "    ORDER BY priority DESC LIMIT 1)\n"
+    "  UNION ALL\n"
+    "  SELECT (SELECT t.priority FROM moontask.tasks t\n"
+    "           WHERE t.state = 'scheduled' AND t.queue = '" MT_DEFAULT_QUEUE "'\n"
+    "             AND t.priority < l.priority\n"
+    "           ORDER BY t.priority DESC LIMIT 1)\n"
+    "    FROM levels l WHERE l.priority IS NOT NULL),\n"
     "due AS (\n"
-    "  SELECT id FROM moontask.tasks\n"
-    "   WHERE state = 'scheduled' AND queue = '" MT_DEFAULT_QUEUE "'\n"
-    "     AND run_at <= now()\n"
+    "  SELECT d.id FROM levels l CROSS JOIN LATERAL (\n"
+    "    SELECT id FROM moontask.tasks\n"
+    "     WHERE state = 'scheduled' AND queue = '" MT_DEFAULT_QUEUE "'\n"
+    "       AND priority = l.priority AND run_at <= now()\n"
     /* Only tasks this runtime has a handler for: during a deploy an older
      * runtime leaves new task names to the newer ones. */
-    "     AND name = ANY($4::text[])\n"
-    "   ORDER BY priority DESC, run_at, id\n"
-    "   LIMIT greatest($1::int - (SELECT count(id) FROM queued), 0)\n"
-    "   FOR UPDATE SKIP LOCKED),\n"
+    "       AND name = ANY($4::text[])\n"
+    "     ORDER BY run_at, id\n"
+    "     LIMIT greatest($1::int - (SELECT count(id) FROM queued), 0)\n"
+    "     FOR UPDATE SKIP LOCKED) d\n"
+    "   LIMIT greatest($1::int - (SELECT count(id) FROM queued), 0)),\n"
     "claimed AS (\n"
     "  UPDATE moontask.tasks t SET " CLAIM_SET "\n"
     "    FROM unnest($4::text[], $6::int[]) AS d(name, max_attempts)\n"

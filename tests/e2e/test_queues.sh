@@ -28,20 +28,33 @@ assert_eq "label|||,limited|2||,paced||20|1" \
   "moontask.queues after a start"
 
 # --- Priority: one worker, 1,000 due tasks -------------------------------
+# Half in the default queue, half in a named one (claimed by pick_queued),
+# beside future tasks of a higher priority and of one in between, which a
+# claim walks past one priority at a time and must leave alone.
 sql "SELECT moontask.schedule('e2e.span', '{}', now() - (i * interval '1 ms'),
+                              queue => CASE WHEN i % 2 = 0 THEN 'default' ELSE 'label' END,
                               priority => (i * 7919) % 11 - 5)
-       FROM generate_series(1, 1000) AS i" >/dev/null
+       FROM generate_series(1, 1000) AS i;
+     SELECT moontask.schedule('e2e.span', '{}', now() + interval '1 hour',
+                              queue => q, priority => p)
+       FROM unnest('{default,label}'::text[]) AS q, unnest('{9,2}'::int[]) AS p,
+            generate_series(1, 20)" >/dev/null
 mq run --drain --workers 1 2>>"$RUNTIME_LOG"
 assert_eq 1000 "$(sql "SELECT count(*) FROM e2e_spans")" "priority: every task ran once"
-# The order the handlers started in, against the order the README promises.
+assert_eq "80|0" "$(sql "SELECT count(*), count(s.task_id) FROM moontask.tasks t LEFT JOIN e2e_spans s ON s.task_id = t.id
+                         WHERE t.run_at > now() AND t.state = 'scheduled'")" "future tasks left alone"
+# The order the handlers of each queue started in, against the order the
+# README promises.
 out_of_order=$(sql "
   SELECT count(*) FROM (
-    SELECT row_number() OVER (ORDER BY s.started) AS ran,
-           row_number() OVER (ORDER BY t.priority DESC, t.run_at, t.id) AS promised
+    SELECT row_number() OVER (PARTITION BY t.queue ORDER BY s.started) AS ran,
+           row_number() OVER (PARTITION BY t.queue ORDER BY t.priority DESC, t.run_at, t.id) AS promised
       FROM e2e_spans s JOIN moontask.tasks t ON t.id = s.task_id) x
    WHERE ran <> promised")
 assert_eq 0 "$out_of_order" "tasks started out of priority, run_at order"
-assert_eq 11 "$(sql "SELECT count(DISTINCT priority) FROM moontask.tasks")" "priorities in play"
+assert_eq "11|11" "$(sql "SELECT count(DISTINCT priority) FILTER (WHERE queue = 'default'),
+                                count(DISTINCT priority) FILTER (WHERE queue = 'label')
+                           FROM moontask.tasks WHERE run_at <= now()")" "priorities in play"
 reset_db
 sql "DELETE FROM e2e_spans" >/dev/null
 mq run --drain 2>>"$RUNTIME_LOG" # the queues again, after reset_db
