@@ -102,11 +102,12 @@ static const char ack_sql[] =
  * due tasks went on through every future one whenever fewer were due
  * than the claim had room for.
  *
- * The UPDATE finds its rows by id = ANY(ARRAY(...)), which is always a
- * walk of the primary key. Joined with the CTEs instead, it was planned
- * from the table's statistics, and with them stale (ANALYZE run while the
- * table was nearly empty, then a burst scheduled) the plan read the whole
- * table for every claim: after 10 million rows were deleted, 20,000 row
+ * The UPDATE finds its rows by id = ANY(ARRAY(...)), a walk of the
+ * primary key under the settings connect_and_listen gives the session.
+ * Joined with the CTEs instead, it was planned from the table's
+ * statistics, and with them stale (ANALYZE run while the table was nearly
+ * empty, then a burst scheduled) the plan read the whole table for every
+ * claim: after 10 million rows were deleted, 20,000 row
  * tasks on 4 workers ran at 350 a second instead of 5,000. An UPDATE's
  * RETURNING comes in no set order, so the rows are sorted at the end, in
  * the order the workers take them (mt_executor_submit keeps it, with a
@@ -269,6 +270,7 @@ static int tune_session(PGconn *conn, const char *sync, mt_err_t *err) {
   PGresult *res =
       mt_pg_exec(conn,
                  "SELECT set_config('synchronous_commit', $1, false),"
+                 "       set_config('enable_seqscan', 'off', false),"
                  "       set_config('enable_bitmapscan', 'off', false),"
                  "       set_config('enable_sort', 'off', false),"
                  "       set_config('enable_hashjoin', 'off', false),"
@@ -298,15 +300,20 @@ static int connect_and_listen(pg_backend_t *b, mt_err_t *err) {
    * Not waiting for the WAL flush here saves a disk sync per batch; every
    * handler's transaction, with its `completed` mark, still commits
    * synchronously on the workers' connections. */
-  /* The claim must walk tasks_available in (run_at, id) order and stop
-   * after LIMIT rows. With statistics taken while the queue was small the
-   * planner prefers a bitmap scan of every due task plus a sort, which
-   * costs milliseconds per claim on a long queue; a queue's size changes too
-   * fast for ANALYZE to keep up, so this connection simply does without
-   * those plans. Likewise the join of the claimed ids with the table is a
-   * loop over the primary key: a hash join would read the whole table, a
-   * plan that the generic plan of the prepared claim (below) chose, since
-   * it cannot know how small LIMIT is. Every statement here touches tasks
+  /* The claim must walk an index of the due tasks in the order they run
+   * and stop after LIMIT rows. With statistics taken while the queue was
+   * small the planner prefers a bitmap scan of every due task plus a sort,
+   * which costs milliseconds per claim on a long queue; a queue's size
+   * changes too fast for ANALYZE to keep up, so this connection simply
+   * does without those plans. Likewise the claimed and acknowledged ids
+   * are found through the primary key: a hash join would read the whole
+   * table, a plan that the generic plan of the prepared claim (below)
+   * chose, since it cannot know how small LIMIT is. So would a sequential
+   * scan, which the planner took for cheaper when ANALYZE had seen a few
+   * live rows on many pages (a queue just drained) and 60,000 tasks had
+   * been scheduled since: they ran at 3,000 a second instead of 60,000.
+   * (Turned off, a plan is only made the last resort: a table with no
+   * usable index is still read.) Every statement here touches tasks
    * by id or through a partial index, a few hundred rows at most, which
    * is also why JIT is off: on a table of ten million rows the generic
    * plan's estimates crossed jit_above_cost, and compiling it took 250 ms
