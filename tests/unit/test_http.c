@@ -494,8 +494,11 @@ TEST(http_free_cancels_pending_requests) {
   char hang_url[128], seq[256];
   mt_err_t err;
   fake_server_start(&s, "fake_http.py", NULL);
-  /* A long backoff, so that the second request is waiting when freed. */
-  mt_http_opts_t opts = {.backoff_base_ms = 60000, .backoff_cap_ms = 60000};
+  /* A long backoff, so that the second request is waiting when freed: a
+   * full minute, not a random part of one (with the client's own jitter,
+   * about one run in a hundred retried before the free). */
+  mt_http_opts_t opts = {
+      .backoff_base_ms = 60000, .backoff_cap_ms = 60000, .random = almost_one};
   mt_http_t *h = open_client(&loop, &opts);
   snprintf(hang_url, sizeof hang_url, "http://127.0.0.1:%d/hang?s=20", s.port);
   seq_url(seq, sizeof seq, &s, "f", "500", NULL);
