@@ -200,7 +200,9 @@ typedef struct mt_backend_ops_s {
    * claims only tasks named in reg, with reg's max_attempts. */
   int (*retarget)(mt_backend_t *b, const struct mt_registry_s *reg,
                   mt_err_t *err);
-  /* Counts tasks due or running anywhere (for --drain). */
+  /* Whether any task this runtime can run is due or running anywhere
+   * (for --drain): count is 0 when none is, else 1 or more (a backend
+   * need not count them all). */
   int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
   void (*free)(mt_backend_t *b);
 } mt_backend_ops_t;

@@ -186,7 +186,7 @@ int mt_jdoc_parse(const char *text, size_t len, mt_jdoc_t **out,
       continue; /* its children come first */
     if (ev == MT_JE_KEY) {
       mt_jmember_t m;
-      char *key;
+      char *key = NULL;
       memset(&m, 0, sizeof m);
       if ((rc = string_value(&b, &r.tok, &key)) != 0)
         break;

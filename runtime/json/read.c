@@ -151,7 +151,7 @@ int mt_jread_next(mt_jread_t *r, mt_jevent_t *ev) {
 
 int mt_json_check_object(const char *text, mt_err_t *err) {
   mt_jread_t r;
-  mt_jevent_t ev, first = MT_JE_DONE;
+  mt_jevent_t ev = MT_JE_DONE, first = MT_JE_DONE;
   int rc;
   mt_jread_init(&r, text, strlen(text), err);
   while ((rc = mt_jread_next(&r, &ev)) == 0 && ev != MT_JE_DONE)

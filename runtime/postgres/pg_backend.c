@@ -204,14 +204,17 @@ static const char rescue_sql[] =
     "  FROM t";
 // clang-format on
 
-/* Two counts, each over its partial index, rather than one OR that scans
- * the whole table, finished history included. */
+/* 1 when a task is running or due, else 0: two looks, each into its
+ * partial index, rather than one OR that scans the whole table, finished
+ * history included. Whether, not how many: the generic plan of a count of
+ * the due tasks read all of tasks_ready, 430 ms beside five million future
+ * tasks, where EXISTS stops at the first due one in tasks_available. */
 static const char outstanding_sql[] =
-    "SELECT (SELECT count(*) FROM moontask.tasks\n"
-    "         WHERE state = 'running' AND name = ANY($1::text[]))\n"
-    "     + (SELECT count(*) FROM moontask.tasks\n"
-    "         WHERE state = 'scheduled' AND run_at <= now()\n"
-    "           AND name = ANY($1::text[]))";
+    "SELECT (EXISTS (SELECT FROM moontask.tasks\n"
+    "                 WHERE state = 'running' AND name = ANY($1::text[]))\n"
+    "     OR EXISTS (SELECT FROM moontask.tasks\n"
+    "                 WHERE state = 'scheduled' AND run_at <= now()\n"
+    "                   AND name = ANY($1::text[])))::int";
 
 /* The cheap look that runs on every poll: is any schedule due (or not yet
  * computed), and when is the next fire? One round trip, no locks. Schedules

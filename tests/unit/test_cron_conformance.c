@@ -102,7 +102,7 @@ static void run_invalid(char **col, int lineno, tally_t *t) {
 static int run_file(const char *path, int ncols,
                     void (*fn)(char **, int, tally_t *), tally_t *t) {
   FILE *f = fopen(path, "r");
-  char line[2048], *col[8];
+  char line[2048], *col[8] = {0};
   int lineno = 0;
   if (f == NULL)
     return -1;
