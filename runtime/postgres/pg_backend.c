@@ -107,11 +107,11 @@ static const char ack_sql[] =
  * Joined with the CTEs instead, it was planned from the table's
  * statistics, and with them stale (ANALYZE run while the table was nearly
  * empty, then a burst scheduled) the plan read the whole table for every
- * claim: after 10 million rows were deleted, 20,000 row
- * tasks on 4 workers ran at 350 a second instead of 5,000. An UPDATE's
- * RETURNING comes in no set order, so the rows are sorted at the end, in
- * the order the workers take them (mt_executor_submit keeps it, with a
- * named queue's tasks first): priority, then run_at and id. */
+ * claim: after 10 million rows were deleted, 20,000 row tasks on 4
+ * workers ran at 350 a second instead of 5,000. An UPDATE's RETURNING
+ * comes in no set order, so the rows are sorted at the end, in the order
+ * the workers take them (mt_executor_submit keeps it, with a named
+ * queue's tasks first): priority, then run_at and id. */
 // clang-format off
 static const char claim_sql[] =
     "WITH RECURSIVE " DONE_CTE("$2", "$5", "$7") ",\n"
