@@ -201,9 +201,9 @@ typedef struct mt_backend_ops_s {
   int (*retarget)(mt_backend_t *b, const struct mt_registry_s *reg,
                   mt_err_t *err);
   /* Whether any task this runtime can run is due or running anywhere
-   * (for --drain): count is 0 when none is, else 1 or more (a backend
-   * need not count them all). */
-  int (*outstanding)(mt_backend_t *b, long *count, mt_err_t *err);
+   * (for --drain): *any is 1 if so, else 0. Whether, not how many: a
+   * backend need not walk them all. */
+  int (*outstanding)(mt_backend_t *b, int *any, mt_err_t *err);
   void (*free)(mt_backend_t *b);
 } mt_backend_ops_t;
 

@@ -730,9 +730,9 @@ static int aws_retarget(mt_backend_t *base, const mt_registry_t *reg,
   return b->store->ops->retarget(b->store, reg, err);
 }
 
-static int aws_outstanding(mt_backend_t *base, long *count, mt_err_t *err) {
+static int aws_outstanding(mt_backend_t *base, int *any, mt_err_t *err) {
   aws_backend_t *b = (aws_backend_t *)base;
-  return b->store->ops->outstanding(b->store, count, err);
+  return b->store->ops->outstanding(b->store, any, err);
 }
 
 /* ---- the worker's session: the store's, telling when an attempt ends --- */

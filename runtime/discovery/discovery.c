@@ -201,12 +201,12 @@ static void tick(mt_discovery_t *d) {
   else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
     uv_timer_start(&d->ack_timer, on_ack_timer, ACK_DELAY_MS, 0);
   if (d->opts.drain && claimed == 0 && queued == 0 && running == 0) {
-    long outstanding = 0;
+    int outstanding = 0;
     int rc = b->ops->outstanding(b, &outstanding, &d->err);
     if (rc != 0)
       fail(d, MT_EDB);
     after_backend_call(d, rc);
-    if (rc == 0 && outstanding == 0)
+    if (rc == 0 && !outstanding)
       finish(d);
   }
 }

@@ -509,9 +509,9 @@ static const migration_t migrations[] = {
      "\n"
      /* Claims read this index: one queue's due tasks in the order they
       * run, higher priority first, then run_at. tasks_available stays for
-      * the questions asked by run_at alone (the queue lag, --drain's
-      * count). Claims walk it one priority at a time (migration 8 says
-      * why). */
+      * the questions asked by run_at alone (the queue lag, whether
+      * --drain is done). Claims walk it one priority at a time
+      * (migration 8 says why). */
      "CREATE INDEX tasks_ready ON moontask.tasks (queue, priority DESC, run_at, id)\n"
      "  WHERE state = 'scheduled';\n"
      /* moontask.find(key) returns a finished task too, which
