@@ -40,7 +40,7 @@
  * CLAIM_MIN_SHARE: it claims once that share of the room is free. */
 #define PREFETCH 16
 #define PREFETCH_MIN 4
-#define PREFETCH_MAX 32
+#define PREFETCH_MAX 256
 #define PREFETCH_SECONDS 0.05
 #define CLAIM_MIN_SHARE 4
 
