@@ -130,6 +130,51 @@ static int prefetch_per_worker(double task_seconds) {
                             : (int)n;
 }
 
+/* Tasks claimed ahead at one pace wait behind the workers at another: after
+ * a run of short tasks, up to PREFETCH_MAX a worker, and should the next
+ * turn out long, they would wait (leases kept alive) while other runtimes
+ * sharing the database may be idle. Once more than SHED_FACTOR times the
+ * room at the present pace wait, the last to run beyond that room are
+ * released, unstarted, for any runtime to claim. */
+#define SHED_FACTOR 2
+
+/* Releases tasks taken from the executor unstarted, their attempt not
+ * counted. Should that fail, they stay held, given back with their leases
+ * kept, and a later tick tries again. */
+static void release_unstarted(mt_discovery_t *d, mt_task_t *tasks) {
+  mt_backend_t *b = d->opts.backend;
+  if (tasks == NULL)
+    return;
+  int rc = b->ops->release(b, tasks, &d->err);
+  if (rc != 0) {
+    fail(d, MT_EDB);
+    mt_executor_give_back(d->ex, tasks);
+    tasks = NULL;
+  }
+  after_backend_call(d, rc);
+  while (tasks != NULL) {
+    mt_task_t *next = tasks->next;
+    mt_task_free(tasks);
+    tasks = next;
+  }
+}
+
+/* Releases the queued tasks after the first `keep` (SHED_FACTOR); returns
+ * how many left the queue. */
+static int shed(mt_discovery_t *d, int keep, double pace) {
+  mt_task_t *tasks = mt_executor_take_queued_after(d->ex, keep);
+  int n = 0;
+  for (mt_task_t *t = tasks; t != NULL; t = t->next)
+    n++;
+  if (n > 0)
+    mt_log(MT_LOG_INFO,
+           "released %d tasks claimed ahead: at %.3g s a task, %d are "
+           "enough to keep the workers busy",
+           n, pace, keep);
+  release_unstarted(d, tasks);
+  return n;
+}
+
 /* Acknowledges what finished and claims up to `room` tasks, in one round
  * trip. Returns the number claimed. */
 static int claim(mt_discovery_t *d, int room) {
@@ -163,23 +208,8 @@ static int claim(mt_discovery_t *d, int room) {
 static void tick(mt_discovery_t *d) {
   mt_backend_t *b = d->opts.backend;
   /* Tasks that no worker could run (none had a connection) go back
-   * unstarted, their attempt not counted. Should that fail too, they stay
-   * held, their leases kept, until a later tick. */
-  mt_task_t *back = mt_executor_take_given_back(d->ex);
-  if (back != NULL) {
-    int rc = b->ops->release(b, back, &d->err);
-    if (rc != 0) {
-      fail(d, MT_EDB);
-      mt_executor_give_back(d->ex, back);
-      back = NULL;
-    }
-    after_backend_call(d, rc);
-  }
-  while (back != NULL) {
-    mt_task_t *next = back->next;
-    mt_task_free(back);
-    back = next;
-  }
+   * unstarted. */
+  release_unstarted(d, mt_executor_take_given_back(d->ex));
   /* Counts first: a worker adds its task to the done list before it stops
    * counting as running, so running == 0 here means the claim below
    * acknowledges every finished task. */
@@ -193,7 +223,10 @@ static void tick(mt_discovery_t *d) {
     return;
   }
   /* Only workers with a connection take tasks: claim for them alone. */
-  int capacity = online * prefetch_per_worker(mt_executor_task_seconds(d->ex));
+  double pace = mt_executor_task_seconds(d->ex);
+  int capacity = online * prefetch_per_worker(pace);
+  if (capacity > 0 && queued > SHED_FACTOR * capacity)
+    queued -= shed(d, capacity, pace);
   int low = capacity - capacity / CLAIM_MIN_SHARE;
   int claimed = -1;
   mt_executor_wake_below(d->ex, low);

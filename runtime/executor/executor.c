@@ -611,6 +611,22 @@ mt_task_t *mt_executor_take_queued(mt_executor_t *ex) {
   return tasks;
 }
 
+mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep) {
+  pthread_mutex_lock(&ex->lock);
+  mt_task_t **at = &ex->head, *last = NULL;
+  for (int i = 0; i < keep && *at != NULL; i++) {
+    last = *at;
+    at = &last->next;
+  }
+  mt_task_t *tasks = *at;
+  *at = NULL;
+  ex->tail = last;
+  for (mt_task_t *t = tasks; t != NULL; t = t->next)
+    ex->queued--;
+  pthread_mutex_unlock(&ex->lock);
+  return tasks;
+}
+
 void mt_executor_abort(mt_executor_t *ex) {
   atomic_store(&ex->abort, 1);
   /* A worker backing off in record_outcome gives up at once. */

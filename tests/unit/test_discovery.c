@@ -236,6 +236,23 @@ mt_task_t *mt_executor_take_queued(mt_executor_t *ex) {
   return tasks;
 }
 
+mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep) {
+  (void)ex;
+  pthread_mutex_lock(&fx.lock);
+  mt_task_t **at = &fx.head, *last = NULL;
+  for (int i = 0; i < keep && *at != NULL; i++) {
+    last = *at;
+    at = &last->next;
+  }
+  mt_task_t *tasks = *at;
+  *at = NULL;
+  fx.tail = last;
+  for (mt_task_t *t = tasks; t != NULL; t = t->next)
+    fx.queued--;
+  pthread_mutex_unlock(&fx.lock);
+  return tasks;
+}
+
 void mt_executor_abort(mt_executor_t *ex) { (void)ex; }
 
 void mt_executor_stop(mt_executor_t *ex) { (void)ex; }
@@ -641,6 +658,47 @@ TEST(discovery_claims_ahead_by_the_tasks_pace) {
 /* Long tasks: PREFETCH_MIN a worker, the rest left to other runtimes. */
 TEST(discovery_claims_little_ahead_of_long_tasks) {
   claims_ahead(10, PREFETCH_MIN);
+}
+
+/* The first claim's tasks turn out long: the pace falls from 10 us to 10 s
+ * a task. The second claim (the acknowledgement timer's, for none) stops
+ * the case. */
+static void tasks_turn_long(fake_backend_t *fb, const claim_rec_t *c) {
+  (void)c;
+  if (fb->nclaims == 1) {
+    pthread_mutex_lock(&fx.lock);
+    fx.task_seconds = 10;
+    pthread_mutex_unlock(&fx.lock);
+  } else if (fb->nclaims == 2) {
+    ASSERT_EQ_INT(raise(SIGTERM), 0);
+  }
+}
+
+/* Claimed far ahead of short tasks, then the pace slows: the queued tasks
+ * beyond what keeps the workers busy at the new pace (PREFETCH_MIN a
+ * worker) go back, the last to run first, rather than wait on this
+ * runtime. */
+TEST(discovery_releases_tasks_claimed_ahead_when_the_pace_slows) {
+  fake_backend_t fb;
+  init_backend(&fb, 0, 2);
+  fx.task_seconds = 0.00001;
+  double now = epoch_now();
+  for (int i = 0; i < 200; i++)
+    add_task(&fb, now);
+  fx.allowance = 0;
+  fb.after_claim = tasks_turn_long;
+  run_discovery(&fb, 0.02, 60, 0);
+
+  int keep = 2 * PREFETCH_MIN;
+  ASSERT_EQ_INT(fb.claims[0].count, 200);
+  for (int i = 1; i < fb.nclaims; i++)
+    ASSERT_EQ_INT(fb.claims[i].max, 0);
+  /* The shed, from the tail, then the shutdown's release of the rest. */
+  ASSERT_EQ_INT(fb.nreleased, 200);
+  for (int i = 0; i < 200 - keep; i++)
+    ASSERT_EQ_INT(fb.released[i], keep + 1 + i);
+  for (int i = 0; i < keep; i++)
+    ASSERT_EQ_INT(fb.released[200 - keep + i], i + 1);
 }
 
 /* Opens the gate once a claim has acknowledged tasks. */
