@@ -134,9 +134,14 @@ static int prefetch_per_worker(double task_seconds) {
  * a run of short tasks, up to PREFETCH_MAX a worker, and should the next
  * turn out long, they would wait (leases kept alive) while other runtimes
  * sharing the database may be idle. Once more than SHED_FACTOR times the
- * room at the present pace wait, the last to run beyond that room are
- * released, unstarted, for any runtime to claim. */
+ * room at the present pace wait, and they would keep the workers busy for
+ * more than SHED_SECONDS, the last to run beyond that room are released,
+ * unstarted, for any runtime to claim. The second condition spares a
+ * stream of short tasks with the odd slow one: a single 10 ms task among
+ * no-ops moves the pace (a moving average) enough to shrink the room
+ * below half the queue, not enough to make the queue a second's work. */
 #define SHED_FACTOR 2
+#define SHED_SECONDS 1.0
 
 /* Releases tasks taken from the executor unstarted, their attempt not
  * counted. Should that fail, they stay held, given back with their leases
@@ -225,7 +230,8 @@ static void tick(mt_discovery_t *d) {
   /* Only workers with a connection take tasks: claim for them alone. */
   double pace = mt_executor_task_seconds(d->ex);
   int capacity = online * prefetch_per_worker(pace);
-  if (capacity > 0 && queued > SHED_FACTOR * capacity)
+  if (capacity > 0 && queued > SHED_FACTOR * capacity &&
+      queued * pace / online > SHED_SECONDS)
     queued -= shed(d, capacity, pace);
   int low = capacity - capacity / CLAIM_MIN_SHARE;
   int claimed = -1;

@@ -63,8 +63,9 @@ void mt_executor_wake_below(mt_executor_t *ex, int queued);
  * attempt does not count, and frees them. */
 mt_task_t *mt_executor_take_given_back(mt_executor_t *ex);
 
-/* Puts tasks taken with mt_executor_take_given_back back, when they could
- * not be released yet: they stay held (and leased) until a later try. */
+/* Puts tasks taken for release (mt_executor_take_given_back,
+ * mt_executor_take_queued_after) back, when they could not be released
+ * yet: they stay held (and leased), given back, until a later try. */
 void mt_executor_give_back(mt_executor_t *ex, mt_task_t *tasks);
 
 /* Moves the tasks completed without a transaction (their ids, and the

@@ -660,14 +660,17 @@ TEST(discovery_claims_little_ahead_of_long_tasks) {
   claims_ahead(10, PREFETCH_MIN);
 }
 
-/* The first claim's tasks turn out long: the pace falls from 10 us to 10 s
- * a task. The second claim (the acknowledgement timer's, for none) stops
- * the case. */
-static void tasks_turn_long(fake_backend_t *fb, const claim_rec_t *c) {
+/* The pace after the first claim (pace_changes). */
+static double new_pace;
+
+/* The first claim's tasks turn out slower: the pace falls from 10 us to
+ * new_pace a task. The second claim (the acknowledgement timer's, for
+ * none) stops the case. */
+static void pace_changes(fake_backend_t *fb, const claim_rec_t *c) {
   (void)c;
   if (fb->nclaims == 1) {
     pthread_mutex_lock(&fx.lock);
-    fx.task_seconds = 10;
+    fx.task_seconds = new_pace;
     pthread_mutex_unlock(&fx.lock);
   } else if (fb->nclaims == 2) {
     ASSERT_EQ_INT(raise(SIGTERM), 0);
@@ -686,7 +689,8 @@ TEST(discovery_releases_tasks_claimed_ahead_when_the_pace_slows) {
   for (int i = 0; i < 200; i++)
     add_task(&fb, now);
   fx.allowance = 0;
-  fb.after_claim = tasks_turn_long;
+  new_pace = 10;
+  fb.after_claim = pace_changes;
   run_discovery(&fb, 0.02, 60, 0);
 
   int keep = 2 * PREFETCH_MIN;
@@ -699,6 +703,27 @@ TEST(discovery_releases_tasks_claimed_ahead_when_the_pace_slows) {
     ASSERT_EQ_INT(fb.released[i], keep + 1 + i);
   for (int i = 0; i < keep; i++)
     ASSERT_EQ_INT(fb.released[200 - keep + i], i + 1);
+}
+
+/* The pace slows from 10 us to 2 ms a task: the room shrinks to 50, a
+ * quarter of the 200 queued, but they are only 0.2 s of work for the two
+ * workers. Nothing goes back before the shutdown releases them all. */
+TEST(discovery_keeps_tasks_claimed_ahead_that_are_little_work) {
+  fake_backend_t fb;
+  init_backend(&fb, 0, 2);
+  fx.task_seconds = 0.00001;
+  double now = epoch_now();
+  for (int i = 0; i < 200; i++)
+    add_task(&fb, now);
+  fx.allowance = 0;
+  new_pace = 0.002;
+  fb.after_claim = pace_changes;
+  run_discovery(&fb, 0.02, 60, 0);
+
+  ASSERT_EQ_INT(fb.claims[0].count, 200);
+  ASSERT_EQ_INT(fb.nreleased, 200);
+  for (int i = 0; i < 200; i++)
+    ASSERT_EQ_INT(fb.released[i], i + 1);
 }
 
 /* Opens the gate once a claim has acknowledged tasks. */
