@@ -167,10 +167,8 @@ static void release_unstarted(mt_discovery_t *d, mt_task_t *tasks) {
 /* Releases the queued tasks after the first `keep` (SHED_FACTOR); returns
  * how many left the queue. */
 static int shed(mt_discovery_t *d, int keep, double pace) {
-  mt_task_t *tasks = mt_executor_take_queued_after(d->ex, keep);
-  int n = 0;
-  for (mt_task_t *t = tasks; t != NULL; t = t->next)
-    n++;
+  int n;
+  mt_task_t *tasks = mt_executor_take_queued_after(d->ex, keep, &n);
   if (n > 0)
     mt_log(MT_LOG_INFO,
            "released %d tasks claimed ahead: at %.3g s a task, %d are "

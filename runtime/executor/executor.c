@@ -611,7 +611,7 @@ mt_task_t *mt_executor_take_queued(mt_executor_t *ex) {
   return tasks;
 }
 
-mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep) {
+mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep, int *n) {
   pthread_mutex_lock(&ex->lock);
   mt_task_t **at = &ex->head, *last = NULL;
   for (int i = 0; i < keep && *at != NULL; i++) {
@@ -621,8 +621,10 @@ mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep) {
   mt_task_t *tasks = *at;
   *at = NULL;
   ex->tail = last;
+  *n = 0;
   for (mt_task_t *t = tasks; t != NULL; t = t->next)
-    ex->queued--;
+    (*n)++;
+  ex->queued -= *n;
   pthread_mutex_unlock(&ex->lock);
   return tasks;
 }

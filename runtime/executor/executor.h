@@ -82,10 +82,10 @@ size_t mt_executor_held(mt_executor_t *ex, int64_t **ids);
 /* Removes and returns the tasks still queued (for release at shutdown). */
 mt_task_t *mt_executor_take_queued(mt_executor_t *ex);
 
-/* Removes and returns the queued tasks after the first `keep`: the last
- * that would run. Discovery releases them when they were claimed ahead at
- * a pace the workers no longer keep (discovery.c, shed). */
-mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep);
+/* Removes and returns the queued tasks after the first `keep` (the last
+ * that would run), *n of them. Discovery releases them when they were
+ * claimed ahead at a pace the workers no longer keep (discovery.c, shed). */
+mt_task_t *mt_executor_take_queued_after(mt_executor_t *ex, int keep, int *n);
 
 /* Makes running handlers stop: Lua raises, SQL is cancelled; their tasks are
  * rolled back and released, not counted as failed attempts. */
