@@ -4,18 +4,21 @@
 source "$(dirname "$0")/lib.sh"
 reset_db
 for p in once skip all; do
-  sql "SELECT moontask.schedule_recurring('cu.$p', 'e2e.insert', '{}', '*/2 * * * * *');
+  sql "SELECT moontask.schedule_recurring('cu.$p', 'e2e.insert', '{}', '*/4 * * * * *');
        UPDATE moontask.schedules SET catch_up = '$p' WHERE name = 'cu.$p'" >/dev/null
 done
 mt_start run; pid=$MT_PID
 wait_for "SELECT count(*) = 3 FROM moontask.schedules WHERE last_fire_at IS NOT NULL" 10
 kill -TERM $pid
 wait $pid
-# Restart at an odd second plus 0.3 to 0.6: the latest missed fire (an even
-# second) is then well over a second old, so 'skip' must not count it as
-# merely late, and no fire falls due while the draining runtime runs.
-sleep 5
-until now=$(date +%s%N) && [ $(( (now / 1000000000) % 2 )) -eq 1 ] &&
+# Restart 1.3 to 1.6 s after a fire (every 4 s): the latest missed fire is
+# then well over a second (the grace) old, so 'skip' must not count it as
+# merely late, and the next falls due 2.4 s later at the earliest, time
+# enough for the draining runtime to start and look at the schedules even
+# under the sanitizers on a loaded machine (with fires 2 s apart it had
+# 0.4 s, and sometimes took longer).
+sleep 9
+until now=$(date +%s%N) && [ $(( (now / 1000000000) % 4 )) -eq 1 ] &&
       [ $(( (now / 1000000) % 1000 )) -ge 300 ] && [ $(( (now / 1000000) % 1000 )) -lt 600 ]; do
   sleep 0.02
 done
@@ -25,14 +28,14 @@ mt run --drain 2>>"$RUNTIME_LOG"
 missed() { # schedule: tasks whose fire time lies in the downtime
   sql "SELECT count(*) FROM moontask.tasks t JOIN moontask.schedules s ON s.name = t.schedule_name
         WHERE t.schedule_name = '$1' AND t.fire_at > (SELECT max(fire_at) FROM moontask.tasks
-                                                      WHERE schedule_name = '$1' AND fire_at < to_timestamp($restart - 4))
+                                                      WHERE schedule_name = '$1' AND fire_at < to_timestamp($restart - 8))
           AND t.fire_at <= to_timestamp($restart)"
 }
-# The runtime stopped at least 5 s before the restart: the last fire before
-# the downtime is older than restart - 4, and the downtime holds at least 2.
-latest=$(sql "SELECT (floor($restart / 2) * 2)::bigint")
-before=$(sql "SELECT extract(epoch FROM max(fire_at))::bigint FROM moontask.tasks WHERE schedule_name = 'cu.all' AND fire_at < to_timestamp($restart - 4)")
-expected_all=$(( (latest - before) / 2 ))
+# The runtime stopped at least 9 s before the restart: the last fire before
+# the downtime is older than restart - 8, and the downtime holds at least 2.
+latest=$(sql "SELECT (floor($restart / 4) * 4)::bigint")
+before=$(sql "SELECT extract(epoch FROM max(fire_at))::bigint FROM moontask.tasks WHERE schedule_name = 'cu.all' AND fire_at < to_timestamp($restart - 8)")
+expected_all=$(( (latest - before) / 4 ))
 [ "$expected_all" -ge 2 ] || fail "downtime too short: $expected_all fires missed"
 assert_eq 1 "$(missed cu.once)" "'once': one task for the missed window"
 assert_eq "$latest" "$(sql "SELECT extract(epoch FROM max(fire_at))::bigint FROM moontask.tasks WHERE schedule_name = 'cu.once'")" "'once': at the latest missed fire"
