@@ -297,12 +297,15 @@ static int take_wakeups(mt_discovery_t *d, int due_now) {
   return due_now;
 }
 
-/* A task is due now: claim for it (and look at the recurring schedules,
- * at most every SCHEDULE_WAKE_MS). */
+/* A task is due now: claim for it, then look at the recurring schedules
+ * (at most every SCHEDULE_WAKE_MS). In that order, unlike the timers: the
+ * look is a round trip that the woken task would otherwise wait for, and
+ * fires it finds wake this loop again (their NOTIFY, read after the call)
+ * to be claimed on its next turn. */
 static void wake(mt_discovery_t *d) {
+  tick(d);
   if (mt_epoch_now() - d->schedules_at >= SCHEDULE_WAKE_MS / 1000.0)
     fire_schedules(d);
-  tick(d);
 }
 
 static void on_wake_readable(uv_poll_t *handle, int status, int events) {

@@ -43,7 +43,13 @@ struct mt_executor_s {
   mt_executor_opts_t opts;
   worker_t *workers;
   pthread_mutex_t lock;
+  /* Two conditions, so that a task can wake one worker: `work` is waited
+   * on by idle workers alone (worker_main), and signalled once per task
+   * queued; `ready` by workers backing off without a connection, and
+   * broadcast on an abort. Stopping broadcasts both, and a new task set
+   * `work`. */
   pthread_cond_t ready;
+  pthread_cond_t work;
   mt_task_t *head, *tail; /* the queue */
   int queued, running;
   int offline;               /* workers without a connection */
@@ -295,6 +301,10 @@ static void go_offline(worker_t *w, const mt_err_t *err) {
     ex->head = ex->tail = NULL;
     ex->queued = 0;
     atomic_store(&ex->any_given_back, 1);
+  } else if (ex->head != NULL) {
+    /* This worker may have been the one woken for the task: pass it on
+     * to an idle one that has a connection. */
+    pthread_cond_signal(&ex->work);
   }
   pthread_mutex_unlock(&ex->lock);
   ex->opts.wake(ex->opts.wake_arg);
@@ -363,7 +373,7 @@ static void *worker_main(void *arg) {
   for (;;) {
     while (ex->head == NULL && !ex->stopping && !w->offline &&
            w->generation == ex->generation) {
-      pthread_cond_wait(&ex->ready, &ex->lock);
+      pthread_cond_wait(&ex->work, &ex->lock);
       w->verified = 0;
     }
     /* An idle point: a new task set is loaded between tasks, never under
@@ -447,6 +457,7 @@ int mt_executor_start(mt_executor_t **out, const mt_executor_opts_t *opts,
     mt_sources_ref(opts->defaults.sources);
   pthread_mutex_init(&ex->lock, NULL);
   pthread_cond_init(&ex->ready, NULL);
+  pthread_cond_init(&ex->work, NULL);
   atomic_init(&ex->abort, 0);
   atomic_init(&ex->any_given_back, 0);
   ex->workers = calloc((size_t)opts->workers, sizeof *ex->workers);
@@ -520,7 +531,15 @@ void mt_executor_submit(mt_executor_t *ex, mt_task_t *tasks) {
     ex->tail = rlast;
   }
   ex->queued += n;
-  pthread_cond_broadcast(&ex->ready);
+  /* As many idle workers as there are new tasks, not all of them: a
+   * broadcast for one task woke all eight, which then took the lock one
+   * after another on two cores, the one that got the task not always
+   * first. */
+  if (n >= ex->opts.workers)
+    pthread_cond_broadcast(&ex->work);
+  else
+    for (int i = 0; i < n; i++)
+      pthread_cond_signal(&ex->work);
   pthread_mutex_unlock(&ex->lock);
 }
 
@@ -643,6 +662,7 @@ void mt_executor_stop(mt_executor_t *ex) {
   pthread_mutex_lock(&ex->lock);
   ex->stopping = 1;
   pthread_cond_broadcast(&ex->ready);
+  pthread_cond_broadcast(&ex->work);
   pthread_mutex_unlock(&ex->lock);
   for (int i = 0; ex->workers != NULL && i < ex->opts.workers; i++) {
     worker_t *w = &ex->workers[i];
@@ -665,6 +685,7 @@ void mt_executor_stop(mt_executor_t *ex) {
   mt_sources_unref(ex->opts.defaults.sources);
   pthread_mutex_destroy(&ex->lock);
   pthread_cond_destroy(&ex->ready);
+  pthread_cond_destroy(&ex->work);
   free(ex);
 }
 
@@ -675,7 +696,7 @@ void mt_executor_reload(mt_executor_t *ex, const mt_task_defaults_t *defaults) {
   mt_sources_t *old = ex->opts.defaults.sources;
   ex->opts.defaults = *defaults;
   ex->generation++;
-  pthread_cond_broadcast(&ex->ready); /* idle workers load it now */
+  pthread_cond_broadcast(&ex->work); /* idle workers load it now */
   pthread_mutex_unlock(&ex->lock);
   mt_sources_unref(old);
 }
