@@ -1,0 +1,58 @@
+// The floor under scripts/bench's latency figures: the least any runtime
+// woken by LISTEN/NOTIFY can do between a task's commit and its handler's
+// start. It hears the wake-up (the task's id as the payload) and notes the
+// time at once: no claim, no worker, no transaction, not even a round
+// trip. What a runtime adds above it is its own cost.
+//
+//   node listen_floor.js   runs until SIGTERM; prints "ready" once listening
+//
+// The times are the system clock's, which the database server on the same
+// machine reads too; they are written to bench_latency every 20 ms, in
+// one statement, so that the writing never delays the hearing (one INSERT
+// per wake-up, each waiting for its commit, fell behind pgbench's back to
+// back schedules and queued them by tens of milliseconds).
+//
+// DATABASE_URL names the database; the pg module is Graphile Worker's
+// (scripts/bench sets NODE_PATH to its install).
+"use strict";
+const { Client } = require("pg");
+
+const FLUSH_MS = 20;
+
+async function main() {
+  const client = new Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  let ids = [];
+  let times = [];
+  client.on("notification", ({ payload }) => {
+    times.push((performance.timeOrigin + performance.now()) / 1000);
+    ids.push(payload);
+  });
+  const flush = async () => {
+    if (ids.length > 0) {
+      const batch = [ids, times];
+      ids = [];
+      times = [];
+      await client.query(
+        "INSERT INTO bench_latency (task_id, started)\n" +
+          "SELECT id, to_timestamp(t) FROM unnest($1::bigint[], $2::float8[]) AS u(id, t)",
+        batch,
+      );
+    }
+    setTimeout(() => flush().catch(fail), FLUSH_MS);
+  };
+  await client.query("LISTEN bench_floor");
+  flush().catch(fail);
+  console.log("ready");
+  process.on("SIGTERM", async () => {
+    await client.end();
+    process.exit(0);
+  });
+}
+
+function fail(e) {
+  console.error(e);
+  process.exit(1);
+}
+
+main().catch(fail);
