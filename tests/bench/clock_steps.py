@@ -8,9 +8,12 @@ ms against the monotonic clock, at once; a task whose interval spans such
 a step is that much off, in whichever column it falls. This tells the
 reader of a run's max whether that happened.
 
-    python3 clock_steps.py   runs until SIGTERM; prints "ready" once watching
+    python3 clock_steps.py PID   runs until SIGTERM, or until process PID
+                                 (the bench) is gone; prints "ready" once
+                                 watching
 """
 
+import os
 import signal
 import sys
 import time
@@ -33,7 +36,16 @@ def offset():
             return wall - (a + b) / 2
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def main():
+    bench = int(sys.argv[1])
     steps = 0
     largest = 0.0
     stop = False
@@ -45,7 +57,9 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     print("ready", flush=True)
     before = offset()
-    while not stop:
+    # A bench that failed half way never sends SIGTERM: outlive it no more
+    # than a look.
+    while not stop and alive(bench):
         time.sleep(LOOK_S)
         now = offset()
         moved = (now - before) * 1000
